@@ -1,0 +1,171 @@
+"""Settings: pydantic-settings over a TOML file in the platformdirs config dir.
+
+Precedence (highest first): constructor arguments, `QWEN3VL_AGENT_*` environment variables
+(nested with `__`, e.g. `QWEN3VL_AGENT_ENGINE__MODEL`), the TOML file, the defaults below.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from qwen3vl_agent.errors import ConfigError
+from qwen3vl_agent.paths import app_paths
+
+DEFAULT_MODEL = "Qwen/Qwen3-VL-4B-Instruct"
+
+
+class EndpointSettings(BaseModel):
+    """An OpenAI-compatible server the app may send requests to."""
+
+    url: str = Field(description="Base URL, e.g. http://gpu-box:8000/v1")
+    api_key: str | None = None
+    model: str | None = Field(default=None, description="Served model name; asked from /v1/models if unset")
+
+
+class EngineSettings(BaseModel):
+    mode: Literal["managed", "endpoints"] = "managed"
+    model: str = DEFAULT_MODEL
+    served_model_name: str | None = None
+    launcher: Literal["vllm-serve", "python-module"] = "vllm-serve"
+    vllm_executable: str = "vllm"
+    python_executable: str | None = Field(
+        default=None, description="Interpreter for the python-module launcher (the CPU build needs it)"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, description="0 picks a free port")
+    max_model_len: int = 32768
+    gpu_memory_utilization: float = Field(default=0.85, gt=0, le=1)
+    max_num_batched_tokens: int = 8192
+    max_num_seqs: int | None = None
+    limit_mm_images: int = 4
+    enable_chunked_prefill: bool = True
+    dtype: str | None = None
+    extra_args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    api_key: str | None = Field(default=None, description="Generated per start when unset")
+    startup_timeout_s: float = 1800.0
+    restart_on_crash: bool = True
+    max_restarts: int = 3
+    endpoints: list[EndpointSettings] = Field(default_factory=list)
+    request_timeout_s: float = 300.0
+    connect_timeout_s: float = 5.0
+    max_retries: int = 2
+    probe_interval_s: float = 5.0
+
+
+class QueueSettings(BaseModel):
+    max_in_flight: int = Field(default=32, ge=1, description="Requests sent to the engine at once")
+    max_queued: int = Field(default=10000, ge=1, description="Waiting requests before 'busy'")
+    default_deadline_s: float | None = None
+
+
+class CacheSettings(BaseModel):
+    enabled: bool = True
+    l1_ttl_s: float = 600.0
+    l2_ttl_s: float = 86400.0
+    l1_max_entries: int = 512
+    l1_max_bytes: int = 256 * 1024 * 1024
+
+
+class ImageSettings(BaseModel):
+    """Visual-token budgets per task (one token = 32x32 pixels) and the wire encoding."""
+
+    chat_budget_tokens: int = 1280
+    agent_budget_tokens: int = 1024
+    ocr_budget_tokens: int = 2048
+    encoding: Literal["png", "webp", "jpeg"] = "png"
+    jpeg_quality: int = 90
+    max_input_pixels: int = 200_000_000
+    max_input_bytes: int = 512 * 1024 * 1024
+
+
+class SafetySettings(BaseModel):
+    mode: Literal["dry-run", "confirm", "auto"] = "confirm"
+    confirm_only_risky: bool = False
+    stop_hotkey: str = "<ctrl>+<alt>+<esc>"
+    step_limit: int = 30
+    wall_clock_limit_s: float = 600.0
+    pyautogui_pause_s: float = 0.02
+    no_progress_repeats: int = 3
+
+
+class Rect(BaseModel):
+    left: int
+    top: int
+    width: int
+    height: int
+
+
+class PrivacySettings(BaseModel):
+    masked_rects: list[Rect] = Field(default_factory=list)
+    masked_window_titles: list[str] = Field(default_factory=list)
+    exclude_own_windows: bool = True
+
+
+class Settings(BaseSettings):
+    """All of the app's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QWEN3VL_AGENT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    images: ImageSettings = Field(default_factory=ImageSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=app_paths().config_file)
+        return (init_settings, env_settings, toml)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings, turning a broken TOML file or a bad value into a clear `ConfigError`."""
+    path = app_paths().config_file
+    if path.exists():
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"The config file {path} is not valid TOML: {exc}", "fix or delete it") from exc
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"Invalid settings ({path}): {problems}") from exc
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    """Write the settings as TOML (what the settings dialog saves)."""
+    import tomli_w
+
+    target = path or app_paths().config_file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = settings.model_dump(mode="json", exclude_none=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+    tmp.replace(target)
+    return target

@@ -1,0 +1,148 @@
+"""One SQLite database (sqlite-utils, WAL) with versioned migrations per component.
+
+Each component (chat, OCR jobs, trajectories, ...) owns a list of migrations; the table
+`schema_migrations` records which (component, version) pairs ran, so components evolve
+independently. Connections belong to one thread: open one per thread (`Database.open`).
+Corrupt or locked files raise `StorageError` with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from qwen3vl_agent.errors import StorageError
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[sqlite_utils.Database], None]
+
+
+_REGISTRY: dict[str, Sequence[Migration]] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def register_migrations(component: str, migrations: Sequence[Migration]) -> None:
+    """Declare a component's migrations (called at import time of the component's store)."""
+    versions = [m.version for m in migrations]
+    if versions != sorted(set(versions)):
+        raise ValueError(f"migrations of {component} must have increasing unique versions: {versions}")
+    with _REGISTRY_LOCK:
+        _REGISTRY[component] = tuple(migrations)
+
+
+def _is_locked(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _is_corrupt(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text or "corrupt" in text
+
+
+def open_database(path: Path, *, busy_timeout_ms: int = 5000, what: str = "database") -> sqlite_utils.Database:
+    """Open (creating) a WAL database, or raise a clear `StorageError`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000, check_same_thread=True)
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        raise storage_error(exc, path, what) from exc
+    except OSError as exc:
+        raise StorageError(f"Cannot open the {what} at {path}: {exc.strerror or exc}") from exc
+    return sqlite_utils.Database(conn)
+
+
+def storage_error(exc: BaseException, path: Path, what: str = "database") -> StorageError:
+    """Translate a sqlite3 error into a message a user can act on."""
+    if isinstance(exc, sqlite3.Error) and _is_locked(exc):
+        return StorageError(
+            f"The {what} at {path} is locked by another program",
+            "close other copies of qwen3vl-agent and try again",
+        )
+    if isinstance(exc, sqlite3.Error) and _is_corrupt(exc):
+        return StorageError(
+            f"The {what} at {path} is corrupt ({exc})",
+            "move the file aside to start fresh; nothing else was changed",
+        )
+    if isinstance(exc, sqlite3.OperationalError) and "disk" in str(exc).lower():
+        return StorageError(f"The disk holding the {what} at {path} is full ({exc})", "free some space")
+    return StorageError(f"The {what} at {path} failed: {exc}")
+
+
+def migrate(db: sqlite_utils.Database, components: Sequence[str] | None = None) -> list[tuple[str, int]]:
+    """Run pending migrations of the given (default: all registered) components; return what ran."""
+    ran: list[tuple[str, int]] = []
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " component TEXT NOT NULL, version INTEGER NOT NULL, description TEXT, applied_at REAL,"
+        " PRIMARY KEY (component, version))"
+    )
+    with _REGISTRY_LOCK:
+        todo = {name: _REGISTRY[name] for name in (components or sorted(_REGISTRY)) if name in _REGISTRY}
+    for component, migrations in todo.items():
+        done = {
+            row[0]
+            for row in db.execute(
+                "SELECT version FROM schema_migrations WHERE component = ?", [component]
+            ).fetchall()
+        }
+        for m in migrations:
+            if m.version in done:
+                continue
+            with db.conn:
+                m.apply(db)
+                db.execute(
+                    "INSERT INTO schema_migrations (component, version, description, applied_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    [component, m.version, m.description, time.time()],
+                )
+            ran.append((component, m.version))
+    return ran
+
+
+class Database:
+    """Per-thread connections to the app's database, migrated on first open."""
+
+    def __init__(self, path: Path, components: Sequence[str] | None = None, what: str = "database") -> None:
+        self.path = path
+        self.what = what
+        self._components = components
+        self._local = threading.local()
+        self._migrated = False
+        self._migrate_lock = threading.Lock()
+
+    def connection(self) -> sqlite_utils.Database:
+        """This thread's connection (opened and migrated on first use)."""
+        db: sqlite_utils.Database | None = getattr(self._local, "db", None)
+        if db is None:
+            db = open_database(self.path, what=self.what)
+            with self._migrate_lock:
+                if not self._migrated:
+                    try:
+                        migrate(db, self._components)
+                    except sqlite3.Error as exc:
+                        raise storage_error(exc, self.path, self.what) from exc
+                    self._migrated = True
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.conn.close()
+            self._local.db = None

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Debian/Ubuntu packages the app and its tests use: an X server for tests (Xvfb), the clipboard
+# tools pyperclip needs for Unicode typing, Tesseract for the CPU OCR engine, Qt's xcb libraries.
+# Installs only what is missing; needs root or sudo.
+set -euo pipefail
+PKGS=(xvfb xauth xclip xdotool x11-utils tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra
+      libxkbcommon-x11-0 libxcb-xinerama0 libxcb-icccm4 libxcb-keysyms1 libxcb-xkb1 libxcb-cursor0
+      libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0 libgl1 libegl1 libfontconfig1 libdbus-1-3
+      fonts-dejavu-core)
+[ "${1:-}" = "--app-only" ] && PKGS=(xclip tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra
+      libxkbcommon-x11-0 libxcb-xinerama0 libxcb-icccm4 libxcb-keysyms1 libxcb-xkb1 libxcb-cursor0
+      libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0 libgl1 libegl1 libfontconfig1 libdbus-1-3)
+command -v dpkg-query >/dev/null || { echo "not a Debian-like system: install ${PKGS[*]} by hand" >&2; exit 0; }
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "installing system packages: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
