@@ -106,3 +106,15 @@ class Action:
         if a is ActionType.LEFT_CLICK_DRAG:
             return f"drag {self.start_coordinate or 'pointer'} -> {self.coordinate}"
         return f"{a.value} at {self.coordinate}"
+
+
+@dataclass(frozen=True)
+class ResolvedAction:
+    """An action with its model-space coordinates mapped to input-device points (pyautogui's space).
+
+    Produced by `screen.coordinates`; consumed by the executor and stored in trajectories.
+    """
+
+    action: Action
+    point: tuple[int, int] | None = None
+    start_point: tuple[int, int] | None = None
