@@ -106,6 +106,23 @@ class Rect(BaseModel):
     height: int
 
 
+class ScreenSettings(BaseModel):
+    """How model coordinates map to the screen, and HiDPI overrides."""
+
+    coordinate_mode: Literal["relative", "absolute"] = Field(
+        default="relative",
+        description="relative: Qwen3-VL's 0..scale grid; absolute: Qwen2.5-VL pixels of the resized image",
+    )
+    coordinate_scale: int = Field(default=1000, ge=1, description="Grid of relative mode: 1000 (Qwen3-VL) or 999")
+    out_of_range: Literal["clamp", "reject"] = "clamp"
+    clamp_margin: float = Field(
+        default=0.05, ge=0, description="clamp mode: fraction of the grid beyond which a value is still refused"
+    )
+    input_scale: float | None = Field(
+        default=None, gt=0, description="Capture pixels per input-device point; detected when unset"
+    )
+
+
 class PrivacySettings(BaseModel):
     masked_rects: list[Rect] = Field(default_factory=list)
     masked_window_titles: list[str] = Field(default_factory=list)
@@ -127,6 +144,7 @@ class Settings(BaseSettings):
     images: ImageSettings = Field(default_factory=ImageSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    screen: ScreenSettings = Field(default_factory=ScreenSettings)
 
     @classmethod
     def settings_customise_sources(

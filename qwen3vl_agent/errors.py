@@ -58,3 +58,11 @@ class QueueFullError(UserFacingError):
 
 class RequestCancelledError(UserFacingError):
     """The request was cancelled before it finished."""
+
+
+class CaptureError(UserFacingError):
+    """The screen cannot be captured: no display, a monitor that is gone, an empty grab."""
+
+
+class ActionParseError(UserFacingError):
+    """A model's tool call cannot be trusted; the message is written to be shown back to the model."""
