@@ -1,0 +1,187 @@
+"""The Qwen3-VL OCR engine: one page = one request through the inference service at batch priority.
+
+Modes: `text` (plain), `markdown` (`qwenvl markdown`), `html` (`qwenvl html`, elements carry
+`data-bbox` positions), `lines` (line spotting: `bbox_2d` + `text_content`, 0..1000 scale mapped
+back to page pixels) and `json` (key-value extraction into the user's JSON schema with
+structured output, validated again here). Prompts are data: resources/ocr/prompts.toml.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Literal, Protocol
+
+from qwen3vl_agent.errors import UserFacingError
+from qwen3vl_agent.inference.request import (
+    DeltaCallback,
+    ImagePart,
+    InferenceRequest,
+    InferenceResult,
+    Message,
+    SamplingParams,
+    TaskKind,
+)
+from qwen3vl_agent.ocr.cpu_engine import page_from_text_layer
+from qwen3vl_agent.ocr.inputs import PageInput
+from qwen3vl_agent.ocr.model import OcrPage
+from qwen3vl_agent.ocr.parsing import (
+    markdown_to_text,
+    parse_html,
+    parse_json_value,
+    parse_lines,
+    strip_fences,
+)
+
+Mode = Literal["text", "markdown", "html", "lines", "json"]
+MODES: tuple[Mode, ...] = ("text", "markdown", "html", "lines", "json")
+ENGINE_NAME = "qwen3-vl"
+
+LINES_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "bbox_2d": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 0, "maximum": 1000},
+                "minItems": 4,
+                "maxItems": 4,
+            },
+            "text_content": {"type": "string"},
+        },
+        "required": ["bbox_2d", "text_content"],
+        "additionalProperties": False,
+    },
+}
+
+
+class OcrOutputError(UserFacingError):
+    """The model's answer for a page could not be used (e.g. JSON that does not fit the schema)."""
+
+
+class SchemaError(UserFacingError):
+    """The user's JSON schema is not a valid JSON Schema."""
+
+
+class OcrSubmitter(Protocol):
+    """What the engine needs from the inference service."""
+
+    async def submit(
+        self, request: InferenceRequest, on_delta: DeltaCallback | None = None
+    ) -> InferenceResult: ...
+
+
+@functools.lru_cache(maxsize=1)
+def prompts() -> dict[str, dict[str, Any]]:
+    text = resources.files("qwen3vl_agent.resources").joinpath("ocr/prompts.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def check_schema(schema: Any) -> dict[str, Any]:
+    """The schema itself must be valid JSON Schema (draft 2020-12) and an object."""
+    import jsonschema
+
+    if not isinstance(schema, dict):
+        raise SchemaError("The JSON schema must be a JSON object")
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise SchemaError(f"The JSON schema is not valid: {exc.message}") from exc
+    return schema
+
+
+def validate_against(value: Any, schema: dict[str, Any]) -> None:
+    import jsonschema
+
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].path) or "(root)"
+        raise OcrOutputError(f"The extracted JSON does not match the schema at {where}: {errors[0].message}")
+
+
+@dataclass(frozen=True)
+class QwenOptions:
+    mode: Mode = "text"
+    schema: dict[str, Any] | None = None  # required for mode "json"
+    budget_tokens: int = 2048
+    encoding: Literal["png", "webp", "jpeg"] = "png"
+    structured_lines: bool = True  # constrain `lines` answers to the spotting JSON shape
+    max_tokens: int | None = None  # None = the prompt file's value per mode
+
+
+class QwenOcrEngine:
+    """Read pages with Qwen3-VL through an `OcrSubmitter` (the app's InferenceService)."""
+
+    def __init__(self, service: OcrSubmitter, options: QwenOptions | None = None) -> None:
+        self.service = service
+        self.options = options or QwenOptions()
+        if self.options.mode not in MODES:
+            raise UserFacingError(f"Unknown OCR mode {self.options.mode!r}; choose one of {', '.join(MODES)}")
+        if self.options.mode == "json":
+            if self.options.schema is None:
+                raise SchemaError("The json mode needs a JSON schema (--schema FILE)")
+            check_schema(self.options.schema)
+
+    @property
+    def name(self) -> str:
+        return f"{ENGINE_NAME}:{self.options.mode}"
+
+    def build_request(self, page: PageInput) -> InferenceRequest:
+        from qwen3vl_agent.imaging.prep import prepare_image
+
+        assert page.image is not None
+        opts = self.options
+        spec = prompts()[opts.mode]
+        prompt = str(spec["prompt"])
+        if opts.mode == "json":
+            prompt = prompt.replace("{schema}", json.dumps(opts.schema, ensure_ascii=False))
+        schema = opts.schema if opts.mode == "json" else None
+        if opts.mode == "lines" and opts.structured_lines:
+            schema = LINES_SCHEMA
+        prepared = prepare_image(page.image, opts.budget_tokens, opts.encoding)
+        return InferenceRequest(
+            messages=[Message.user(ImagePart(prepared), prompt)],
+            kind=TaskKind.OCR,
+            sampling=SamplingParams.greedy(max_tokens=opts.max_tokens or int(spec["max_tokens"])),
+            json_schema=schema,
+        )
+
+    def parse(self, answer: str, page: PageInput) -> OcrPage:
+        """Turn the model's answer into the page result (raises `OcrOutputError`)."""
+        mode, w, h = self.options.mode, page.width, page.height
+        result = OcrPage(index=page.ref.index, width=w, height=h, text="", engine=self.name, dpi=page.dpi)
+        if mode == "text":
+            result.text = strip_fences(answer)
+        elif mode == "markdown":
+            result.markdown = strip_fences(answer)
+            result.text = markdown_to_text(result.markdown)
+        elif mode == "html":
+            result.html, result.lines, result.text = parse_html(answer, w, h)
+        elif mode == "lines":
+            result.lines = parse_lines(answer, w, h)
+            result.text = "\n".join(line.text for line in result.lines)
+        else:
+            try:
+                value = parse_json_value(answer)
+            except ValueError as exc:
+                raise OcrOutputError(f"The model's answer is not JSON: {answer[:80]!r}") from exc
+            assert self.options.schema is not None
+            validate_against(value, self.options.schema)
+            result.data = value
+            result.text = json.dumps(value, ensure_ascii=False, indent=2)
+        return result
+
+    async def recognise(self, page: PageInput) -> OcrPage:
+        """Read one loaded page (pages with a usable PDF text layer skip the model)."""
+        if page.text_lines is not None and self.options.mode != "json":
+            return page_from_text_layer(page)
+        if page.image is None:
+            raise OcrOutputError("The page has no image to read")
+        request = await asyncio.to_thread(self.build_request, page)
+        result = await self.service.submit(request)
+        return self.parse(result.text, page)

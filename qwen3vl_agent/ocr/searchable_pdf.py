@@ -1,0 +1,146 @@
+"""Searchable PDF: the original pages with an invisible text layer from the OCR lines.
+
+Why reportlab + pypdfium2: reportlab (well kept, pure Python) writes text in render mode 3
+(invisible) with per-line horizontal scaling so a selection covers the printed words — the
+technique OCRmyPDF's hOCR renderer used. It works for every engine (Tesseract's own `pdf`
+output would only serve the CPU engine and cost a second recognition pass). For PDF inputs,
+pypdfium2 copies the ORIGINAL pages (vector text and images stay as they were) and stamps the
+text layer on them as a form XObject; image inputs become image pages under the text layer.
+Pages that already had a text layer, or that failed, are kept without a new layer.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from qwen3vl_agent.ocr.atomic import atomic_target
+from qwen3vl_agent.ocr.inputs import PDFIUM_LOCK, LoadOptions, PageRef, document_kind, load_page, page_count
+from qwen3vl_agent.ocr.model import OcrPage
+
+_FONT = "Helvetica"
+_TTF_CANDIDATES = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+)
+
+
+def _font_name() -> str:
+    """DejaVu Sans (embedded, all of Unicode it covers) when installed, else Helvetica."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    if "OcrSans" in pdfmetrics.getRegisteredFontNames():
+        return "OcrSans"
+    for candidate in _TTF_CANDIDATES:
+        if Path(candidate).exists():
+            pdfmetrics.registerFont(TTFont("OcrSans", candidate))
+            return "OcrSans"
+    return _FONT
+
+
+def _draw_text_layer(canvas: object, page: OcrPage, w_pt: float, h_pt: float, font: str) -> None:
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    sx, sy = w_pt / max(1, page.width), h_pt / max(1, page.height)
+    for line in page.lines:
+        if not line.text.strip():
+            continue
+        if line.box is None or line.box.width <= 0 or line.box.height <= 0:
+            continue
+        size = max(1.0, line.box.height * sy * 0.85)
+        natural = stringWidth(line.text, font, size)
+        if natural <= 0:
+            continue
+        t = canvas.beginText()  # type: ignore[attr-defined]
+        t.setTextRenderMode(3)  # invisible: searchable and selectable, not drawn
+        t.setFont(font, size)
+        t.setHorizScale(100.0 * line.box.width * sx / natural)
+        t.setTextOrigin(line.box.left * sx, h_pt - line.box.bottom * sy + size * 0.2)
+        t.textLine(line.text)
+        canvas.drawText(t)  # type: ignore[attr-defined]
+
+
+def _overlay_pdf(sizes: Sequence[tuple[float, float]], pages: Sequence[OcrPage | None]) -> bytes:
+    """A PDF of the given page sizes holding only the invisible text."""
+    from reportlab.pdfgen import canvas as rl_canvas
+
+    font = _font_name()
+    buf = io.BytesIO()
+    c = rl_canvas.Canvas(buf, pageCompression=1)
+    for (w_pt, h_pt), page in zip(sizes, pages, strict=True):
+        c.setPageSize((w_pt, h_pt))
+        if page is not None and page.source != "text-layer":
+            _draw_text_layer(c, page, w_pt, h_pt, font)
+        c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def _pdf_from_pdf(source: str, pages: Sequence[OcrPage | None], tmp: Path) -> None:
+    import pypdfium2 as pdfium
+
+    with PDFIUM_LOCK:
+        src = pdfium.PdfDocument(source)
+        try:
+            sizes = [src.get_page_size(i) for i in range(len(src))]
+            overlay = pdfium.PdfDocument(_overlay_pdf(sizes, pages))
+            out = pdfium.PdfDocument.new()
+            try:
+                out.import_pages(src)
+                for i, page in enumerate(pages):
+                    if page is None or page.source == "text-layer" or not page.lines:
+                        continue
+                    target = out[i]
+                    left, bottom, _, _ = target.get_mediabox()
+                    xobject = overlay.page_as_xobject(i, out)
+                    stamp = xobject.as_pageobject()
+                    if left or bottom:
+                        stamp.transform(pdfium.PdfMatrix().translate(left, bottom))
+                    target.insert_obj(stamp)
+                    target.gen_content()
+                    target.close()
+                out.save(str(tmp))
+            finally:
+                out.close()
+                overlay.close()
+        finally:
+            src.close()
+
+
+def _pdf_from_images(source: str, pages: Sequence[OcrPage | None], tmp: Path) -> None:
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas as rl_canvas
+
+    font = _font_name()
+    c = rl_canvas.Canvas(str(tmp), pageCompression=1)
+    for i, page in enumerate(pages):
+        loaded = load_page(PageRef(source, "image", i), LoadOptions(use_text_layer=False))
+        assert loaded.image is not None
+        image: Image.Image = loaded.image
+        if page is not None and page.rotation:
+            image = image.rotate(-page.rotation, expand=True)  # the upright page the boxes refer to
+        dpi = (page.dpi if page and page.dpi else None) or 150
+        w_pt, h_pt = image.width * 72 / dpi, image.height * 72 / dpi
+        c.setPageSize((w_pt, h_pt))
+        c.drawImage(ImageReader(image), 0, 0, w_pt, h_pt)
+        if page is not None:
+            _draw_text_layer(c, page, w_pt, h_pt, font)
+        c.showPage()
+    c.save()
+
+
+def write_searchable_pdf(source: str | Path, pages: Sequence[OcrPage | None], target: Path) -> Path:
+    """Write `target` atomically; `pages[i]` is page i's result or None when it failed."""
+    source = str(source)
+    count = page_count(source)
+    padded = list(pages) + [None] * (count - len(pages))
+    with atomic_target(target) as tmp:
+        if document_kind(Path(source)) == "pdf":
+            _pdf_from_pdf(source, padded[:count], tmp)
+        else:
+            _pdf_from_images(source, padded[:count], tmp)
+    return target
