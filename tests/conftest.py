@@ -10,7 +10,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-pytest_plugins = ["tests.support.xvfb"]
+pytest_plugins = ["tests.support.xvfb", "tests.support.engine_fixtures"]
 
 
 @pytest.fixture(autouse=True)

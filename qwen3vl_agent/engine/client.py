@@ -1,4 +1,5 @@
 """OpenAI-compatible engine client (stub: being written)."""
+
 from __future__ import annotations
 
 from typing import Any

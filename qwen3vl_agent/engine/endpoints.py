@@ -1,4 +1,5 @@
 """Endpoint pool (stub: being written)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -1,0 +1,88 @@
+"""A tiny supervisor between the app and the vLLM server: the server's process group dies with it.
+
+Run as `python -m qwen3vl_agent.engine.group_guard --grace S -- CMD...` by `ManagedEngine` in a
+new session (so it leads the group) with a parent-death signal set. It starts CMD in its group and
+
+* when it gets SIGTERM/SIGINT/SIGHUP (a clean stop, or the kernel telling it the app died), it
+  forwards SIGTERM to the whole group, waits up to the grace period, then SIGKILLs the group;
+* when CMD exits by itself (a crash), it kills what CMD left behind in the group (vLLM's
+  engine-core processes) and exits with CMD's status, so the app sees the crash.
+
+Only the standard library: it runs before anything heavy is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+from qwen3vl_agent.engine.processes import group_members, set_parent_death_signal
+
+_stop_requested = False
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    global _stop_requested
+    _stop_requested = True
+
+
+def _kill_rest_of_group(grace_s: float) -> None:
+    """SIGTERM every other member of our group, wait, then SIGKILL the stragglers."""
+    me = os.getpid()
+    pgid = os.getpgid(0)
+    others = [p for p in group_members(pgid) if p != me]
+    for pid in others:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    end = time.monotonic() + grace_s
+    while time.monotonic() < end:
+        if not [p for p in group_members(pgid) if p != me]:
+            return
+        time.sleep(0.1)
+    for pid in [p for p in group_members(pgid) if p != me]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="group_guard")
+    parser.add_argument("--grace", type=float, default=10.0)
+    parser.add_argument("--parent-pid", type=int, default=0, help="exit at once if this pid is gone")
+    parser.add_argument("cmd", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        parser.error("no command given")
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
+    if args.parent_pid:
+        set_parent_death_signal(signal.SIGTERM)  # again, in case exec reset it
+        if os.getppid() != args.parent_pid:  # the app died before we could ask
+            return 143
+    try:
+        child = subprocess.Popen(cmd)
+    except OSError as exc:
+        print(f"group_guard: cannot execute {cmd[0]!r}: {exc.strerror or exc}", flush=True)
+        return 127
+    print(f"group_guard: started pid {child.pid}: {' '.join(cmd)}", flush=True)
+    while True:
+        if _stop_requested:
+            _kill_rest_of_group(args.grace)
+            child.wait()
+            return 0
+        code = child.poll()
+        if code is not None:
+            print(f"group_guard: server exited with status {code}", flush=True)
+            _kill_rest_of_group(min(args.grace, 5.0))
+            return 128 - code if code < 0 else code
+        time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
