@@ -1,0 +1,101 @@
+"""Pause / resume / stop for a running agent loop, callable from any thread or coroutine.
+
+The UI (Qt thread under qasync), a hotkey listener thread or the CLI call these; the loop
+awaits `wait_change()` on its own event loop. Every change wakes the loop through
+`call_soon_threadsafe`, which is correct from the loop's own thread too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+
+
+class RunControl:
+    """Thread-safe run state: paused (with a reason) and stopped flags, plus a wake-up event."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._paused_reason: str | None = None
+        self._message = ""
+        self._stopped = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Attach to the event loop the run executes on (called by the loop at start)."""
+        with self._lock:
+            self._loop = loop
+            self._wake = asyncio.Event()
+
+    def _notify(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed between the check and here
+                loop.call_soon_threadsafe(self._fire)
+
+    def _fire(self) -> None:
+        """On the loop's thread: wake everyone waiting now; later waiters get a fresh event."""
+        wake = self._wake
+        self._wake = asyncio.Event()
+        if wake is not None:
+            wake.set()
+
+    # -- commands (any thread) -----------------------------------------------------------
+    def pause(self, reason: str = "user", message: str = "") -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._paused_reason = reason
+            self._message = message
+        self._notify()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused_reason = None
+            self._message = ""
+        self._notify()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+        self._notify()
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def stopped(self) -> bool:
+        with self._lock:
+            return self._stopped
+
+    @property
+    def paused(self) -> bool:
+        with self._lock:
+            return self._paused_reason is not None
+
+    @property
+    def pause_reason(self) -> str | None:
+        with self._lock:
+            return self._paused_reason
+
+    @property
+    def pause_message(self) -> str:
+        with self._lock:
+            return self._message
+
+    async def wait_change(self, timeout: float | None = None) -> None:
+        """Return at the next pause/resume/stop (or after `timeout` seconds).
+
+        Callers check the state first, then call this without awaiting anything in between,
+        so a change made from another thread in that gap still wakes them.
+        """
+        wake = self._wake
+        if wake is None:
+            raise RuntimeError("RunControl is not bound to an event loop")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout)
+
+    async def wait_stopped(self) -> None:
+        """Return once `stop()` was called (for racing against a model request or an action)."""
+        while not self.stopped:
+            await self.wait_change()

@@ -1,0 +1,459 @@
+"""The computer-use loop: observe -> ask the model -> parse -> map -> execute -> repeat.
+
+One `AgentLoop` runs one task. It stops on `terminate`/`answer`, the step or wall-clock limit,
+the user's stop, or when it makes no progress (the same action proposed on an unchanged
+screen `no_progress_repeats` times: it pauses and asks instead of looping). Answers that
+cannot be parsed, and actions the mapper or executor refuses, go back to the model as
+feedback, at most `max_feedback` times in a row. When the engine goes away the run pauses
+(reason "engine-unavailable") and retries by itself until the engine is back or the user
+stops. `pause()`, `resume()` and `stop()` may be called from any thread. Every step is
+written to the trajectory store; events go to `on_event`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from qwen3vl_agent.actions.model import Action, ActionType
+from qwen3vl_agent.agents import events as ev
+from qwen3vl_agent.agents.control import RunControl
+from qwen3vl_agent.agents.ports import ActionRefused, Actor, ExecutionStopped, Mapper, ModelClient, Observer
+from qwen3vl_agent.agents.prompt import HistoryEntry, build_messages, summarize, tool_call_schema
+from qwen3vl_agent.agents.recorder import StepRecorder
+from qwen3vl_agent.errors import (
+    EngineError,
+    QueueFullError,
+    RequestCancelledError,
+    RequestRejectedError,
+    UserFacingError,
+)
+from qwen3vl_agent.inference.request import (
+    CachePolicy,
+    InferenceRequest,
+    InferenceResult,
+    Priority,
+    SamplingParams,
+    TaskKind,
+)
+from qwen3vl_agent.storage.trajectories import TrajectoryStore
+
+log = logging.getLogger(__name__)
+
+
+class Parsed(Protocol):
+    thought: str | None
+    actions: Any  # a sequence of Action
+
+
+Parser = Callable[[str], Parsed]
+
+
+@dataclass
+class LoopConfig:
+    mode: str = "confirm"  # recorded with the run; the Actor enforces it
+    step_limit: int = 30
+    wall_clock_limit_s: float = 600.0
+    no_progress_repeats: int = 3
+    max_feedback: int = 3  # consecutive unusable answers / refused actions before giving up
+    max_images: int = 3  # screenshots in the prompt, the current one included
+    max_text_steps: int = 30  # older steps kept as one line of text each
+    max_tokens: int = 512
+    grid: int = 1000
+    structured_output: bool = False  # force the tool-call JSON schema (for models that need it)
+    engine_retry_s: float = 2.0
+    on_stuck: Literal["wait", "stop"] = "wait"  # no progress: wait for the user, or end the run
+    target: dict[str, Any] = field(default_factory=dict)  # what is captured (for the record)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: int
+    status: str  # finished | failed | stopped | needs-attention
+    outcome: str
+    answer: str | None
+    message: str
+    steps: int
+
+
+class _Finish(Exception):
+    def __init__(self, status: str, outcome: str, message: str, answer: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.outcome, self.message, self.answer = status, outcome, message, answer
+
+
+class AgentLoop:
+    """One task, run to an end; see the module docstring."""
+
+    def __init__(
+        self,
+        task: str,
+        *,
+        observer: Observer,
+        model: ModelClient,
+        mapper: Mapper,
+        actor: Actor,
+        store: TrajectoryStore,
+        parse: Parser,
+        config: LoopConfig | None = None,
+        on_event: ev.EventCallback | None = None,
+        data_row: dict[str, str] | None = None,
+        batch_id: int | None = None,
+        row_index: int | None = None,
+    ) -> None:
+        self.task = task
+        self.observer, self.model, self.mapper, self.actor = observer, model, mapper, actor
+        self.store, self.parse = store, parse
+        self.config = config or LoopConfig()
+        self.control = RunControl()
+        self._on_event = on_event
+        self._data_row, self._batch_id, self._row_index = data_row, batch_id, row_index
+        self.run_id = 0
+        self.history: list[HistoryEntry] = []
+        self._executed: list[tuple[str, dict[str, Any]]] = []  # (screen hash, action json)
+        self._feedback_streak = 0
+        self._step = 0
+        self._active_s = 0.0
+        self._idle_s = 0.0  # time spent waiting for the engine (not counted against the limit)
+        self._engine_down = False
+        self._recorder: StepRecorder | None = None
+
+    # -- outside control (thread-safe) ------------------------------------------------------
+    def pause(self) -> None:
+        self.control.pause("user", "paused by the user")
+
+    def resume(self) -> None:
+        self.control.resume()
+
+    def stop(self) -> None:
+        self.control.stop()
+        self.actor.stop()
+
+    # -- events -------------------------------------------------------------------------------
+    def emit(self, event: ev.AgentEvent) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(event)
+        except Exception:  # a broken listener must not break the run
+            log.exception("agent event listener failed on %r", type(event).__name__)
+
+    # -- the run --------------------------------------------------------------------------------
+    async def run(self) -> RunResult:
+        self.control.bind(asyncio.get_running_loop())
+        cfg = self.config
+        self.run_id = self.store.create_run(
+            self.task,
+            cfg.mode,
+            target=cfg.target,
+            data_row=self._data_row,
+            batch_id=self._batch_id,
+            row_index=self._row_index,
+            settings={
+                "step_limit": cfg.step_limit,
+                "max_images": cfg.max_images,
+                "grid": cfg.grid,
+                "structured_output": cfg.structured_output,
+            },
+        )
+        self._recorder = StepRecorder(self.store, self.run_id)
+        self.emit(ev.RunStarted(self.run_id, self.task, cfg.mode))
+        try:
+            try:
+                await self._steps()
+                raise _Finish("failed", "step-limit", f"stopped after the step limit of {cfg.step_limit}")
+            except _Finish:
+                raise
+            except ExecutionStopped as exc:
+                raise _Finish("stopped", "stopped", f"stopped by the user ({exc})") from exc
+            except asyncio.CancelledError:
+                raise _Finish("stopped", "stopped", "the run was cancelled") from None
+            except UserFacingError as exc:
+                self.emit(ev.RunError(self.run_id, self._step, str(exc), fatal=True))
+                raise _Finish("failed", "error", str(exc)) from exc
+        except _Finish as fin:
+            await self._recorder.flush()
+            self.store.set_run_status(
+                self.run_id,
+                fin.status,
+                outcome=fin.outcome,
+                answer=fin.answer,
+                message=fin.message,
+                finished=True,
+            )
+            self.emit(
+                ev.RunFinished(self.run_id, fin.status, fin.outcome, fin.answer, fin.message, self._step)
+            )
+            return RunResult(self.run_id, fin.status, fin.outcome, fin.answer, fin.message, self._step)
+        finally:
+            await self._recorder.close()
+
+    async def _steps(self) -> None:
+        cfg = self.config
+        while self._step < cfg.step_limit:
+            await self._checkpoint()
+            if self._active_s > cfg.wall_clock_limit_s:
+                raise _Finish(
+                    "failed", "time-limit", f"stopped after the time limit of {cfg.wall_clock_limit_s:g} s"
+                )
+            started, idle = time.perf_counter(), self._idle_s
+            try:
+                await self._one_step()
+            finally:
+                self._active_s += time.perf_counter() - started - (self._idle_s - idle)
+
+    async def _checkpoint(self) -> None:
+        """Honour stop and pause between steps (a paused run waits here)."""
+        if self.control.stopped:
+            raise _Finish("stopped", "stopped", "stopped by the user")
+        if self.control.paused:
+            reason, message = self.control.pause_reason or "user", self.control.pause_message
+            self.store.set_run_status(self.run_id, "paused", message=f"{reason}: {message}")
+            self.emit(ev.RunPaused(self.run_id, reason, message))
+            while self.control.paused and not self.control.stopped:
+                await self.control.wait_change()
+            if self.control.stopped:
+                raise _Finish("stopped", "stopped", "stopped by the user while paused")
+            self.store.set_run_status(self.run_id, "running")
+            self.emit(ev.RunResumed(self.run_id))
+
+    async def _race_stop(self, coro: Any) -> Any:
+        """Await `coro`, but give up (cancelling it) as soon as the user stops the run."""
+        task = asyncio.ensure_future(coro)
+        stopper = asyncio.ensure_future(self.control.wait_stopped())
+        try:
+            done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if task not in done:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)  # abandoned either way
+            raise _Finish("stopped", "stopped", "stopped by the user")
+        return task.result()
+
+    async def _one_step(self) -> None:
+        cfg = self.config
+        assert self._recorder is not None
+        step = self._step + 1
+        t_start = time.perf_counter()
+        self.emit(ev.StepStarted(self.run_id, step))
+        obs = await self._race_stop(self.observer.observe())
+        messages = build_messages(
+            self.task,
+            self.history,
+            obs.image,
+            max_images=cfg.max_images,
+            max_text_steps=cfg.max_text_steps,
+            grid=cfg.grid,
+        )
+        request = InferenceRequest(
+            messages=messages,
+            kind=TaskKind.AGENT,
+            priority=Priority.AGENT,
+            sampling=SamplingParams.greedy(cfg.max_tokens),
+            json_schema=tool_call_schema(cfg.grid) if cfg.structured_output else None,
+            cache=CachePolicy(use=False),
+        )
+        t_ready = time.perf_counter()
+
+        def on_delta(text: str) -> None:
+            self.emit(ev.ModelDelta(self.run_id, step, text))
+
+        try:
+            result: InferenceResult = await self._race_stop(self.model.submit(request, on_delta))
+        except (RequestRejectedError, RequestCancelledError):
+            raise
+        except (EngineError, QueueFullError) as exc:
+            await self._engine_away(exc)
+            return  # the step is retried from a fresh screenshot
+        self._engine_back()
+        t_answer = time.perf_counter()
+        self._step = step
+        timings = {
+            "capture_s": obs.capture_s,
+            "prepare_s": obs.prepare_s,
+            "observe_s": t_ready - t_start,
+            "queue_wait_s": result.timings.queue_wait_s,
+            "inference_s": result.timings.service_s,
+            "model_s": t_answer - t_ready,
+        }
+        self._recorder.begin_step(step, obs, result, timings)
+        try:
+            parsed = self.parse(result.text)
+            actions: list[Action] = list(parsed.actions)
+            if not actions:
+                raise ActionRefused("no <tool_call> with a computer_use action was found")
+        except (UserFacingError, ActionRefused, ValueError) as exc:
+            self._recorder.add(None, None, outcome="parse-error", error=str(exc))
+            self._feedback(
+                step,
+                obs,
+                result.text,
+                None,
+                f"Your answer could not be used: {exc}. Answer again "
+                "with a Thought, an Action and exactly one <tool_call> block.",
+                summary="(unusable answer)",
+            )
+            return
+        thought = parsed.thought
+        for action in actions:
+            if await self._act(step, obs, result.text, thought, action, t_answer):
+                return
+
+    async def _act(
+        self, step: int, obs: Any, raw: str, thought: str | None, action: Action, t_answer: float
+    ) -> bool:
+        """Handle one action; True when the rest of this answer's actions must be skipped."""
+        assert self._recorder is not None
+        cfg = self.config
+        if action.action is ActionType.TERMINATE:
+            self._recorder.add(thought, action, outcome="final")
+            self.emit(ev.ActionProposed(self.run_id, step, action, thought, None))
+            ok = action.status == "success"
+            raise _Finish(
+                "finished" if ok else "failed",
+                "success" if ok else "failure",
+                f"the model ended the task ({action.status})",
+            )
+        if action.action is ActionType.ANSWER:
+            self._recorder.add(thought, action, outcome="final")
+            self.emit(ev.ActionProposed(self.run_id, step, action, thought, None))
+            raise _Finish("finished", "answer", "the model answered", answer=action.text)
+        action_json = action.to_json()
+        repeats = [a for h, a in self._executed[-(cfg.no_progress_repeats - 1) :] if h == obs.screen_hash]
+        if (
+            cfg.no_progress_repeats > 1
+            and len(self._executed) >= cfg.no_progress_repeats - 1
+            and len(repeats) == cfg.no_progress_repeats - 1
+            and all(a == action_json for a in repeats)
+        ):
+            self._recorder.add(thought, action, outcome="no-progress")
+            await self._stuck(step, obs, raw, thought, action)
+            return True
+        try:
+            resolved = self.mapper.resolve(action, obs.geometry)
+        except (ActionRefused, UserFacingError, ValueError) as exc:
+            self._recorder.add(thought, action, outcome="rejected", error=str(exc))
+            self._feedback(
+                step,
+                obs,
+                raw,
+                thought,
+                f"The action {action.describe()} was refused: {exc}",
+                summary=action.describe(),
+            )
+            return True
+        self.emit(ev.ActionProposed(self.run_id, step, action, thought, resolved))
+        row = self._recorder.add(thought, action, resolved=resolved, outcome="proposed")
+        if self.control.paused:  # paused while the model was thinking: do not act on a stale screen
+            self._recorder.update(row, outcome="discarded", error="paused before execution")
+            return True
+        t0 = time.perf_counter()
+        try:
+            outcome = await self._race_stop(self.actor.execute(resolved))
+        except ActionRefused as exc:
+            self._recorder.update(
+                row, outcome="rejected", error=str(exc), execution_s=time.perf_counter() - t0
+            )
+            self._feedback(
+                step,
+                obs,
+                raw,
+                thought,
+                f"The action {action.describe()} was refused: {exc}",
+                summary=action.describe(),
+            )
+            return True
+        except ExecutionStopped as exc:
+            self._recorder.update(
+                row, outcome="stopped", error=str(exc), execution_s=time.perf_counter() - t0
+            )
+            raise
+        t1 = time.perf_counter()
+        self._recorder.update(row, outcome=outcome, execution_s=t1 - t0)
+        self.emit(
+            ev.ActionExecuted(
+                self.run_id,
+                step,
+                resolved,
+                outcome,
+                {**self._recorder.timings, "execution_s": t1 - t0, "act_s": t1 - t_answer},
+            )
+        )
+        if outcome == "declined":
+            self._feedback(
+                step,
+                obs,
+                raw,
+                thought,
+                f"The user declined {action.describe()}. Choose another "
+                "action, or terminate if the task cannot be done.",
+                summary=action.describe(),
+            )
+            return True
+        self._feedback_streak = 0
+        self._executed.append((obs.screen_hash, action_json))
+        self._remember(step, obs, raw, summarize(step, thought, action.describe()), None)
+        return False
+
+    # -- outcomes that are not an executed action ----------------------------------------------
+    def _remember(self, step: int, obs: Any, raw: str, summary: str, feedback: str | None) -> None:
+        if self.history and self.history[-1].step == step:
+            last = self.history[-1]  # several actions in one answer: one history entry
+            last.summary += "; " + summary.split(": ", 1)[-1]
+            last.feedback = feedback or last.feedback
+            return
+        self.history.append(HistoryEntry(step, obs.image, raw, summary, feedback))
+
+    def _feedback(
+        self, step: int, obs: Any, raw: str, thought: str | None, message: str, *, summary: str
+    ) -> None:
+        self._feedback_streak += 1
+        self.emit(ev.RunError(self.run_id, step, message, fatal=False))
+        self._remember(step, obs, raw, summarize(step, thought, summary), message)
+        if self._feedback_streak >= self.config.max_feedback:
+            raise _Finish(
+                "needs-attention",
+                "unusable-output",
+                f"{self._feedback_streak} unusable answers in a row; last: {message}",
+            )
+
+    async def _stuck(self, step: int, obs: Any, raw: str, thought: str | None, action: Action) -> None:
+        cfg = self.config
+        message = (
+            f"no progress: {action.describe()} proposed {cfg.no_progress_repeats} times"
+            " on an unchanged screen"
+        )
+        if cfg.on_stuck == "stop":
+            raise _Finish("needs-attention", "no-progress", message)
+        self.control.pause("no-progress", message)
+        self._executed.clear()
+        self._remember(
+            step,
+            obs,
+            raw,
+            summarize(step, thought, action.describe(), "not executed"),
+            "That action had no visible effect several times; the user was asked. Try another way.",
+        )
+
+    async def _engine_away(self, exc: Exception) -> None:
+        """The engine is gone: show a paused state, wait a little (or for the user), then retry."""
+        if not self._engine_down:
+            self._engine_down = True
+            message = f"the engine is not available ({exc}); retrying every {self.config.engine_retry_s:g} s"
+            self.store.set_run_status(self.run_id, "paused", message=f"engine-unavailable: {message}")
+            self.emit(ev.RunPaused(self.run_id, "engine-unavailable", message))
+        t0 = time.perf_counter()
+        if not self.control.stopped:
+            await self.control.wait_change(self.config.engine_retry_s)
+        self._idle_s += time.perf_counter() - t0
+
+    def _engine_back(self) -> None:
+        if self._engine_down:
+            self._engine_down = False
+            self.store.set_run_status(self.run_id, "running")
+            self.emit(ev.RunResumed(self.run_id))

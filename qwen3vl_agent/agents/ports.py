@@ -1,0 +1,69 @@
+"""What the agent loop needs from the world, as small protocols.
+
+The loop does not care how a screen is captured or how an action reaches the mouse; it asks an
+`Observer` for an `Observation`, a `ModelClient` for an answer, a `Mapper` to turn model-space
+actions into device points, and an `Actor` to execute them. `wiring.py` builds these from the
+real capture, coordinate, executor and inference modules; tests and benchmarks use the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from qwen3vl_agent.actions.model import Action, ResolvedAction
+from qwen3vl_agent.inference.request import DeltaCallback, InferenceRequest, InferenceResult, PreparedImage
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One look at the screen: the image as sent to the model, and what is needed to act on it."""
+
+    image: PreparedImage
+    geometry: Any  # passed back to the Mapper unchanged (the capture's geometry)
+    screen_hash: str  # exact content hash of the captured pixels (masks applied)
+    capture_s: float = 0.0
+    prepare_s: float = 0.0
+    geometry_json: dict[str, Any] = field(default_factory=dict)  # for the trajectory
+
+
+class Observer(Protocol):
+    async def observe(self) -> Observation:
+        """Capture the chosen monitor/window with privacy masks applied, ready for the model."""
+        ...
+
+
+class ModelClient(Protocol):
+    async def submit(
+        self, request: InferenceRequest, on_delta: DeltaCallback | None = None
+    ) -> InferenceResult:
+        """Run one request through the queue; raise `EngineError`s."""
+        ...
+
+
+class Mapper(Protocol):
+    def resolve(self, action: Action, geometry: Any) -> ResolvedAction:
+        """Model space -> input-device points; raise `ActionRefused` for what cannot be mapped."""
+        ...
+
+
+class Actor(Protocol):
+    async def execute(self, resolved: ResolvedAction) -> str:
+        """Execute (or report, in dry-run) one action; return "executed", "dry-run" or "declined".
+
+        Raise `ActionRefused` for an action the executor will not do (forbidden key combo...),
+        `ExecutionStopped` when the user's stop (hotkey, fail-safe) interrupted it.
+        """
+        ...
+
+    def stop(self) -> None:
+        """Interrupt the action in progress (thread-safe)."""
+        ...
+
+
+class ActionRefused(Exception):
+    """The action cannot be executed; the message goes back to the model as feedback."""
+
+
+class ExecutionStopped(Exception):
+    """The user stopped execution (stop hotkey, fail-safe corner, or `stop()`)."""

@@ -1,0 +1,139 @@
+"""The agent's prompt: system prompt with the `computer_use` tool, the task, and a bounded history.
+
+Bounded on purpose: only the last `max_images` screenshots travel (the current one included);
+older steps stay as one line of text each (thought and action), and only the last
+`max_text_steps` of those. So the prompt size stops growing after a few steps, whatever the
+run's length (measured in benchmarks/agent_step.py).
+
+Layout (what Qwen3-VL's computer-use cookbook does, in chat turns):
+  system:    system prompt with the tool rendered in <tools> (resources/computer_use/)
+  user:      "Task: ..." + earlier steps as text + the oldest screenshot still kept
+  assistant: the model's answer at that step
+  user:      next screenshot (+ feedback on the previous answer, if any)
+  ...
+  user:      the current screenshot (+ feedback)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from string import Template
+from typing import Any
+
+from qwen3vl_agent.inference.request import ContentPart, ImagePart, Message, PreparedImage, TextPart
+
+
+@dataclass
+class HistoryEntry:
+    """One past model answer, what came of it, and the screenshot it was made on."""
+
+    step: int
+    image: PreparedImage | None
+    raw_text: str
+    summary: str  # one line: thought and action, for when the screenshot is dropped
+    feedback: str | None = None  # what the loop told the model about this answer
+
+
+def _resource(name: str) -> str:
+    return (resources.files("qwen3vl_agent.resources") / "computer_use" / name).read_text(encoding="utf-8")
+
+
+@cache
+def tool_schema(grid: int = 1000) -> dict[str, Any]:
+    """The `computer_use` function tool, with the coordinate grid filled in."""
+    text = Template(_resource("tool.json")).safe_substitute(width=grid, height=grid)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def arguments_schema(grid: int = 1000) -> dict[str, Any]:
+    """The strict JSON schema of one call's arguments (structured output), maxima set to the grid."""
+    schema: dict[str, Any] = json.loads(_resource("arguments.schema.json"))
+
+    def fix(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "integer" and node.get("maximum") == 1000 and node.get("minimum") == 0:
+                node["maximum"] = grid
+            for value in node.values():
+                fix(value)
+        elif isinstance(node, list):
+            for value in node:
+                fix(value)
+
+    fix(schema)
+    return schema
+
+
+def tool_call_schema(grid: int = 1000) -> dict[str, Any]:
+    """A whole tool call `{"name": "computer_use", "arguments": {...}}` as a JSON schema."""
+    args = dict(arguments_schema(grid))
+    args.pop("$schema", None)
+    return {
+        "type": "object",
+        "properties": {"name": {"type": "string", "const": "computer_use"}, "arguments": args},
+        "required": ["name", "arguments"],
+        "additionalProperties": False,
+    }
+
+
+@cache
+def system_prompt(grid: int = 1000) -> str:
+    tools = json.dumps(tool_schema(grid), ensure_ascii=False)
+    return Template(_resource("system_prompt.txt")).safe_substitute(tools=tools, width=grid, height=grid)
+
+
+def build_messages(
+    task: str,
+    history: list[HistoryEntry],
+    current: PreparedImage,
+    *,
+    max_images: int = 3,
+    max_text_steps: int = 30,
+    feedback: str | None = None,
+    grid: int = 1000,
+) -> list[Message]:
+    """The whole prompt for the next step (see the module docstring for the layout)."""
+    max_images = max(1, max_images)
+    keep = history[-(max_images - 1) :] if max_images > 1 else []
+    keep = [h for h in keep if h.image is not None]
+    older = history[: len(history) - len(keep)]
+    intro = f"Task: {task}"
+    if older:
+        shown = older[-max_text_steps:]
+        lines = [h.summary + (f" [{h.feedback}]" if h.feedback else "") for h in shown]
+        skipped = len(older) - len(shown)
+        head = "Earlier steps (their screenshots are no longer shown):"
+        if skipped:
+            head += f"\n({skipped} earlier steps not listed)"
+        intro += "\n\n" + head + "\n" + "\n".join(lines)
+    messages = [Message.system(system_prompt(grid))]
+    pending_text: list[str] = [intro]
+    for entry in keep:
+        assert entry.image is not None
+        parts: list[ContentPart] = [TextPart(t) for t in pending_text]
+        parts.append(ImagePart(entry.image))
+        messages.append(Message("user", tuple(parts)))
+        messages.append(Message.assistant(entry.raw_text))
+        pending_text = [f"Feedback: {entry.feedback}"] if entry.feedback else []
+    if feedback:
+        pending_text.append(f"Feedback: {feedback}")
+    parts = [TextPart(t) for t in pending_text]
+    parts.append(ImagePart(current))
+    messages.append(Message("user", tuple(parts)))
+    return messages
+
+
+def summarize(step: int, thought: str | None, action_text: str, outcome: str | None = None) -> str:
+    """The one-line record of a step kept in the prompt after its screenshot is dropped."""
+    line = f"Step {step}: "
+    if thought:
+        t = " ".join(thought.split())
+        line += (t[:200] + "…" if len(t) > 200 else t) + " -> "
+    line += action_text
+    if outcome and outcome not in ("executed",):
+        line += f" ({outcome})"
+    return line

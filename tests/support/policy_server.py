@@ -1,0 +1,393 @@
+"""A scripted policy behind a real OpenAI-compatible HTTP server, for agent tests and benchmarks.
+
+It answers `/v1/chat/completions` (streaming SSE and plain JSON), `/v1/models` and `/health`
+exactly as Qwen3-VL does for computer use:
+
+    Thought: ...
+    Action: ...
+    <tool_call>
+    {"name": "computer_use", "arguments": {"action": "left_click", "coordinate": [x, y]}}
+    </tool_call>
+
+with coordinates on the 0..1000 grid of the captured monitor. What it says is decided by a
+`planner(context) -> str`; `form_planner` computes every click from the test form's REAL widget
+geometry (as the form app reports it) and the values listed in the task, so a whole form-filling
+run can succeed end to end. The server runs on the stdlib `http.server` in a thread (no aiohttp
+here), counts requests, and can be stopped and started again on the same port (the "engine goes
+away" test).
+
+Fixture: `policy_server` (function scope) yields a stopped-at-teardown `PolicyServer` whose
+planner a test sets (`server.planner = ...`).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+MODEL_NAME = "scripted-policy"
+
+
+@dataclass
+class PolicyContext:
+    """What the planner knows about one request."""
+
+    body: dict[str, Any]
+    task: str  # the text after "Task: " in the first user message
+    values: dict[str, str]  # the row values listed in the task
+    step: int  # model answers already given in this run (from the conversation)
+    image_sizes: list[tuple[int, int]]
+    prompt_tokens: int  # estimate: text/4 + one token per 32x32 block of every image
+    last_feedback: str | None
+
+
+Planner = Callable[[PolicyContext], str]
+
+
+def tool_call(arguments: dict[str, Any], thought: str = "", action: str = "") -> str:
+    """An answer in Qwen3-VL's format."""
+    call = json.dumps({"name": "computer_use", "arguments": arguments}, ensure_ascii=False)
+    head = ""
+    if thought:
+        head += f"Thought: {thought}\n"
+    if action:
+        head += f"Action: {action}\n"
+    return f"{head}<tool_call>\n{call}\n</tool_call>"
+
+
+def to_grid(point: tuple[float, float], monitor: tuple[int, int, int, int], grid: int = 1000) -> list[int]:
+    """A global screen point -> the model's relative grid of the captured monitor (l, t, w, h)."""
+    left, top, width, height = monitor
+    return [round((point[0] - left) / width * grid), round((point[1] - top) / height * grid)]
+
+
+def _texts(content: Any) -> list[str]:
+    if isinstance(content, str):
+        return [content]
+    return [p.get("text", "") for p in content or [] if isinstance(p, dict) and p.get("type") == "text"]
+
+
+def _image_size(url: str) -> tuple[int, int]:
+    from PIL import Image
+
+    data = base64.b64decode(url.split(",", 1)[1])
+    with Image.open(io.BytesIO(data)) as img:
+        return img.size
+
+
+def build_context(body: dict[str, Any]) -> PolicyContext:
+    messages = body.get("messages") or []
+    users = [m for m in messages if m.get("role") == "user"]
+    first_text = "\n".join(_texts(users[0].get("content"))) if users else ""
+    task = first_text.split("Task: ", 1)[1] if "Task: " in first_text else first_text
+    task = task.split("\n\nEarlier steps", 1)[0]
+    values: dict[str, str] = {}
+    if "Use exactly these values:" in task:
+        for line in task.split("Use exactly these values:", 1)[1].splitlines():
+            m = re.match(r"^- ([^:]+): (.*)$", line)
+            if m:
+                values[m.group(1)] = m.group(2)
+    earlier = len(re.findall(r"^Step \d+:", first_text, re.MULTILINE))
+    skipped = re.search(r"\((\d+) earlier steps not listed\)", first_text)
+    step = earlier + (int(skipped.group(1)) if skipped else 0)
+    step += sum(1 for m in messages if m.get("role") == "assistant")
+    sizes: list[tuple[int, int]] = []
+    chars = 0
+    for m in messages:
+        content = m.get("content")
+        chars += sum(len(t) for t in _texts(content))
+        if isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "image_url":
+                    sizes.append(_image_size(part["image_url"]["url"]))
+    tokens = chars // 4 + sum((w // 32) * (h // 32) for w, h in sizes)
+    last_texts = _texts(users[-1].get("content")) if users else []
+    feedback = next((t for t in last_texts if t.startswith("Feedback:")), None)
+    return PolicyContext(body, task, values, step, sizes, tokens, feedback)
+
+
+# ------------------------------------------------------------------------------------- planners
+def terminate_planner(ctx: PolicyContext) -> str:
+    return tool_call({"action": "terminate", "status": "success"}, "Nothing to do.", "finish")
+
+
+def form_planner(
+    widget_rect: Callable[[str], tuple[int, int, int, int]],
+    monitor: tuple[int, int, int, int],
+    *,
+    grid: int = 1000,
+    text_fields: tuple[str, ...] = ("name", "city", "password"),
+    submit: bool = True,
+) -> Planner:
+    """Fill the test form from the task's values: click each field, select all, type; tick the
+    checkbox when `subscribe` is yes; pick `country` from the dropdown by typing; Submit; terminate."""
+
+    def center(name: str) -> list[int]:
+        left, top, width, height = widget_rect(name)
+        return to_grid((left + width / 2, top + height / 2), monitor, grid)
+
+    def plan(values: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
+        steps: list[tuple[str, str, dict[str, Any]]] = []
+        for name in text_fields:
+            if name in values:
+                steps.append(
+                    (
+                        f"The {name} field is empty.",
+                        f"click the {name} field",
+                        {"action": "left_click", "coordinate": center(name)},
+                    )
+                )
+                steps.append(
+                    ("Select what is there.", "select all", {"action": "key", "keys": ["ctrl", "a"]})
+                )
+                steps.append(
+                    (f"Type the {name}.", f"type {values[name]!r}", {"action": "type", "text": values[name]})
+                )
+        if "country" in values:
+            steps.append(
+                (
+                    "Open the country list.",
+                    "click the country dropdown",
+                    {"action": "left_click", "coordinate": center("country")},
+                )
+            )
+            steps.append(
+                (
+                    "Find the country.",
+                    f"type {values['country']!r}",
+                    {"action": "type", "text": values["country"]},
+                )
+            )
+            steps.append(("Choose it.", "press enter", {"action": "key", "keys": ["enter"]}))
+        if values.get("subscribe", "").strip().lower() in ("yes", "true", "1", "y", "x"):
+            steps.append(
+                (
+                    "Tick the newsletter box.",
+                    "click the checkbox",
+                    {"action": "left_click", "coordinate": center("subscribe")},
+                )
+            )
+        if submit:
+            steps.append(
+                (
+                    "All fields are filled.",
+                    "click Submit",
+                    {"action": "left_click", "coordinate": center("submit")},
+                )
+            )
+        steps.append(("The form was submitted.", "done", {"action": "terminate", "status": "success"}))
+        return steps
+
+    def planner(ctx: PolicyContext) -> str:
+        steps = plan(ctx.values)
+        thought, action, args = steps[min(ctx.step, len(steps) - 1)]
+        return tool_call(args, thought, action)
+
+    return planner
+
+
+# ---------------------------------------------------------------------------------------- server
+@dataclass
+class PolicyServer:
+    """The HTTP server; `planner` may be replaced at any time (tests change behaviour mid-run)."""
+
+    planner: Planner = terminate_planner
+    host: str = "127.0.0.1"
+    port: int = 0
+    delay_s: float = 0.0  # pretend thinking time per answer
+    requests: int = 0
+    chat_requests: int = 0
+    contexts: list[PolicyContext] = field(default_factory=list)
+    _httpd: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def running(self) -> bool:
+        return self._httpd is not None
+
+    def start(self) -> PolicyServer:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+            def _json(self, code: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                with server._lock:
+                    server.requests += 1
+                if self.path.rstrip("/") in ("/health", "/v1/health"):
+                    self._json(200, {"status": "ok"})
+                elif self.path.rstrip("/") == "/v1/models":
+                    self._json(
+                        200,
+                        {
+                            "object": "list",
+                            "data": [
+                                {
+                                    "id": MODEL_NAME,
+                                    "object": "model",
+                                    "owned_by": "tests",
+                                    "max_model_len": 32768,
+                                }
+                            ],
+                        },
+                    )
+                else:
+                    self._json(404, {"error": {"message": f"no route {self.path}"}})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with server._lock:
+                    server.requests += 1
+                if self.path.rstrip("/") != "/v1/chat/completions":
+                    self._json(404, {"error": {"message": f"no route {self.path}"}})
+                    return
+                ctx = build_context(body)
+                with server._lock:
+                    server.chat_requests += 1
+                    server.contexts.append(ctx)
+                text = server.planner(ctx)
+                if server.delay_s:
+                    time.sleep(server.delay_s)
+                usage = {
+                    "prompt_tokens": ctx.prompt_tokens,
+                    "completion_tokens": max(1, len(text) // 4),
+                    "total_tokens": ctx.prompt_tokens + max(1, len(text) // 4),
+                }
+                ident = f"chatcmpl-{server.chat_requests}"
+                if not body.get("stream"):
+                    self._json(
+                        200,
+                        {
+                            "id": ident,
+                            "object": "chat.completion",
+                            "created": int(time.time()),
+                            "model": MODEL_NAME,
+                            "usage": usage,
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": text},
+                                }
+                            ],
+                        },
+                    )
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                chunks = [text[i : i + 24] for i in range(0, len(text), 24)] or [""]
+                for i, piece in enumerate(chunks):
+                    delta: dict[str, Any] = {"content": piece}
+                    if i == 0:
+                        delta["role"] = "assistant"
+                    self._event(
+                        {
+                            "id": ident,
+                            "object": "chat.completion.chunk",
+                            "model": MODEL_NAME,
+                            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+                        }
+                    )
+                self._event(
+                    {
+                        "id": ident,
+                        "object": "chat.completion.chunk",
+                        "model": MODEL_NAME,
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                    }
+                )
+                if (body.get("stream_options") or {}).get("include_usage"):
+                    self._event(
+                        {
+                            "id": ident,
+                            "object": "chat.completion.chunk",
+                            "model": MODEL_NAME,
+                            "choices": [],
+                            "usage": usage,
+                        }
+                    )
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+                self.close_connection = True
+
+            def _event(self, payload: dict[str, Any]) -> None:
+                self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+                self.wfile.flush()
+
+        httpd = ThreadingHTTPServer((self.host, self.port), Handler)
+        httpd.daemon_threads = True
+        self.port = httpd.server_address[1]
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, name="policy-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop answering (connections are refused) until `start()` again on the same port."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def settings_overrides(self) -> dict[str, Any]:
+        """`Settings(**...)` pointing the app at this server (endpoints mode)."""
+        return {
+            "engine": {
+                "mode": "endpoints",
+                "endpoints": [{"url": self.url, "model": MODEL_NAME}],
+                "max_retries": 0,
+                "connect_timeout_s": 2.0,
+                "request_timeout_s": 30.0,
+            }
+        }
+
+    def env(self) -> dict[str, str]:
+        """Environment variables doing the same for a CLI subprocess."""
+        return {
+            "QWEN3VL_AGENT_ENGINE__MODE": "endpoints",
+            "QWEN3VL_AGENT_ENGINE__ENDPOINTS": json.dumps([{"url": self.url, "model": MODEL_NAME}]),
+            "QWEN3VL_AGENT_ENGINE__MAX_RETRIES": "0",
+            "QWEN3VL_AGENT_ENGINE__CONNECT_TIMEOUT_S": "2",
+        }
+
+
+@pytest.fixture
+def policy_server() -> Iterator[PolicyServer]:
+    server = PolicyServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
