@@ -99,6 +99,20 @@ class SafetySettings(BaseModel):
     no_progress_repeats: int = 3
 
 
+class ExecutorSettings(BaseModel):
+    """How the executor plays GUI actions (qwen3vl_agent/executor)."""
+
+    drag_steps: int = Field(default=12, ge=1, description="Pointer moves between press and release")
+    type_chunk_chars: int = Field(default=4, ge=1, description="ASCII characters per interruptible piece")
+    paste_chunk_chars: int = Field(default=64, ge=1, description="Unicode characters per clipboard paste")
+    scroll_pixels_per_click: float = Field(default=100.0, gt=0, description="Model scroll pixels per wheel click")
+    max_scroll_clicks: int = Field(default=50, ge=1)
+    max_wait_s: float = Field(default=60.0, ge=0)
+    paste_timeout_s: float = Field(default=2.0, gt=0, description="How long to wait for the app to take a paste")
+    monitor_check_ttl_s: float = Field(default=0.5, ge=0, description="How long a monitor list is trusted")
+    stop_hotkey_enabled: bool = True
+
+
 class Rect(BaseModel):
     left: int
     top: int
@@ -143,6 +157,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     images: ImageSettings = Field(default_factory=ImageSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     screen: ScreenSettings = Field(default_factory=ScreenSettings)
 
