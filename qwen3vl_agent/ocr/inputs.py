@@ -358,3 +358,13 @@ def iter_pages(path: str | Path, options: LoadOptions | None = None) -> Iterator
     count = page_count(path, (options or LoadOptions()).max_pixels)
     for ref in page_refs(path, count):
         yield load_page(ref, options)
+
+
+def save_snapshot(image: Image.Image, folder: Path, name: str) -> Path:
+    """Keep a screen grab or clipboard image as a PNG file, so a job can read (and resume) it."""
+    import time
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{id(image) % 10000:04d}.png"
+    image.save(path, format="PNG", compress_level=1)
+    return path
