@@ -78,8 +78,8 @@ class Action:
         """Rebuild a stored action (trusted data written by `to_json`)."""
         return Action(
             action=ActionType(data["action"]),
-            coordinate=tuple(data["coordinate"]) if data.get("coordinate") is not None else None,  # type: ignore[arg-type]
-            start_coordinate=tuple(data["start_coordinate"]) if data.get("start_coordinate") is not None else None,  # type: ignore[arg-type]
+            coordinate=tuple(data["coordinate"]) if data.get("coordinate") is not None else None,
+            start_coordinate=tuple(data["start_coordinate"]) if data.get("start_coordinate") is not None else None,
             keys=tuple(data.get("keys") or ()),
             text=data.get("text"),
             pixels=data.get("pixels"),
