@@ -10,7 +10,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-pytest_plugins = ["tests.support.xvfb", "tests.support.engine_fixtures"]
+pytest_plugins = ["tests.support.xvfb", "tests.support.engine_fixtures", "tests.support.ocr_documents"]
 
 
 @pytest.fixture(autouse=True)
