@@ -1,0 +1,114 @@
+"""`--baseline sync`: the same requests, one at a time, through a plain blocking HTTP client.
+
+This is what the seed replaced: no queue, no cache, no streaming, no connection sharing between
+threads, one request in flight. Each request is the very same JSON the app would send (same
+prepared image, same text, same sampling), posted with `httpx.Client` and read whole.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+
+from qwen3vl_agent.bench.plan import RequestSpec
+from qwen3vl_agent.bench.stats import Sample
+from qwen3vl_agent.bench.workloads import BuiltRequest, RequestFactory
+from qwen3vl_agent.errors import EngineError
+from qwen3vl_agent.inference.request import ImagePart, TextPart
+
+
+def chat_payload(built: BuiltRequest, model: str) -> dict[str, Any]:
+    """The OpenAI chat-completions body of a built request (images as data: URLs)."""
+    messages: list[dict[str, Any]] = []
+    for message in built.request.messages:
+        if isinstance(message.content, str):
+            messages.append({"role": message.role, "content": message.content})
+            continue
+        parts: list[dict[str, Any]] = []
+        for part in message.content:
+            if isinstance(part, TextPart):
+                parts.append({"type": "text", "text": part.text})
+            elif isinstance(part, ImagePart):
+                b64 = base64.b64encode(part.image.data).decode("ascii")
+                parts.append(
+                    {"type": "image_url", "image_url": {"url": f"data:{part.image.mime};base64,{b64}"}}
+                )
+        messages.append({"role": message.role, "content": parts})
+    s = built.request.sampling
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "max_tokens": s.max_tokens,
+        "temperature": s.temperature,
+        "top_p": s.top_p,
+        "top_k": s.top_k,
+        "presence_penalty": s.presence_penalty,
+        "ignore_eos": s.ignore_eos,
+        "stream": False,
+    }
+    if built.request.tools:
+        body["tools"] = built.request.tools
+    return body
+
+
+def resolve_model(base_url: str, api_key: str | None, timeout_s: float = 10.0) -> str:
+    """The first model the server lists (`GET /v1/models`)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        r = httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=timeout_s)
+        r.raise_for_status()
+        return str(r.json()["data"][0]["id"])
+    except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
+        raise EngineError(
+            f"Cannot list the models of {base_url}: {exc}", "check --endpoint and --api-key"
+        ) from exc
+
+
+def run_sync_baseline(
+    base_url: str,
+    api_key: str | None,
+    model: str,
+    factory: RequestFactory,
+    specs: Iterable[RequestSpec],
+    timeout_s: float = 300.0,
+) -> list[Sample]:
+    """Post each request and wait for the whole answer before the next one."""
+    url = base_url.rstrip("/") + "/chat/completions"
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    samples: list[Sample] = []
+    with httpx.Client(timeout=timeout_s, headers=headers) as client:
+        for spec in specs:
+            built = factory.build(spec)
+            body = chat_payload(built, model)
+            sent = time.perf_counter()
+            error: str | None = None
+            usage: dict[str, Any] = {}
+            try:
+                r = client.post(url, json=body)
+                r.raise_for_status()
+                usage = r.json().get("usage") or {}
+            except (httpx.HTTPError, ValueError) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            done = time.perf_counter()
+            samples.append(
+                Sample(
+                    index=spec.index,
+                    spec_class=spec.spec_class.value,
+                    key=spec.key,
+                    sent_at=sent,
+                    done_at=done,
+                    ttft_s=None,
+                    prep_s=built.prep_s,
+                    error=error,
+                    prompt_tokens=usage.get("prompt_tokens"),
+                    completion_tokens=usage.get("completion_tokens"),
+                    image_bytes=len(built.image.data),
+                    image_size=(built.image.width, built.image.height),
+                    visual_tokens=built.image.visual_tokens,
+                )
+            )
+    return samples
