@@ -161,6 +161,7 @@ class AgentLoop:
             },
         )
         self._recorder = StepRecorder(self.store, self.run_id)
+        self.actor.on_confirmation = lambda r: self.emit(ev.AwaitingConfirmation(self.run_id, self._step, r))
         self.emit(ev.RunStarted(self.run_id, self.task, cfg.mode))
         try:
             try:
@@ -354,7 +355,7 @@ class AgentLoop:
             return True
         t0 = time.perf_counter()
         try:
-            outcome = await self._race_stop(self.actor.execute(resolved))
+            outcome = await self._race_stop(self.actor.execute(resolved, obs))
         except ActionRefused as exc:
             self._recorder.update(
                 row, outcome="rejected", error=str(exc), execution_s=time.perf_counter() - t0

@@ -8,6 +8,7 @@ real capture, coordinate, executor and inference modules; tests and benchmarks u
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -48,8 +49,12 @@ class Mapper(Protocol):
 
 
 class Actor(Protocol):
-    async def execute(self, resolved: ResolvedAction) -> str:
+    on_confirmation: Callable[[ResolvedAction], None] | None  # set by the loop: "now asking the user"
+
+    async def execute(self, resolved: ResolvedAction, observation: Observation) -> str:
         """Execute (or report, in dry-run) one action; return "executed", "dry-run" or "declined".
+
+        `observation` is the screen the action was decided on (for risk checks near the target).
 
         Raise `ActionRefused` for an action the executor will not do (forbidden key combo...),
         `ExecutionStopped` when the user's stop (hotkey, fail-safe) interrupted it.

@@ -1,0 +1,90 @@
+"""Read-back: were a row's values really entered? Checked on screen with the CPU OCR engine.
+
+After an episode, the values a person can see are looked for in OCR text: first on a fresh
+full-resolution capture (forms that keep their values), then on the screenshots the run sent,
+newest first (forms that clear after Submit still showed them before it). A value counts as
+seen when it appears in the text, exactly or with a small OCR slip (similarity >= 0.85).
+Values nobody can read on screen are not checked: empty ones, yes/no flags (a checkbox),
+and fields whose name says they are secret (password, pin, secret, token).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from PIL import Image
+
+HIDDEN_FIELD = re.compile(r"pass(word)?|pwd|pin|secret|token|cvv|cvc", re.IGNORECASE)
+FLAG_VALUES = frozenset({"yes", "no", "true", "false", "y", "n", "1", "0", "x", "on", "off"})
+
+
+def visible_values(values: dict[str, str], fields: list[str] | None = None) -> dict[str, str]:
+    """The values read-back can check (see the module docstring), or exactly `fields` if given."""
+    if fields:
+        return {f: values[f] for f in fields if f in values}
+    return {
+        k: v
+        for k, v in values.items()
+        if v.strip() and v.strip().lower() not in FLAG_VALUES and not HIDDEN_FIELD.search(k)
+    }
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def value_seen(value: str, text: str, threshold: float = 0.85) -> bool:
+    """True when `value` is in `text`, exactly or as a near match of the same number of words."""
+    v, t = _norm(value), _norm(text)
+    if not v:
+        return True
+    if v in t:
+        return True
+    n = len(v.split())
+    for line in text.splitlines():
+        words = _norm(line).split()
+        for i in range(max(1, len(words) - n + 1)):
+            window = " ".join(words[i : i + n])
+            if difflib.SequenceMatcher(None, v, window).ratio() >= threshold:
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class ReadBackReport:
+    ok: bool
+    missing: list[str]
+    source: str  # which image proved it (or the best one)
+
+    @property
+    def message(self) -> str:
+        if self.ok:
+            return f"all values seen ({self.source})"
+        return f"not seen on screen: {', '.join(self.missing)} ({self.source})"
+
+
+def ocr_text(image: Image.Image) -> str:
+    """OCR text of a screen image; small images are enlarged first (Tesseract likes ~30 px text)."""
+    from qwen3vl_agent.ocr.cpu_engine import recognise_image
+
+    if image.width < 1600:
+        factor = 2
+        image = image.resize((image.width * factor, image.height * factor), Image.Resampling.LANCZOS)
+    return recognise_image(image).text
+
+
+def check_images(values: dict[str, str], images: Iterable[tuple[str, Image.Image]]) -> ReadBackReport:
+    """The first image (in the given order) where every value is seen, else the best one."""
+    best: ReadBackReport | None = None
+    for label, image in images:
+        text = ocr_text(image)
+        missing = [f"{k}={v!r}" for k, v in values.items() if not value_seen(v, text)]
+        report = ReadBackReport(not missing, missing, label)
+        if report.ok:
+            return report
+        if best is None or len(missing) < len(best.missing):
+            best = report
+    return best or ReadBackReport(not values, [f"{k}={v!r}" for k, v in values.items()], "no image")
