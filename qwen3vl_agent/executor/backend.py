@@ -1,0 +1,226 @@
+"""pyautogui as the executor's hands: one primitive at a time, with what is held tracked.
+
+Only the executor's worker thread may call this (pyautogui is not thread-safe). pyautogui is
+imported lazily here, because on X11 it connects to $DISPLAY at import time and dies with a raw
+KeyError/Xlib error when there is none: we turn that into `DisplayUnavailableError`.
+
+`pyautogui.PAUSE` is set to 0: the executor applies the configured pause itself between
+primitives as a wait on the stop signal, so a stop lands during the pause instead of after it.
+`FAILSAFE` stays on: a pointer in a screen corner raises `FailSafeTriggered` at the next call.
+Our own moves never land on a corner pixel (nudged by one pixel), so a corner means the user.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from qwen3vl_agent.executor.clipboard import Clipboard, SavedClipboard, make_clipboard, paste_shortcut
+from qwen3vl_agent.executor.errors import DisplayUnavailableError, ExecutorError, UnknownKeyError
+from qwen3vl_agent.executor.plan import (
+    ButtonDown,
+    ButtonUp,
+    KeyDown,
+    KeyUp,
+    MoveTo,
+    PasteText,
+    Plan,
+    Primitive,
+    Scroll,
+    Sleep,
+    WriteText,
+)
+
+Rect = tuple[int, int, int, int]  # left, top, width, height
+
+
+class FailSafeTriggered(Exception):
+    """Internal: pyautogui's fail-safe fired (the pointer is in a corner)."""
+
+
+def check_display_env() -> None:
+    """Fail early and clearly where pyautogui cannot possibly work."""
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        if os.environ.get("WAYLAND_DISPLAY"):
+            raise DisplayUnavailableError(
+                "Cannot act on a Wayland session without X11: DISPLAY is not set",
+                "run the app under XWayland or an X11 session",
+            )
+        raise DisplayUnavailableError(
+            "There is no display to act on: DISPLAY is not set", "start the app inside a desktop session"
+        )
+
+
+def _display_error(exc: BaseException) -> DisplayUnavailableError:
+    return DisplayUnavailableError(
+        f"Cannot connect to the display {os.environ.get('DISPLAY', '')!r}: {type(exc).__name__}: {exc}".rstrip(
+            ": "
+        ),
+        "is the X server running and XAUTHORITY set?",
+    )
+
+
+class PyAutoGUIBackend:
+    """Plays primitives with pyautogui; remembers held keys/buttons to release them after a stop."""
+
+    def __init__(self, clipboard: Clipboard | None = None, paste_timeout_s: float = 2.0) -> None:
+        self._pg: Any = None
+        self._clipboard = clipboard
+        self._paste_timeout_s = paste_timeout_s
+        self.held_keys: list[str] = []
+        self.held_buttons: list[str] = []
+
+    # -- setup --------------------------------------------------------------------------
+    @property
+    def pyautogui(self) -> Any:
+        if self._pg is None:
+            check_display_env()
+            try:
+                import pyautogui
+            except Exception as exc:  # KeyError('DISPLAY'), Xlib.error.DisplayConnectionError, XauthError...
+                raise _display_error(exc) from exc
+            pyautogui.PAUSE = 0.0
+            pyautogui.FAILSAFE = True
+            self._pg = pyautogui
+        return self._pg
+
+    @property
+    def clipboard(self) -> Clipboard:
+        if self._clipboard is None:
+            self._clipboard = make_clipboard()
+        return self._clipboard
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        pg = self.pyautogui
+        try:
+            return fn(*args, **kwargs)
+        except pg.FailSafeException as exc:
+            raise FailSafeTriggered(str(exc)) from exc
+        except (ExecutorError, FailSafeTriggered):
+            raise
+        except Exception as exc:
+            if type(exc).__module__.startswith("Xlib") or isinstance(exc, (ConnectionError, BrokenPipeError)):
+                raise _display_error(exc) from exc
+            raise
+
+    # -- queries ------------------------------------------------------------------------
+    def position(self) -> tuple[int, int]:
+        x, y = self._call(self.pyautogui.position)
+        return (int(x), int(y))
+
+    def in_failsafe_corner(self) -> bool:
+        pg = self.pyautogui
+        return bool(pg.FAILSAFE) and tuple(self.position()) in pg.FAILSAFE_POINTS
+
+    def monitors(self) -> list[Rect]:
+        """The monitors connected now, in input-device coordinates (from mss, as capture sees them)."""
+        import mss
+
+        try:
+            factory = getattr(mss, "MSS", None) or mss.mss
+            with factory() as grabber:
+                found = [(m["left"], m["top"], m["width"], m["height"]) for m in grabber.monitors[1:]]
+        except Exception as exc:
+            raise _display_error(exc) from exc
+        return found
+
+    def check_plan(self, plan: Plan) -> None:
+        """Refuse keys this platform cannot press, before the first event."""
+        mapping = getattr(self.pyautogui.platformModule, "keyboardMapping", None)
+        if mapping is None:
+            return
+        for prim in plan.primitives:
+            if isinstance(prim, KeyDown) and mapping.get(prim.key) is None:
+                raise UnknownKeyError(
+                    f"The key {prim.key!r} cannot be pressed on this platform ({sys.platform})"
+                )
+
+    def avoid_failsafe(self, x: int, y: int) -> tuple[int, int]:
+        """Move a target off a fail-safe corner pixel so that only the user can trigger it."""
+        pg = self.pyautogui
+        if (x, y) not in pg.FAILSAFE_POINTS:
+            return (x, y)
+        width, height = pg.size()
+        nx = x + 1 if x <= 0 else (x - 1 if x >= width - 1 else x)
+        ny = y + 1 if y <= 0 else (y - 1 if y >= height - 1 else y)
+        return (nx, ny)
+
+    # -- actions ------------------------------------------------------------------------
+    def perform(self, prim: Primitive) -> str | None:
+        """Play one primitive; returns a note for the result (e.g. a paste nobody took)."""
+        pg = self.pyautogui
+        if isinstance(prim, MoveTo):
+            x, y = self.avoid_failsafe(prim.x, prim.y)
+            self._call(pg.moveTo, x, y, _pause=False)
+        elif isinstance(prim, ButtonDown):
+            self._call(pg.mouseDown, button=prim.button, _pause=False)
+            self.held_buttons.append(prim.button)
+        elif isinstance(prim, ButtonUp):
+            self._call(pg.mouseUp, button=prim.button, _pause=False)
+            if prim.button in self.held_buttons:
+                self.held_buttons.remove(prim.button)
+        elif isinstance(prim, KeyDown):
+            self._call(pg.keyDown, prim.key, _pause=False)
+            self.held_keys.append(prim.key)
+        elif isinstance(prim, KeyUp):
+            self._call(pg.keyUp, prim.key, _pause=False)
+            if prim.key in self.held_keys:
+                self.held_keys.remove(prim.key)
+        elif isinstance(prim, WriteText):
+            self._call(pg.write, prim.text, _pause=False)
+        elif isinstance(prim, PasteText):
+            return self._paste(prim.text)
+        elif isinstance(prim, Scroll):
+            fn = pg.hscroll if prim.horizontal else pg.scroll
+            self._call(fn, prim.clicks, _pause=False)
+        elif isinstance(prim, Sleep):  # the executor sleeps interruptibly; never reached from it
+            raise ExecutorError("Sleep is played by the executor, not the backend")
+        return None
+
+    def _paste(self, text: str) -> str | None:
+        self.clipboard.set_text(text)
+        keys = paste_shortcut()
+        for key in keys:
+            self.perform(KeyDown(key))
+        for key in reversed(keys):
+            self.perform(KeyUp(key))
+        if not self.clipboard.wait_pasted(self._paste_timeout_s):
+            return f"no application took the pasted text {text!r} (is a text field focused?)"
+        return None
+
+    def save_clipboard(self) -> SavedClipboard:
+        return self.clipboard.save()
+
+    def restore_clipboard(self, saved: SavedClipboard) -> None:
+        self.clipboard.restore(saved)
+
+    def release_all(self) -> list[str]:
+        """Release every key and button we hold (even with the pointer in a fail-safe corner)."""
+        if self._pg is None:
+            return []
+        pg = self._pg
+        released: list[str] = []
+        failsafe, pg.FAILSAFE = pg.FAILSAFE, False
+        try:
+            for key in reversed(self.held_keys):
+                try:
+                    pg.keyUp(key, _pause=False)
+                    released.append(f"key {key}")
+                except Exception:  # best effort: keep releasing the rest
+                    pass
+            for button in reversed(self.held_buttons):
+                try:
+                    pg.mouseUp(button=button, _pause=False)
+                    released.append(f"{button} button")
+                except Exception:
+                    pass
+        finally:
+            pg.FAILSAFE = failsafe
+            self.held_keys.clear()
+            self.held_buttons.clear()
+        return released
+
+    def close(self) -> None:
+        if self._clipboard is not None:
+            self._clipboard.close()

@@ -1,0 +1,441 @@
+"""`ActionExecutor`: plays `ResolvedAction`s on ONE worker thread, strictly in call order, safely.
+
+    executor = ActionExecutor(settings.safety, settings.executor, confirm=ask_user)
+    result = await executor.execute(resolved, context=ActionContext(target_text="Submit"))
+    result = executor.execute_sync(resolved)          # from plain threads/scripts
+    executor.stop()                                    # from any thread (the UI's Stop button)
+
+Each call takes a ticket when it is made; the worker runs tickets in that order, so a slow
+confirmation never lets a later action overtake an earlier one. Per action: plan (refuses
+unknown keys and bad values before any event) -> safety mode (dry-run reports the plan;
+confirm asks the callback, in the CALLER's thread/loop) -> on the worker: display and monitor
+checks, then the primitives with the configured pause between them, checking the stop signal
+between any two. A stop (hotkey, fail-safe corner, `stop()`) releases whatever we hold and
+raises `ExecutionStopped`; the executor then refuses actions until `resume()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from qwen3vl_agent.actions.model import ActionType, ResolvedAction
+from qwen3vl_agent.config import ExecutorSettings, SafetySettings
+from qwen3vl_agent.errors import UserFacingError
+from qwen3vl_agent.executor.backend import FailSafeTriggered, PyAutoGUIBackend, Rect
+from qwen3vl_agent.executor.clipboard import SavedClipboard
+from qwen3vl_agent.executor.errors import ExecutionStopped, ExecutorError, MonitorGoneError
+from qwen3vl_agent.executor.plan import Plan, PlanConfig, Primitive, Sleep, plan_action
+from qwen3vl_agent.executor.safety import (
+    ActionContext,
+    ConfirmationRequest,
+    ConfirmCallback,
+    RiskAssessment,
+    RiskAssessor,
+    SafetyMode,
+    needs_confirmation,
+)
+from qwen3vl_agent.executor.stop import StopHotkey, StopHotkeyError, StopSignal
+
+log = logging.getLogger(__name__)
+
+ExecutionStatus = Literal["executed", "dry-run", "rejected", "no-op"]
+
+
+class InputBackend(Protocol):
+    """What the executor needs from its hands (PyAutoGUIBackend; a test may pass another)."""
+
+    held_keys: list[str]
+    held_buttons: list[str]
+
+    def position(self) -> tuple[int, int]: ...
+    def in_failsafe_corner(self) -> bool: ...
+    def monitors(self) -> list[Rect]: ...
+    def check_plan(self, plan: Plan) -> None: ...
+    def perform(self, prim: Primitive) -> str | None: ...
+    def save_clipboard(self) -> SavedClipboard: ...
+    def restore_clipboard(self, saved: SavedClipboard) -> None: ...
+    def release_all(self) -> list[str]: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """What happened to one action."""
+
+    action: ResolvedAction
+    status: ExecutionStatus
+    primitives: tuple[str, ...]  # performed (executed) or planned (dry-run, rejected)
+    risk: RiskAssessment
+    duration_s: float = 0.0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def description(self) -> str:
+        return self.action.action.describe()
+
+
+class _OrderedWorker:
+    """One thread; jobs run in ticket order, whatever order they are submitted in."""
+
+    def __init__(self, name: str) -> None:
+        self._cv = threading.Condition()
+        self._tickets = itertools.count()
+        self._jobs: dict[int, tuple[Callable[[], Any] | None, concurrent.futures.Future[Any] | None]] = {}
+        self._next = 0
+        self._closed = False
+        self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self.thread.start()
+
+    def ticket(self) -> int:
+        with self._cv:
+            return next(self._tickets)
+
+    def submit(self, ticket: int, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._cv:
+            if self._closed:
+                raise ExecutorError("The executor is closed")
+            self._jobs[ticket] = (fn, future)
+            self._cv.notify_all()
+        return future
+
+    def skip(self, ticket: int) -> None:
+        with self._cv:
+            self._jobs[ticket] = (None, None)
+            self._cv.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while self._next not in self._jobs and not self._closed:
+                    self._cv.wait()
+                if self._next not in self._jobs:
+                    return
+                fn, future = self._jobs.pop(self._next)
+                self._next += 1
+            if fn is None or future is None or not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            for fn, future in self._jobs.values():
+                if future is not None and fn is not None:
+                    future.set_exception(ExecutorError("The executor was closed before this action ran"))
+            self._jobs.clear()
+            self._cv.notify_all()
+        if threading.current_thread() is not self.thread:
+            self.thread.join(timeout=10)
+
+
+def _point_on(rects: list[Rect], point: tuple[int, int]) -> bool:
+    x, y = point
+    return any(left <= x < left + w and top <= y < top + h for left, top, w, h in rects)
+
+
+class ActionExecutor:
+    """Executes resolved actions in order on one worker thread, honouring the safety mode."""
+
+    def __init__(
+        self,
+        safety: SafetySettings | None = None,
+        settings: ExecutorSettings | None = None,
+        *,
+        mode: SafetyMode | str | None = None,
+        confirm: ConfirmCallback | None = None,
+        risk_assessor: RiskAssessor | None = None,
+        backend: InputBackend | None = None,
+    ) -> None:
+        self.safety = safety or SafetySettings()
+        self.settings = settings or ExecutorSettings()
+        self.mode = SafetyMode(mode or self.safety.mode)
+        self.confirm = confirm
+        self.risk_assessor = risk_assessor or RiskAssessor()
+        self.plan_config = PlanConfig(
+            drag_steps=self.settings.drag_steps,
+            type_chunk_chars=self.settings.type_chunk_chars,
+            paste_chunk_chars=self.settings.paste_chunk_chars,
+            scroll_pixels_per_click=self.settings.scroll_pixels_per_click,
+            max_scroll_clicks=self.settings.max_scroll_clicks,
+            max_wait_s=self.settings.max_wait_s,
+        )
+        self._backend: InputBackend = backend or PyAutoGUIBackend(
+            paste_timeout_s=self.settings.paste_timeout_s
+        )
+        self._stop = StopSignal()
+        self._hotkey: StopHotkey | None = None
+        self.hotkey_error: str | None = None
+        self._monitors: list[Rect] | None = None
+        self._monitors_at = 0.0
+        self._worker = _OrderedWorker("action-executor")
+        self._closed = False
+
+    # -- public API ---------------------------------------------------------------------
+    @property
+    def pause_s(self) -> float:
+        return self.safety.pyautogui_pause_s
+
+    @property
+    def stopped(self) -> str | None:
+        """The stop reason while stopped, else None."""
+        return self._stop.reason if self._stop.is_set() else None
+
+    @property
+    def stop_signal(self) -> StopSignal:
+        return self._stop
+
+    def stop(self, reason: str = "user", detail: str | None = None) -> None:
+        """Stop now (thread-safe): the running action ends at the next primitive boundary."""
+        self._stop.set(reason, detail)
+
+    def resume(self) -> None:
+        """Accept actions again after a stop."""
+        self._stop.clear()
+
+    async def execute(
+        self, resolved: ResolvedAction, context: ActionContext | None = None
+    ) -> ExecutionResult:
+        """Execute one action (awaitable; confirmation callbacks may be coroutines)."""
+        ticket = self._worker.ticket()
+        submitted = False
+        try:
+            early, plan, risk = self._prepare(resolved, context)
+            if early is not None:
+                return early
+            if needs_confirmation(self.mode, self.safety.confirm_only_risky, resolved.action, risk):
+                answer = self._ask(resolved, plan, risk, context)
+                approved = await answer if inspect.isawaitable(answer) else answer
+                if not approved:
+                    return self._rejected(resolved, plan, risk)
+            future = self._worker.submit(ticket, lambda: self._run(resolved, risk))
+            submitted = True
+        finally:
+            if not submitted:
+                self._worker.skip(ticket)
+        result: ExecutionResult = await asyncio.wrap_future(future)
+        return result
+
+    def execute_sync(
+        self, resolved: ResolvedAction, context: ActionContext | None = None, timeout: float | None = None
+    ) -> ExecutionResult:
+        """Execute one action from a plain thread (never from the worker itself)."""
+        if threading.current_thread() is self._worker.thread:
+            raise ExecutorError("execute_sync cannot be called from the executor's own thread")
+        ticket = self._worker.ticket()
+        submitted = False
+        try:
+            early, plan, risk = self._prepare(resolved, context)
+            if early is not None:
+                return early
+            if needs_confirmation(self.mode, self.safety.confirm_only_risky, resolved.action, risk):
+                answer = self._ask(resolved, plan, risk, context)
+                if inspect.isawaitable(answer):
+                    answer = _run_coroutine_sync(answer)
+                if not answer:
+                    return self._rejected(resolved, plan, risk)
+            future = self._worker.submit(ticket, lambda: self._run(resolved, risk))
+            submitted = True
+        finally:
+            if not submitted:
+                self._worker.skip(ticket)
+        result: ExecutionResult = future.result(timeout=timeout)
+        return result
+
+    def close(self) -> None:
+        """Stop the worker, the hotkey listener and any clipboard helper (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        done = threading.Event()
+
+        def _shutdown() -> None:
+            try:
+                self._backend.release_all()
+                self._backend.close()
+            finally:
+                done.set()
+
+        try:
+            self._worker.submit(self._worker.ticket(), _shutdown)
+            done.wait(timeout=10)
+        except ExecutorError:
+            pass
+        self._worker.close()
+        if self._hotkey is not None:
+            self._hotkey.stop()
+            self._hotkey = None
+
+    def __enter__(self) -> ActionExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- caller side --------------------------------------------------------------------
+    def _prepare(
+        self, resolved: ResolvedAction, context: ActionContext | None
+    ) -> tuple[ExecutionResult | None, Plan, RiskAssessment]:
+        if self._closed:
+            raise ExecutorError("The executor is closed")
+        plan = plan_action(resolved, self.plan_config)  # raises before anything moves
+        risk = self.risk_assessor.assess(resolved.action, context)
+        if resolved.action.is_final or not plan.primitives:
+            return ExecutionResult(resolved, "no-op", (), risk, notes=plan.notes), plan, risk
+        if self.mode is SafetyMode.DRY_RUN:
+            log.info("dry-run: %s", resolved.action.describe())
+            return ExecutionResult(resolved, "dry-run", plan.describe(), risk, notes=plan.notes), plan, risk
+        if self._stop.is_set():
+            raise ExecutionStopped(self._stop.reason or "user", self._stop.detail)
+        return None, plan, risk
+
+    def _ask(
+        self, resolved: ResolvedAction, plan: Plan, risk: RiskAssessment, context: ActionContext | None
+    ) -> Any:
+        if self.confirm is None:
+            raise ExecutorError(
+                "Confirm mode needs a confirmation callback", "pass confirm=... or choose another safety mode"
+            )
+        request = ConfirmationRequest(resolved, resolved.action.describe(), risk, plan.describe(), context)
+        return self.confirm(request)
+
+    @staticmethod
+    def _rejected(resolved: ResolvedAction, plan: Plan, risk: RiskAssessment) -> ExecutionResult:
+        log.info("rejected: %s", resolved.action.describe())
+        return ExecutionResult(resolved, "rejected", plan.describe(), risk)
+
+    # -- worker side --------------------------------------------------------------------
+    def _ensure_hotkey(self) -> None:
+        if self._hotkey is not None or self.hotkey_error is not None or not self.settings.stop_hotkey_enabled:
+            return
+        hotkey = StopHotkey(self.safety.stop_hotkey, lambda: self.stop("hotkey", self.safety.stop_hotkey))
+        try:
+            hotkey.start()
+        except StopHotkeyError as exc:
+            self.hotkey_error = str(exc)
+            log.warning("%s; the fail-safe corner and stop() still work", exc)
+            return
+        self._hotkey = hotkey
+
+    @property
+    def hotkey_running(self) -> bool:
+        return self._hotkey is not None and self._hotkey.running
+
+    def _live_monitors(self) -> list[Rect]:
+        now = time.monotonic()
+        if self._monitors is None or now - self._monitors_at > self.settings.monitor_check_ttl_s:
+            self._monitors = self._backend.monitors()
+            self._monitors_at = now
+        return self._monitors
+
+    def _check_monitors(self, resolved: ResolvedAction) -> None:
+        points = [p for p in (resolved.point, resolved.start_point) if p is not None]
+        if not points:
+            return
+        monitors = self._live_monitors()
+        for point in points:
+            if not _point_on(monitors, point):
+                self._monitors = None  # look again next time
+                layout = ", ".join(f"{w}x{h}+{x}+{y}" for x, y, w, h in monitors) or "none"
+                raise MonitorGoneError(
+                    f"The point {point} of '{resolved.action.describe()}' is on no connected monitor "
+                    f"(monitors now: {layout})",
+                    "a monitor was unplugged or the layout changed: take a new screenshot",
+                )
+
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise ExecutionStopped(self._stop.reason or "user", self._stop.detail)
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait on the stop signal; also watch for the fail-safe corner while nothing moves."""
+        deadline = time.monotonic() + seconds
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            if self._stop.wait(min(remaining, 0.05)):
+                self._check_stop()
+            if self._backend.in_failsafe_corner():
+                raise FailSafeTriggered("pointer in a corner during a wait")
+
+    def _run(self, resolved: ResolvedAction, risk: RiskAssessment) -> ExecutionResult:
+        started = time.perf_counter()
+        self._check_stop()
+        self._check_monitors(resolved)  # also connects to the display (clear error if none)
+        self._ensure_hotkey()
+        pointer = None
+        if resolved.action.action is ActionType.LEFT_CLICK_DRAG and resolved.start_point is None:
+            pointer = self._backend.position()
+        plan = plan_action(resolved, self.plan_config, pointer)
+        self._backend.check_plan(plan)
+        saved = self._backend.save_clipboard() if plan.uses_clipboard else None
+        done: list[str] = []
+        notes = list(plan.notes)
+        try:
+            for prim in plan.primitives:
+                self._check_stop()
+                if isinstance(prim, Sleep):
+                    self._sleep(prim.seconds)
+                else:
+                    note = self._backend.perform(prim)
+                    if note:
+                        notes.append(note)
+                    if self.pause_s > 0:
+                        self._stop.wait(self.pause_s)  # ends early on a stop; checked above
+                done.append(prim.describe())
+        except FailSafeTriggered as exc:
+            self.stop("fail-safe", str(exc).splitlines()[0] if str(exc) else None)
+            released = self._backend.release_all()
+            log.warning("fail-safe: stopped after %d primitive(s); released %s", len(done), released)
+            raise ExecutionStopped("fail-safe") from None
+        except ExecutionStopped:
+            released = self._backend.release_all()
+            log.warning(
+                "stopped (%s) after %d primitive(s); released %s", self._stop.reason, len(done), released
+            )
+            raise
+        except UserFacingError:
+            self._backend.release_all()
+            raise
+        except Exception as exc:
+            self._backend.release_all()
+            raise ExecutorError(
+                f"'{resolved.action.describe()}' failed after {len(done)} input event(s): {type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            if saved is not None:
+                try:
+                    self._backend.restore_clipboard(saved)
+                except ExecutorError as exc:
+                    log.warning("%s", exc)
+        return ExecutionResult(
+            resolved, "executed", tuple(done), risk, time.perf_counter() - started, tuple(notes)
+        )
+
+
+def _run_coroutine_sync(awaitable: Any) -> Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+
+        async def _wrap() -> Any:
+            return await awaitable
+
+        return asyncio.run(_wrap())
+    raise ExecutorError(
+        "An async confirmation callback cannot be used from execute_sync inside a running event loop",
+        "await executor.execute(...) instead",
+    )
