@@ -32,12 +32,16 @@ def _describe(source: ImageSource) -> str:
     return f"the image data ({len(source)} bytes)"
 
 
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _check_pixels(width: int, height: int, what: str, max_pixels: int) -> None:
     if width <= 0 or height <= 0:
-        raise ImageError(f"{what} has no pixels ({width}x{height})")
+        raise ImageError(f"{_cap(what)} has no pixels ({width}x{height})")
     if width * height > max_pixels:
         raise ImageError(
-            f"{what} is too large: {width}x{height} = {width * height:,} pixels"
+            f"{_cap(what)} is too large: {width}x{height} = {width * height:,} pixels"
             f" (the limit is {max_pixels:,}; images.max_input_pixels)",
             "shrink or crop it first",
         )
@@ -96,23 +100,23 @@ def load_image(
         try:
             return to_rgb(ImageOps.exif_transpose(source))
         except _DECODE_ERRORS as exc:
-            raise ImageError(f"{what} cannot be decoded: {exc}") from exc
+            raise ImageError(f"{_cap(what)} cannot be decoded: {exc}") from exc
     data = _read(source, max_bytes) if isinstance(source, Path | str) else bytes(source)
     if not data:
-        raise ImageError(f"{what[0].upper()}{what[1:]} is empty (0 bytes)")
+        raise ImageError(f"{_cap(what)} is empty (0 bytes)")
     if len(data) > max_bytes:
-        raise ImageError(f"{what} is too large ({len(data):,} bytes; limit {max_bytes:,})")
+        raise ImageError(f"{_cap(what)} is too large ({len(data):,} bytes; limit {max_bytes:,})")
     try:
         with warnings.catch_warnings():
             # our own limit below replaces Pillow's warning; its hard error (2x its limit) stays
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))  # reads the header only
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{what} claims an absurd size and was refused before decoding: {exc}") from exc
+        raise ImageError(f"{_cap(what)} is too large (refused before decoding): {exc}") from exc
     except UnidentifiedImageError as exc:
-        raise ImageError(f"{what} is not an image (or not a format we can read)") from exc
+        raise ImageError(f"{_cap(what)} is not an image (or not a format we can read)") from exc
     except _DECODE_ERRORS as exc:
-        raise ImageError(f"{what} cannot be read as an image: {exc}") from exc
+        raise ImageError(f"{_cap(what)} cannot be read as an image: {exc}") from exc
     _check_pixels(image.width, image.height, what, max_pixels)
     try:
         image.load()
@@ -120,7 +124,7 @@ def load_image(
     except _DECODE_ERRORS as exc:
         text = str(exc)
         if "truncated" in text or isinstance(exc, EOFError):
-            raise ImageError(f"{what} is truncated (the file ends before the image does)") from exc
-        raise ImageError(f"{what} is corrupt: {text or type(exc).__name__}") from exc
+            raise ImageError(f"{_cap(what)} is truncated (the file ends before the image does)") from exc
+        raise ImageError(f"{_cap(what)} is corrupt: {text or type(exc).__name__}") from exc
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{what} claims an absurd size and was refused: {exc}") from exc
+        raise ImageError(f"{_cap(what)} is too large (refused): {exc}") from exc

@@ -73,6 +73,9 @@ def smart_resize(
     elif w * h < min_pixels:
         beta = math.sqrt(min_pixels / (width * height))
         w, h = _ceil(width * beta), _ceil(height * beta)
+        if w * h > max_pixels:  # rounding up overshot a tight budget: round down instead
+            beta = math.sqrt(max_pixels / (width * height))
+            w, h = _floor(width * beta), _floor(height * beta)
     return TargetSize(w, h)
 
 

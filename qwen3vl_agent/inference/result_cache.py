@@ -3,7 +3,7 @@
 Keys come from `cache_key` (exact pixel hashes, never perceptual ones). The near-duplicate
 lookup (`get_near`) compares perceptual hashes within requests of the same shape; the service
 calls it only when a request opts in with a Hamming threshold. L2 writes are queued on the
-store's thread and not awaited by the caller, so a hit-miss-store cycle costs the request
+store's thread at once (so they run before any later lookup) and not awaited by the caller, so a hit-miss-store cycle costs the request
 almost nothing; `flush()` waits for them.
 """
 
@@ -86,7 +86,7 @@ class ResultCache:
         self._l1_bytes = 0
         self._shapes: dict[str, set[str]] = {}
         self._stats = CacheStats()
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending: set[asyncio.Future[bool]] = set()
         self._flushed_counters: dict[str, int] = {}
 
     # -- L1 ---------------------------------------------------------------------------------
@@ -188,12 +188,13 @@ class ResultCache:
         )
         self._stats.stores += 1
         self._l1_put(key, stored, now + self.settings.l1_ttl_s, shape, phashes)
-        task = asyncio.get_running_loop().create_task(self._write(key, shape or "", phashes, stored))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        future = self.store.put(key, shape or "", phashes, stored)
+        self._pending.add(future)
+        future.add_done_callback(self._written)
 
-    async def _write(self, key: str, shape: str, phashes: list[str] | None, stored: StoredResult) -> None:
-        if not await self.store.put(key, shape, phashes, stored):
+    def _written(self, future: asyncio.Future[bool]) -> None:
+        self._pending.discard(future)
+        if future.cancelled() or future.exception() is not None or not future.result():
             self._stats.l2_write_failures += 1
 
     async def flush(self) -> None:

@@ -85,8 +85,12 @@ class ResultStore:
     # -- threading -------------------------------------------------------------------------
     async def run(self, fn: Callable[[sqlite_utils.Database], T], default: T, what: str) -> T:
         """Run `fn(db)` on the store's thread; on a database failure log it and return `default`."""
+        return await self.submit(fn, default, what)
+
+    def submit(self, fn: Callable[[sqlite_utils.Database], T], default: T, what: str) -> asyncio.Future[T]:
+        """Queue `fn(db)` on the store's thread now (calls run in submission order)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._guarded, fn, default, what)
+        return loop.run_in_executor(self._executor, self._guarded, fn, default, what)
 
     def run_sync(self, fn: Callable[[sqlite_utils.Database], T], default: T, what: str) -> T:
         """The blocking form of `run`, for command-line tools."""
@@ -234,7 +238,11 @@ class ResultStore:
 
         return await self.run(fn, None, "near-duplicate lookup")
 
-    async def put(self, key: str, shape: str, phashes: list[str] | None, result: StoredResult) -> bool:
+    def put(
+        self, key: str, shape: str, phashes: list[str] | None, result: StoredResult
+    ) -> asyncio.Future[bool]:
+        """Queue the write now; the future says whether it was written (False: skipped)."""
+
         def fn(db: sqlite_utils.Database) -> bool:
             db.execute(
                 "INSERT OR REPLACE INTO results (key, shape, phashes, text, finish_reason, prompt_tokens,"
@@ -255,7 +263,7 @@ class ResultStore:
             )
             return True
 
-        return await self.run(fn, False, "write")
+        return self.submit(fn, False, "write")
 
     def _purge(self, db: sqlite_utils.Database, now: float) -> int:
         return db.execute("DELETE FROM results WHERE expires_at <= ?", [now]).rowcount
