@@ -99,6 +99,18 @@ class SafetySettings(BaseModel):
     no_progress_repeats: int = 3
 
 
+class AgentSettings(BaseModel):
+    """The agent loop's prompt bounds and retries (qwen3vl_agent/agents/loop.py)."""
+
+    history_images: int = Field(default=3, ge=1, description="Screenshots per prompt, the current one included")
+    history_text_steps: int = Field(default=30, ge=0, description="Older steps kept as one line of text each")
+    max_feedback: int = Field(default=3, ge=1, description="Unusable answers in a row before the run gives up")
+    max_tokens: int = Field(default=512, ge=16, description="Longest answer per step")
+    engine_retry_s: float = Field(default=2.0, gt=0, description="Retry interval while the engine is away")
+    structured_output: bool = Field(default=False, description="Force the tool-call JSON schema on the model")
+    settle_s: float = Field(default=0.3, ge=0, description="Replay: pause between actions for the screen to settle")
+
+
 class ExecutorSettings(BaseModel):
     """How the executor plays GUI actions (qwen3vl_agent/executor)."""
 
@@ -158,6 +170,7 @@ class Settings(BaseSettings):
     images: ImageSettings = Field(default_factory=ImageSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     screen: ScreenSettings = Field(default_factory=ScreenSettings)
 
