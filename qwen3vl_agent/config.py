@@ -50,6 +50,10 @@ class EngineSettings(BaseModel):
     limit_mm_images: int = 4
     enable_chunked_prefill: bool = True
     dtype: str | None = None
+    trust_request_mm_kwargs: bool = Field(
+        default=True,
+        description="Pass --trust-request-mm-kwargs so per-request mm_processor_kwargs work (vLLM >= 0.12)",
+    )
     extra_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     api_key: str | None = Field(default=None, description="Generated per start when unset")
