@@ -10,7 +10,12 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-pytest_plugins = ["tests.support.xvfb", "tests.support.engine_fixtures", "tests.support.ocr_documents"]
+pytest_plugins = [
+    "tests.support.xvfb",
+    "tests.support.engine_fixtures",
+    "tests.support.ocr_documents",
+    "tests.support.form_app_fixture",
+]
 
 
 @pytest.fixture(autouse=True)
