@@ -39,6 +39,11 @@ class Runtime:
     engine: ManagedEngine | None  # None in endpoints mode
     model_name: str
 
+    async def start_engine(self, progress: StatusListener | None = None) -> None:
+        """Start the managed engine if it is not running (no-op in endpoints mode)."""
+        if self.engine is not None:
+            await self.engine.start(progress)
+
     async def close(self) -> None:
         """Stop the service, the client, the pool and the managed engine (each even if one fails)."""
         for step in (self.service.close, self.client.aclose, self.pool.close):
@@ -87,8 +92,9 @@ async def build_runtime(
 ) -> Runtime:
     """Build (and in managed mode, start) the inference path described by `settings`.
 
-    `start_engine=False` builds the managed engine without starting it (the caller starts it
-    later, e.g. the desktop app after its window is up).
+    `start_engine=False` builds the managed engine without starting it: the caller starts it
+    later with `Runtime.start_engine` (e.g. the desktop app, once its window is up); requests
+    sent before that fail with `EngineUnavailableError`.
     """
     from qwen3vl_agent.engine.client import OpenAIEngineClient
     from qwen3vl_agent.engine.endpoints import EndpointPool
@@ -100,9 +106,13 @@ async def build_runtime(
 
         engine = ManagedEngine(engine_settings, app_paths().ensure().log_dir)
         pool = EndpointPool([], engine_settings)
+        pool.attach_managed(engine)  # follows the engine's state: usable once it is READY
         if start_engine:
-            await engine.start(progress)
-        pool.attach_managed(engine)
+            try:
+                await engine.start(progress)
+            except BaseException:
+                await engine.stop()
+                raise
     else:
         if not engine_settings.endpoints:
             raise EngineUnavailableError(
