@@ -105,7 +105,7 @@ class ConversationStore:
         with db.conn:
             db.execute("DELETE FROM conversations WHERE id = ?", [conversation_id])
 
-    def list(self, search: str | None = None, limit: int = 500) -> list[Conversation]:
+    def conversations(self, search: str | None = None, limit: int = 500) -> list[Conversation]:
         """Newest first; `search` matches titles and message text (case-insensitive)."""
         db = self._conn()
         if search:

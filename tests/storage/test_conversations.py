@@ -25,12 +25,12 @@ def test_conversation_round_trip_and_search(tmp_path: Path) -> None:
     assert msgs[0].attachments[0].data == png
     assert (msgs[0].attachments[0].width, msgs[0].attachments[0].height) == (10, 20)
     assert msgs[1].text == "The total is 42 EUR" and msgs[1].status == "done"
-    assert [c.id for c in reopened.list(search="42 eur")] == [first.id]
-    assert [c.id for c in reopened.list(search="other")] == [second.id]
-    assert {c.id for c in reopened.list()} == {first.id, second.id}
+    assert [c.id for c in reopened.conversations(search="42 eur")] == [first.id]
+    assert [c.id for c in reopened.conversations(search="other")] == [second.id]
+    assert {c.id for c in reopened.conversations()} == {first.id, second.id}
 
     reopened.rename(second.id, "Renamed")
     assert reopened.get(second.id).title == "Renamed"  # type: ignore[union-attr]
     reopened.delete(first.id)
     assert reopened.messages(first.id) == []
-    assert [c.id for c in reopened.list()] == [second.id]
+    assert [c.id for c in reopened.conversations()] == [second.id]

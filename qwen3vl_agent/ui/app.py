@@ -1,0 +1,126 @@
+"""`run_app()`: the desktop app — QApplication, a qasync event loop so the asyncio core runs on
+Qt's loop, the main window shown at once, and the engine started in the background.
+
+Start-up never waits for the engine: the window is interactive in well under two seconds and
+the status bar shows the engine starting (or why it cannot, and what to do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from qwen3vl_agent.config import Settings, load_settings
+from qwen3vl_agent.errors import ConfigError
+from qwen3vl_agent.paths import app_paths
+
+log = logging.getLogger(__name__)
+_T0 = time.perf_counter()
+
+
+def _setup_logging() -> Path:
+    log_dir = app_paths().ensure().log_dir
+    path = log_dir / "app.log"
+    logging.basicConfig(
+        filename=str(path),
+        level=logging.DEBUG if os.environ.get("QWEN3VL_AGENT_DEBUG") else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return path
+
+
+def build_context(settings: Settings) -> object:
+    """The shared AppContext (bridge, tasks, core session, stores); call with a running QApplication."""
+    from qwen3vl_agent.storage.conversations import ConversationStore
+    from qwen3vl_agent.ui.bridge import CoreBridge
+    from qwen3vl_agent.ui.context import AppContext
+    from qwen3vl_agent.ui.core_session import CoreSession
+    from qwen3vl_agent.ui.tasks import TaskTracker
+
+    bridge = CoreBridge()
+    tasks = TaskTracker(on_error=lambda text: bridge.notice.emit("error", text))
+    core = CoreSession(settings, bridge, tasks)
+    return AppContext(
+        settings=settings,
+        bridge=bridge,
+        tasks=tasks,
+        core=core,
+        conversations=ConversationStore(app_paths().database_file),
+    )
+
+
+def run_app(argv: list[str] | None = None, *, start_engine: bool = True) -> int:
+    """Run the desktop app until its window is closed; return the exit code."""
+    _setup_logging()
+    import qasync
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from qwen3vl_agent.ui import theme
+    from qwen3vl_agent.ui.main_window import APP, ORG, MainWindow, qsettings
+
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
+    assert isinstance(app, QApplication)
+    app.setOrganizationName(ORG)
+    app.setApplicationName(APP)
+    app.setApplicationDisplayName("Qwen3-VL Agent")
+    app.setDesktopFileName("qwen3vl-agent")
+    app.setQuitOnLastWindowClosed(False)  # the main window decides when to quit (after clean-up)
+
+    config_problem: str | None = None
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        config_problem = str(exc)
+        settings = Settings.model_validate({})  # defaults; the broken file is left untouched
+
+    theme.apply_theme(app, str(qsettings().value("theme", "system")))
+    from qwen3vl_agent.ui import icons
+
+    app.setWindowIcon(icons.app_icon())
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    ctx = build_context(settings)
+    window = MainWindow(ctx)  # type: ignore[arg-type]
+    hints = app.styleHints()
+    if hasattr(hints, "colorSchemeChanged"):
+        hints.colorSchemeChanged.connect(
+            lambda _scheme: (
+                window.set_theme("system") if qsettings().value("theme", "system") == "system" else None
+            )
+        )
+    window.show()
+    log.info("window shown after %.3f s", time.perf_counter() - _T0)
+    if os.environ.get("QWEN3VL_AGENT_STARTUP_MARK"):  # benchmarks: when the window is interactive
+        QTimer.singleShot(0, lambda: print(f"READY {time.perf_counter() - _T0:.4f}", flush=True))
+    if config_problem:
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Settings not loaded",
+            config_problem + "\n\nUsing defaults.",
+            parent=window,
+        )
+        box.open()
+    if start_engine and not os.environ.get("QWEN3VL_AGENT_NO_ENGINE"):
+        QTimer.singleShot(0, ctx.core.start)  # type: ignore[attr-defined]
+
+    # Ctrl+C in the terminal closes the window cleanly (engine shut down) instead of killing it
+    signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, window.close))
+    signal.signal(signal.SIGTERM, lambda *_: QTimer.singleShot(0, window.close))
+    wake = QTimer()
+    wake.start(250)  # lets Python run signal handlers while Qt waits
+    wake.timeout.connect(lambda: None)
+
+    closed = asyncio.Event()
+    window.closed.connect(closed.set)
+    with loop:
+        loop.run_until_complete(closed.wait())
+        ctx.tasks.shutdown_executors()  # type: ignore[attr-defined]
+        ctx.conversations.close()  # type: ignore[attr-defined]
+    return 0

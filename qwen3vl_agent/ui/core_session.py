@@ -1,0 +1,158 @@
+"""The core as the UI sees it: builds the runtime (inference service + managed engine) in the
+background, reports its state through the bridge, and shuts it down on quit.
+
+Nothing here blocks the Qt thread: the runtime is built and the engine started inside a task;
+without vLLM or a GPU the window stays fully usable and the status bar says why and what to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from typing import Any
+
+from qwen3vl_agent.config import Settings
+from qwen3vl_agent.errors import EngineUnavailableError, UserFacingError
+from qwen3vl_agent.paths import app_paths
+from qwen3vl_agent.ui.bridge import NO_ENGINE_HINT, CoreBridge
+from qwen3vl_agent.ui.tasks import TaskTracker, describe_error
+
+log = logging.getLogger(__name__)
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+class CoreSession:
+    """Owns the `Runtime`; `service` is the InferenceService once built (None before)."""
+
+    def __init__(self, settings: Settings, bridge: CoreBridge, tasks: TaskTracker) -> None:
+        self.settings = settings
+        self.bridge = bridge
+        self.tasks = tasks
+        self.runtime: Any = None
+        self.engine_ready = asyncio.Event()
+        self.engine_error: str | None = None
+        self._start_task: asyncio.Task[None] | None = None
+
+    @property
+    def service(self) -> Any:
+        return getattr(self.runtime, "service", None) if self.runtime is not None else None
+
+    @property
+    def engine(self) -> Any:
+        return getattr(self.runtime, "engine", None) if self.runtime is not None else None
+
+    @property
+    def model_name(self) -> str:
+        engine = self.engine
+        with contextlib.suppress(Exception):
+            if engine is not None and engine.served_model_name:
+                return str(engine.served_model_name)
+        return self.settings.engine.served_model_name or self.settings.engine.model
+
+    def start(self) -> None:
+        """Build the runtime and start the engine in the background."""
+        if self._start_task is None or self._start_task.done():
+            self._start_task = self.tasks.spawn(self._start(), name="core-start")
+
+    async def _start(self) -> None:
+        self.engine_ready.clear()
+        self.engine_error = None
+        s = self.settings
+        log_path = app_paths().log_dir / "engine.log" if s.engine.mode == "managed" else None
+        self.bridge.set_engine_context(s.engine.served_model_name or s.engine.model, log_path)
+        self.bridge.report_engine("starting", "starting the engine…")
+        try:
+            from qwen3vl_agent.runtime import build_runtime
+        except ImportError as exc:
+            self._failed(f"the inference core is not installed ({exc.name})", NO_ENGINE_HINT)
+            return
+        listener = self.bridge.engine_listener()
+        try:
+            if self.runtime is None:
+                self.runtime = await _maybe_await(build_runtime(s, start_engine=False, progress=listener))
+            self._attach()
+            await self._start_engine(listener)
+        except asyncio.CancelledError:
+            raise
+        except UserFacingError as exc:
+            self._failed(exc.message, exc.hint or NO_ENGINE_HINT)
+            return
+        except Exception as exc:  # never a traceback for the user
+            log.exception("engine start failed")
+            self._failed(describe_error(exc), NO_ENGINE_HINT)
+            return
+        self.engine_ready.set()
+        if s.engine.mode == "endpoints":
+            self.bridge.report_engine("ready", f"endpoints ready ({len(s.engine.endpoints)})")
+        else:
+            self.bridge.report_engine("ready", "engine ready")
+
+    def _attach(self) -> None:
+        engine = self.engine
+        if engine is not None:
+            with contextlib.suppress(Exception):
+                self.bridge.set_engine_context(self.model_name, engine.log_path)
+            with contextlib.suppress(Exception):
+                engine.add_listener(self.bridge.engine_listener())
+        service = self.service
+        if service is not None and hasattr(service, "stats"):
+            self.bridge.watch_stats(service.stats)
+        self.bridge.watch_gpu()
+
+    async def _start_engine(self, listener: Any) -> None:
+        rt = self.runtime
+        for name in ("start_engine", "start"):
+            fn = getattr(rt, name, None)
+            if callable(fn):
+                params = inspect.signature(fn).parameters
+                await _maybe_await(fn(progress=listener) if "progress" in params else fn())
+                return
+        engine = self.engine
+        if engine is not None and hasattr(engine, "start"):
+            await engine.start(progress=listener)
+
+    def _failed(self, message: str, hint: str) -> None:
+        self.engine_error = message
+        self.bridge.report_engine("failed", f"engine unavailable: {message}", hint)
+
+    async def restart_engine(self, settings: Settings | None = None) -> None:
+        """Stop the engine and the runtime, then build both again (after a settings change)."""
+        if settings is not None:
+            self.settings = settings
+        await self.shutdown()
+        self.start()
+
+    def require_service(self) -> Any:
+        """The service, or a clear error when the engine is not there (chat, agent)."""
+        if self.service is None or not self.engine_ready.is_set():
+            reason = self.engine_error or "the engine is still starting"
+            raise EngineUnavailableError(
+                f"No model engine: {reason}", "see the status bar; OCR works with the CPU engine"
+            )
+        return self.service
+
+    async def shutdown(self) -> None:
+        """Stop the engine cleanly (no orphaned vLLM) and close the runtime."""
+        if self._start_task is not None and not self._start_task.done():
+            self._start_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._start_task
+        self.bridge.watch_stats(None)
+        rt, self.runtime = self.runtime, None
+        self.engine_ready.clear()
+        if rt is None:
+            return
+        for name in ("aclose", "shutdown", "close", "stop"):
+            fn = getattr(rt, name, None)
+            if callable(fn):
+                try:
+                    await asyncio.wait_for(_maybe_await(fn()), timeout=30)
+                except Exception:
+                    log.exception("runtime shutdown failed")
+                break
+        self.bridge.report_engine("stopped", "engine stopped")
