@@ -1,28 +1,368 @@
-"""OpenAI-compatible engine client (stub: being written)."""
+"""The engine client: `InferenceRequest` -> streaming `/v1/chat/completions` -> `InferenceResult`.
+
+Every request streams (SSE, with `stream_options.include_usage`), which gives time-to-first-token
+and lets a cancelled caller close the HTTP stream: the server sees the disconnect and aborts the
+generation. Retries are bounded and only for transient faults that happened before any text
+arrived (connect errors, HTTP 502/503/504, a stream that broke before its first token); a 4xx is
+never retried and HTTP 400 becomes `RequestRejectedError` carrying the server's message.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from qwen3vl_agent.config import EngineSettings
-from qwen3vl_agent.engine.endpoints import EndpointPool
-from qwen3vl_agent.inference.request import DeltaCallback, InferenceRequest, InferenceResult
+from qwen3vl_agent.engine.endpoints import Endpoint, EndpointPool
+from qwen3vl_agent.errors import (
+    DeadlineExceededError,
+    EngineError,
+    EngineUnavailableError,
+    RequestRejectedError,
+)
+from qwen3vl_agent.inference.request import (
+    DeltaCallback,
+    ImagePart,
+    InferenceRequest,
+    InferenceResult,
+    Message,
+    PreparedImage,
+    Timings,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUS = {502, 503, 504}
+OUT_OF_ROTATION_STATUS = {502, 503, 504}
+
+
+def image_data_url(image: PreparedImage) -> str:
+    return f"data:{image.mime};base64,{base64.b64encode(image.data).decode('ascii')}"
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    if isinstance(message.content, str):
+        return {"role": message.role, "content": message.content}
+    parts: list[dict[str, Any]] = []
+    for part in message.content:
+        if isinstance(part, ImagePart):
+            parts.append({"type": "image_url", "image_url": {"url": image_data_url(part.image)}})
+        else:
+            parts.append({"type": "text", "text": part.text})
+    return {"role": message.role, "content": parts}
+
+
+def build_payload(request: InferenceRequest, model: str) -> dict[str, Any]:
+    """The chat-completions body vLLM accepts for this request (always streamed)."""
+    sp = request.sampling
+    body: dict[str, Any] = {
+        "model": request.model or model,
+        "messages": [message_json(m) for m in request.messages],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_tokens": sp.max_tokens,
+        "temperature": sp.temperature,
+        "top_p": sp.top_p,
+        "top_k": sp.top_k,
+        "presence_penalty": sp.presence_penalty,
+    }
+    if sp.seed is not None:
+        body["seed"] = sp.seed
+    if sp.stop:
+        body["stop"] = list(sp.stop)
+    if sp.ignore_eos:
+        body["ignore_eos"] = True
+    if request.json_schema is not None:
+        name = str(request.json_schema.get("title") or "output")
+        safe = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)[:64]
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": safe, "schema": request.json_schema},
+        }
+    if request.tools:
+        # The tools are rendered into the prompt by the chat template; the app parses Qwen's
+        # <tool_call> text itself, so the server needs no tool parser ("auto" would demand one).
+        body["tools"] = request.tools
+        body["tool_choice"] = "none"
+    if request.mm_processor_kwargs:
+        body["mm_processor_kwargs"] = request.mm_processor_kwargs
+    return body
+
+
+class _Transient(Exception):
+    """A fault worth another try on (maybe) another endpoint: nothing reached the caller yet."""
+
+    def __init__(self, message: str, take_out: bool) -> None:
+        super().__init__(message)
+        self.take_out = take_out
+
+
+@dataclass
+class _StreamState:
+    text: list[str] = field(default_factory=list)
+    tool_calls: dict[int, dict[str, str]] = field(default_factory=dict)
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    ttft_s: float | None = None
+    delivered: bool = False  # some text already went to the caller: no retry from here on
+    model: str | None = None
+
+
+def _server_message(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text[:500] or resp.reason_phrase
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            return str(err.get("message") or err.get("detail") or err)[:1000]
+        if isinstance(body.get("detail"), str):
+            return str(body["detail"])[:1000]
+        return str(err)[:1000]
+    return str(body)[:1000]
 
 
 class OpenAIEngineClient:
+    """`EngineClient` over an `EndpointPool` of OpenAI-compatible servers (vLLM)."""
+
     def __init__(self, pool: EndpointPool, settings: EngineSettings) -> None:
-        raise NotImplementedError
+        self._pool = pool
+        self._settings = settings
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                settings.request_timeout_s,
+                connect=settings.connect_timeout_s,
+            ),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+        )
+
+    @property
+    def pool(self) -> EndpointPool:
+        return self._pool
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
     async def complete(
         self, request: InferenceRequest, on_delta: DeltaCallback | None = None
     ) -> InferenceResult:
-        raise NotImplementedError
+        """Run the request; stream text deltas to `on_delta`; raise `EngineError`s.
+
+        `request.deadline_s` (seconds from this call) bounds the whole call, retries included.
+        Cancelling the awaiting task closes the HTTP stream, so the server aborts the request.
+        """
+        if request.deadline_s is None:
+            return await self._complete(request, on_delta)
+        try:
+            async with asyncio.timeout(request.deadline_s):
+                return await self._complete(request, on_delta)
+        except TimeoutError:
+            raise DeadlineExceededError(
+                f"The engine did not finish the request within its deadline of {request.deadline_s:g} s",
+                "the engine is overloaded or stalled; try again or raise the deadline",
+            ) from None
+
+    async def _complete(self, request: InferenceRequest, on_delta: DeltaCallback | None) -> InferenceResult:
+        attempts = max(0, self._settings.max_retries) + 1
+        last: _Transient | None = None
+        for attempt in range(attempts):
+            try:
+                endpoint = self._pool.acquire()
+            except EngineUnavailableError:
+                if last is not None:
+                    raise EngineUnavailableError(
+                        f"The engine is unreachable: {last}", "start the engine or check engine.endpoints"
+                    ) from None
+                raise
+            try:
+                return await self._run_once(endpoint, request, on_delta)
+            except _Transient as exc:
+                last = exc
+                if exc.take_out:
+                    self._pool.mark_failed(endpoint, str(exc))
+                log.info("transient engine fault on %s (attempt %d): %s", endpoint.base_url, attempt + 1, exc)
+            finally:
+                self._pool.release(endpoint)
+            if attempt + 1 < attempts:
+                await asyncio.sleep(min(0.25 * 2**attempt, 2.0))
+        assert last is not None
+        raise EngineUnavailableError(
+            f"The engine failed {attempts} times: {last}", "check that the engine is running; see its log"
+        )
+
+    async def _run_once(
+        self, endpoint: Endpoint, request: InferenceRequest, on_delta: DeltaCallback | None
+    ) -> InferenceResult:
+        model = request.model or endpoint.model or self._settings.served_model_name or self._settings.model
+        body = json.dumps(build_payload(request, model), ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream", **endpoint.headers()}
+        state = _StreamState()
+        started = time.perf_counter()
+        url = f"{endpoint.base_url}/chat/completions"
+        try:
+            async with self._http.stream("POST", url, content=body, headers=headers) as resp:
+                if resp.status_code != 200:
+                    await resp.aread()
+                    self._raise_for_status(endpoint, resp)
+                async for event in _sse_events(resp):
+                    self._consume(event, state, started, on_delta)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise _Transient(
+                f"cannot connect to {endpoint.base_url} ({_describe(exc)})", take_out=True
+            ) from exc
+        except httpx.ReadTimeout as exc:
+            raise EngineError(
+                f"The engine at {endpoint.base_url} stopped answering "
+                f"(no data for {self._settings.request_timeout_s:g} s)",
+                "it may be overloaded or stalled; see its log",
+            ) from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            if not state.delivered:
+                raise _Transient(
+                    f"the connection to {endpoint.base_url} broke before the answer began ({_describe(exc)})",
+                    take_out=True,
+                ) from exc
+            self._pool.mark_failed(endpoint, f"stream broke: {_describe(exc)}")
+            raise EngineError(
+                "The engine connection broke off in the middle of the answer",
+                "the engine may have crashed; try again",
+            ) from exc
+        if state.finish_reason is None:
+            if not state.delivered:
+                raise _Transient(f"{endpoint.base_url} closed the stream without an answer", take_out=True)
+            self._pool.mark_failed(endpoint, "stream ended without a finish reason")
+            raise EngineError(
+                "The engine connection broke off in the middle of the answer",
+                "the engine may have crashed; try again",
+            )
+        elapsed = time.perf_counter() - started
+        self._pool.mark_ok(endpoint)
+        return InferenceResult(
+            text="".join(state.text) + _render_tool_calls(state.tool_calls),
+            finish_reason=state.finish_reason,
+            usage=state.usage,
+            timings=Timings(service_s=elapsed, ttft_s=state.ttft_s, total_s=elapsed),
+            endpoint=endpoint.base_url,
+            model=state.model or model,
+        )
+
+    def _raise_for_status(self, endpoint: Endpoint, resp: httpx.Response) -> None:
+        code = resp.status_code
+        message = _server_message(resp)
+        if code in RETRY_STATUS:
+            raise _Transient(f"{endpoint.base_url} answered HTTP {code}: {message}", take_out=True)
+        if code == 400 or code == 422:
+            raise RequestRejectedError(f"The engine rejected the request: {message}")
+        if code in (401, 403):
+            raise EngineError(
+                f"The engine at {endpoint.base_url} refused the API key (HTTP {code})",
+                "check engine.api_key / the endpoint's api_key",
+            )
+        if code == 404:
+            raise RequestRejectedError(f"The engine does not know this model or route: {message}")
+        if code == 429:
+            raise EngineError(f"The engine is busy (HTTP 429): {message}", "try again later")
+        raise EngineError(f"The engine failed (HTTP {code}): {message}", "see the engine log")
+
+    def _consume(
+        self, event: dict[str, Any], state: _StreamState, started: float, on_delta: DeltaCallback | None
+    ) -> None:
+        if "error" in event:
+            err = event["error"]
+            message = err.get("message", err) if isinstance(err, dict) else err
+            code = err.get("code") if isinstance(err, dict) else None
+            if code == 400:
+                raise RequestRejectedError(f"The engine rejected the request: {message}")
+            raise EngineError(f"The engine failed while answering: {message}", "see the engine log")
+        state.model = event.get("model") or state.model
+        usage = event.get("usage")
+        if usage:
+            state.usage = Usage(
+                int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+            )
+        for choice in event.get("choices") or []:
+            delta = choice.get("delta") or {}
+            text = delta.get("content")
+            if text:
+                if state.ttft_s is None:
+                    state.ttft_s = time.perf_counter() - started
+                state.text.append(text)
+                state.delivered = True
+                if on_delta is not None:
+                    on_delta(text)
+            for call in delta.get("tool_calls") or []:
+                slot = state.tool_calls.setdefault(int(call.get("index", 0)), {"name": "", "arguments": ""})
+                fn = call.get("function") or {}
+                slot["name"] += fn.get("name") or ""
+                slot["arguments"] += fn.get("arguments") or ""
+                state.delivered = True
+            if choice.get("finish_reason"):
+                state.finish_reason = choice["finish_reason"]
 
     async def list_models(self) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """The models served by the first reachable endpoint (`/v1/models` `data`)."""
+        last: Exception | None = None
+        for endpoint in [e for e in self._pool.endpoints if e.healthy] or self._pool.endpoints:
+            try:
+                resp = await self._http.get(f"{endpoint.base_url}/models", headers=endpoint.headers())
+            except httpx.HTTPError as exc:
+                last = exc
+                continue
+            if resp.status_code != 200:
+                last = EngineError(f"{endpoint.base_url}/models answered HTTP {resp.status_code}")
+                continue
+            data = resp.json().get("data") or []
+            return [dict(m) for m in data]
+        raise EngineUnavailableError(
+            f"No engine answered /v1/models ({_describe(last) if last else 'no endpoint'})",
+            "start the engine or check engine.endpoints",
+        )
 
     async def health(self) -> dict[str, bool]:
-        raise NotImplementedError
+        """Whether each endpoint answers right now (url -> ok)."""
+        checks = await asyncio.gather(*(self._pool.check(e) for e in self._pool.endpoints))
+        return {e.base_url: ok for e, (ok, _) in zip(self._pool.endpoints, checks, strict=True)}
 
-    async def aclose(self) -> None:
-        raise NotImplementedError
+
+async def _sse_events(resp: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """JSON payloads of an SSE stream's `data:` lines, up to `[DONE]`."""
+    async for line in resp.aiter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        if not data:
+            continue
+        try:
+            yield json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise EngineError(f"The engine sent malformed stream data: {data[:200]!r}") from exc
+
+
+def _render_tool_calls(calls: dict[int, dict[str, str]]) -> str:
+    """Tool calls parsed by the server, written back in Qwen's `<tool_call>` text form."""
+    out = []
+    for index in sorted(calls):
+        call = calls[index]
+        try:
+            args: Any = json.loads(call["arguments"]) if call["arguments"] else {}
+        except json.JSONDecodeError:
+            args = call["arguments"]
+        out.append("<tool_call>\n" + json.dumps({"name": call["name"], "arguments": args}) + "\n</tool_call>")
+    return ("\n" if out else "") + "\n".join(out)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

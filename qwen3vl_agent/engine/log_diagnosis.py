@@ -51,6 +51,11 @@ _RULES: list[tuple[str, str, str | None]] = [
         "check engine.model, download the model first, or point engine.model at a local folder",
     ),
     (
+        r"error: unrecognized arguments: [^\n]*",
+        "this vLLM version does not know one of the engine options",
+        "upgrade vLLM, or remove the option (engine.extra_args, engine.trust_request_mm_kwargs)",
+    ),
+    (
         r"Address already in use|\[Errno 98\]",
         "the engine's port is already in use",
         "set engine.port = 0 to pick a free port, or stop the program using it",

@@ -177,6 +177,8 @@ class ManagedEngine:
             cmd += ["--max-num-seqs", str(s.max_num_seqs)]
         if s.dtype:
             cmd += ["--dtype", s.dtype]
+        if s.trust_request_mm_kwargs:
+            cmd.append("--trust-request-mm-kwargs")  # the server only listens on loopback for the app
         return cmd + list(s.extra_args)
 
     async def start(self, progress: StatusListener | None = None) -> None:

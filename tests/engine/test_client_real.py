@@ -1,0 +1,139 @@
+"""The engine client against the real tiny vLLM engine (CPU build): everything but the words is real."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from importlib import resources
+
+import jsonschema
+import pytest
+
+from qwen3vl_agent.errors import RequestRejectedError
+from qwen3vl_agent.inference.request import SamplingParams
+from tests.support.engine_requests import engine_client, image_request
+
+pytestmark = [pytest.mark.engine]
+
+
+def computer_use_schema() -> dict:
+    text = (
+        resources.files("qwen3vl_agent.resources").joinpath("computer_use/arguments.schema.json").read_text()
+    )
+    return json.loads(text)
+
+
+async def test_image_request_streams_text_usage_and_ttft(tiny_engine) -> None:
+    deltas: list[str] = []
+    async with engine_client([tiny_engine.endpoint_settings()]) as client:
+        result = await client.complete(image_request(max_tokens=12, ignore_eos=True), deltas.append)
+    assert result.finish_reason == "length"
+    assert result.usage.completion_tokens == 12
+    assert result.usage.prompt_tokens > 70  # 320x224 -> 10x7 visual tokens plus the text
+    assert len(deltas) > 1 and "".join(deltas) == result.text
+    assert result.timings.ttft_s is not None and result.timings.ttft_s <= result.timings.service_s
+    assert result.model == tiny_engine.served_model_name
+    assert result.endpoint == tiny_engine.base_url
+
+
+async def test_two_images_count_twice_the_visual_tokens(tiny_engine) -> None:
+    async with engine_client([tiny_engine.endpoint_settings()]) as client:
+        one = await client.complete(image_request(images=1, max_tokens=1))
+        two = await client.complete(image_request(images=2, max_tokens=1))
+    assert two.usage.prompt_tokens - one.usage.prompt_tokens >= 70
+
+
+async def test_mm_processor_kwargs_reach_the_image_processor(tiny_engine) -> None:
+    async with engine_client([tiny_engine.endpoint_settings()]) as client:
+        full = await client.complete(image_request(max_tokens=1))
+        small = await client.complete(
+            image_request(
+                max_tokens=1,
+                mm_processor_kwargs={"size": {"longest_edge": 64 * 32 * 32, "shortest_edge": 32 * 32}},
+            )
+        )
+    assert small.usage.prompt_tokens < full.usage.prompt_tokens
+
+
+async def test_structured_output_forces_valid_computer_use_arguments(tiny_engine) -> None:
+    schema = computer_use_schema()
+    async with engine_client([tiny_engine.endpoint_settings()]) as client:
+        for seed in range(5):
+            request = image_request(
+                "Return the next computer_use action.", seed=seed, max_tokens=400, json_schema=schema
+            )
+            request.sampling = SamplingParams(temperature=1.0, seed=seed, max_tokens=400)
+            result = await client.complete(request)
+            assert result.finish_reason == "stop", result.text
+            jsonschema.validate(json.loads(result.text), schema)
+
+
+async def test_sixteen_concurrent_requests_are_batched(tiny_engine) -> None:
+    before = tiny_engine.metric("vllm:request_success_total")
+    seen_running: list[float] = []
+    async with engine_client([tiny_engine.endpoint_settings()]) as client:
+        tasks = [
+            asyncio.create_task(client.complete(image_request(seed=100 + i, max_tokens=48, ignore_eos=True)))
+            for i in range(16)
+        ]
+        while not all(t.done() for t in tasks):
+            seen_running.append(await asyncio.to_thread(tiny_engine.metric, "vllm:num_requests_running"))
+            await asyncio.sleep(0.05)
+        results = await asyncio.gather(*tasks)
+    assert all(r.usage.completion_tokens == 48 for r in results)
+    assert tiny_engine.metric("vllm:request_success_total") == before + 16
+    assert max(seen_running) > 1, seen_running  # the engine ran several requests in one batch
+
+
+async def test_cancelling_the_caller_aborts_the_generation_on_the_server(tiny_engine) -> None:
+    max_tokens = 3000
+    generated_before = tiny_engine.metric("vllm:generation_tokens_total")
+    first_text = asyncio.Event()
+    async with engine_client([tiny_engine.endpoint_settings()]) as client:
+        task = asyncio.create_task(
+            client.complete(image_request(max_tokens=max_tokens, ignore_eos=True), lambda _: first_text.set())
+        )
+        await asyncio.wait_for(first_text.wait(), 120)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    # The server notices the closed stream and stops the request long before max_tokens.
+    for _ in range(300):
+        if tiny_engine.metric("vllm:num_requests_running") == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert tiny_engine.metric("vllm:num_requests_running") == 0
+    generated = tiny_engine.metric("vllm:generation_tokens_total") - generated_before
+    assert 0 < generated < max_tokens / 2
+
+
+async def test_too_many_images_is_rejected_with_the_servers_reason(tiny_engine) -> None:
+    before = tiny_engine.metric("vllm:request_success_total")
+    async with engine_client([tiny_engine.endpoint_settings()], max_retries=3) as client:
+        with pytest.raises(RequestRejectedError) as info:
+            await client.complete(image_request(images=3, max_tokens=4))
+        assert "image" in str(info.value).lower() and "2" in str(info.value)
+        # a 400 is not the endpoint's fault: it stays in rotation and the next request works
+        assert client.pool.endpoints[0].healthy
+        ok = await client.complete(image_request(images=2, max_tokens=2))
+    assert ok.usage.completion_tokens >= 1
+    assert tiny_engine.metric("vllm:request_success_total") == before + 1
+
+
+async def test_tools_render_through_the_chat_template(tiny_engine) -> None:
+    tool = json.loads(
+        resources.files("qwen3vl_agent.resources").joinpath("computer_use/tool.json").read_text()
+    )
+    tools = tool if isinstance(tool, list) else [tool]
+    async with engine_client([tiny_engine.endpoint_settings()]) as client:
+        plain = await client.complete(image_request(max_tokens=1))
+        with_tools = await client.complete(image_request(max_tokens=1, tools=tools))
+    assert with_tools.usage.prompt_tokens > plain.usage.prompt_tokens + 50
+
+
+async def test_list_models_and_health(tiny_engine) -> None:
+    async with engine_client([tiny_engine.endpoint_settings()]) as client:
+        models = await client.list_models()
+        health = await client.health()
+    assert [m["id"] for m in models] == [tiny_engine.served_model_name]
+    assert health == {tiny_engine.base_url: True}
