@@ -10,12 +10,17 @@ and fields whose name says they are secret (password, pin, secret, token).
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from PIL import Image
+
+from qwen3vl_agent.storage.trajectories import TrajectoryStore
 
 HIDDEN_FIELD = re.compile(r"pass(word)?|pwd|pin|secret|token|cvv|cvc", re.IGNORECASE)
 FLAG_VALUES = frozenset({"yes", "no", "true", "false", "y", "n", "1", "0", "x", "on", "off"})
@@ -88,3 +93,22 @@ def check_images(values: dict[str, str], images: Iterable[tuple[str, Image.Image
         if best is None or len(missing) < len(best.missing):
             best = report
     return best or ReadBackReport(not values, [f"{k}={v!r}" for k, v in values.items()], "no image")
+
+
+async def check_read_back(
+    kit: Any, store: TrajectoryStore, run_id: int, values: dict[str, str], fields: list[str] | None = None
+) -> ReadBackReport:
+    """Read-back for one finished row: the live screen first, then the run's screenshots, newest first."""
+    wanted = visible_values(values, fields)
+    if not wanted:
+        return ReadBackReport(True, [], "no visible values to check")
+    live = await kit.observer.grab_image()
+
+    def images() -> Iterator[tuple[str, Image.Image]]:
+        yield "the screen now", live
+        for step in reversed(store.steps(run_id)):
+            if step.screenshot_path and Path(step.screenshot_path).exists() and step.part == 0:
+                with Image.open(step.screenshot_path) as img:
+                    yield f"the screenshot of step {step.step_index}", img.convert("RGB")
+
+    return await asyncio.to_thread(check_images, wanted, images())

@@ -136,6 +136,11 @@ def form_planner(
         left, top, width, height = widget_rect(name)
         return to_grid((left + width / 2, top + height / 2), monitor, grid)
 
+    def box(name: str) -> list[int]:
+        """A checkbox's indicator (its widget spans the row; only box and label toggle it)."""
+        left, top, _width, height = widget_rect(name)
+        return to_grid((left + 9, top + height / 2), monitor, grid)
+
     def plan(values: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
         steps: list[tuple[str, str, dict[str, Any]]] = []
         for name in text_fields:
@@ -174,7 +179,7 @@ def form_planner(
                 (
                     "Tick the newsletter box.",
                     "click the checkbox",
-                    {"action": "left_click", "coordinate": center("subscribe")},
+                    {"action": "left_click", "coordinate": box("subscribe")},
                 )
             )
         if submit:

@@ -1,0 +1,308 @@
+"""Real parts behind the loop's ports: screen capture, coordinate mapping, the action executor.
+
+`AgentKit` owns the executor (one worker thread), the stop hotkey and a watcher that turns the
+executor's stop signal (hotkey, fail-safe corner) into a stop of the run, so a stop ends the
+run even while the model is thinking or in dry-run, where no action is executing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from qwen3vl_agent.actions.model import ResolvedAction
+from qwen3vl_agent.actions.parser import ParsedResponse, ParseOptions, parse_response
+from qwen3vl_agent.agents.loop import LoopConfig
+from qwen3vl_agent.agents.ports import ActionRefused, ExecutionStopped, Observation
+from qwen3vl_agent.config import Settings
+from qwen3vl_agent.executor import ActionExecutor, ConfirmationRequest, ExecutorError
+from qwen3vl_agent.executor import ExecutionStopped as ExecutorStopped
+from qwen3vl_agent.paths import app_paths
+from qwen3vl_agent.screen.coordinates import CoordinateSpace, resolve_action
+from qwen3vl_agent.storage.trajectories import TrajectoryStore
+
+log = logging.getLogger(__name__)
+
+Confirm = Callable[[ConfirmationRequest], Awaitable[bool] | bool]
+
+
+def open_store() -> TrajectoryStore:
+    """The app's trajectory store (database + screenshot folder under the data dir)."""
+    paths = app_paths().ensure()
+    return TrajectoryStore(paths.database_file, paths.data_dir / "trajectories")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the agent looks at and acts on: a monitor (mss numbering, 1 = first) or a window."""
+
+    monitor: int = 1
+    window: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"monitor": self.monitor, "window": self.window}
+
+
+@dataclass(frozen=True)
+class AgentGeometry:
+    """The capture geometry of a screenshot and the size of the image that was sent for it."""
+
+    capture: Any  # screen.geometry.CaptureGeometry
+    sent_size: tuple[int, int]
+
+
+class ScreenObserver:
+    """Captures the target (privacy masks applied) and prepares it at the agent's token budget.
+
+    Uses `screen.capture` when it is available; until then a minimal mss grab of one monitor
+    with the configured masked rectangles blacked out (mss lives on one dedicated thread).
+    """
+
+    def __init__(self, settings: Settings, target: Target) -> None:
+        self.settings = settings
+        self.target = target
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-capture")
+        self._local = threading.local()
+
+    def _grab(self) -> tuple[Image.Image, Any]:
+        import mss
+
+        from qwen3vl_agent.errors import CaptureError
+        from qwen3vl_agent.screen.geometry import CaptureGeometry, MonitorGeometry, Rect
+
+        sct = getattr(self._local, "sct", None)
+        if sct is None:
+            try:
+                sct = mss.MSS() if hasattr(mss, "MSS") else mss.mss()
+            except Exception as exc:  # no display
+                raise CaptureError(f"Cannot capture the screen: {exc}", "is a display available?") from exc
+            self._local.sct = sct
+        monitors = sct.monitors
+        index = self.target.monitor
+        if not 0 <= index < len(monitors):
+            raise CaptureError(f"There is no monitor {index} (this desktop has {len(monitors) - 1})")
+        m = monitors[index]
+        rect = Rect(m["left"], m["top"], m["width"], m["height"])
+        raw = sct.grab(rect.as_mss())
+        image = Image.frombytes("RGB", raw.size, raw.bgra, "raw", "BGRX")
+        if image.width == 0 or image.height == 0:
+            raise CaptureError(f"The capture of monitor {index} is empty")
+        scale = self.settings.screen.input_scale or 1.0
+        geometry = CaptureGeometry.of_monitor(MonitorGeometry(index, rect, scale))
+        masks = [Rect(r.left, r.top, r.width, r.height) for r in self.settings.privacy.masked_rects]
+        if masks:
+            draw = ImageDraw.Draw(image)
+            for mask in masks:
+                inter = mask.intersect(rect)
+                if inter is not None:
+                    x, y = inter.left - rect.left, inter.top - rect.top
+                    draw.rectangle([x, y, x + inter.width - 1, y + inter.height - 1], fill=(0, 0, 0))
+        return image, geometry
+
+    async def grab_image(self) -> Image.Image:
+        """The target at full resolution, masks applied (read-back)."""
+        loop = asyncio.get_running_loop()
+        image, _ = await loop.run_in_executor(self._pool, self._grab)
+        return image
+
+    async def observe(self) -> Observation:
+        from qwen3vl_agent.imaging.prep import pixel_hash, prepare_image
+
+        loop = asyncio.get_running_loop()
+        t0 = time.perf_counter()
+        image, geometry = await loop.run_in_executor(self._pool, self._grab)
+        t1 = time.perf_counter()
+        images = self.settings.images
+
+        def prepare() -> tuple[Any, str]:
+            prepared = prepare_image(
+                image, images.agent_budget_tokens, images.encoding, quality=images.jpeg_quality
+            )
+            return prepared, pixel_hash(image)
+
+        prepared, screen_hash = await asyncio.to_thread(prepare)
+        t2 = time.perf_counter()
+        return Observation(
+            image=prepared,
+            geometry=AgentGeometry(geometry, (prepared.width, prepared.height)),
+            screen_hash=screen_hash,
+            capture_s=t1 - t0,
+            prepare_s=t2 - t1,
+            geometry_json=geometry.to_json(),
+        )
+
+    def close(self) -> None:
+        def _close() -> None:
+            sct = getattr(self._local, "sct", None)
+            if sct is not None:
+                sct.close()
+
+        self._pool.submit(_close)
+        self._pool.shutdown(wait=True)
+
+
+class ScreenMapper:
+    """Model space -> device points with the configured grid (relative 0..1000, 999, or absolute)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.screen = settings.screen
+
+    def resolve(self, action: Any, geometry: Any) -> ResolvedAction:
+        capture = geometry.capture if isinstance(geometry, AgentGeometry) else geometry
+        sent = geometry.sent_size if isinstance(geometry, AgentGeometry) else None
+        space = CoordinateSpace.from_settings(self.screen.coordinate_mode, self.screen.coordinate_scale, sent)
+        try:
+            return resolve_action(action, capture, space)
+        except ValueError as exc:
+            raise ActionRefused(str(exc)) from exc
+
+
+def make_parser(settings: Settings) -> Callable[[str], ParsedResponse]:
+    screen = settings.screen
+    options = ParseOptions.for_grid(
+        "relative",
+        screen.coordinate_scale,
+        out_of_range=screen.out_of_range,
+        clamp_margin=screen.clamp_margin,
+    )
+    return lambda text: parse_response(text, options)
+
+
+class ExecutorActor:
+    """The loop's Actor on top of `ActionExecutor` (its safety mode, confirmation and stop)."""
+
+    def __init__(self, executor: ActionExecutor) -> None:
+        self.executor = executor
+        self.on_confirmation: Callable[[ResolvedAction], None] | None = None
+
+    async def execute(self, resolved: ResolvedAction, observation: Observation) -> str:
+        try:
+            result = await self.executor.execute(resolved)
+        except ExecutorStopped as exc:
+            raise ExecutionStopped(str(exc)) from exc
+        except ExecutorError as exc:
+            raise ActionRefused(exc.message) from exc
+        except ValueError as exc:
+            raise ActionRefused(str(exc)) from exc
+        return {"rejected": "declined", "no-op": "executed"}.get(result.status, result.status)
+
+    def stop(self) -> None:
+        self.executor.stop("user")
+
+
+@dataclass
+class AgentKit:
+    """Everything that acts for one CLI/UI session: executor, hotkey, observer, mapper, parser."""
+
+    settings: Settings
+    target: Target
+    mode: str
+    confirm: Confirm | None = None
+    executor: ActionExecutor = field(init=False)
+    actor: ExecutorActor = field(init=False)
+    observer: ScreenObserver = field(init=False)
+    mapper: ScreenMapper = field(init=False)
+    parse: Callable[[str], ParsedResponse] = field(init=False)
+    _watch_stop: threading.Event = field(default_factory=threading.Event, init=False)
+    _on_stop: Callable[[], None] | None = field(default=None, init=False)
+    _watcher: threading.Thread | None = field(default=None, init=False)
+    _hotkey: Any = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        actor_holder: dict[str, ExecutorActor] = {}
+
+        async def confirm(request: ConfirmationRequest) -> bool:
+            actor = actor_holder["actor"]
+            if actor.on_confirmation is not None:
+                actor.on_confirmation(request.action)
+            if self.confirm is None:
+                return False
+            answer = self.confirm(request)
+            return bool(await answer) if inspect.isawaitable(answer) else bool(answer)
+
+        self.executor = ActionExecutor(
+            self.settings.safety, self.settings.executor, mode=self.mode, confirm=confirm
+        )
+        self.actor = ExecutorActor(self.executor)
+        actor_holder["actor"] = self.actor
+        self.observer = ScreenObserver(self.settings, self.target)
+        self.mapper = ScreenMapper(self.settings)
+        self.parse = make_parser(self.settings)
+
+    def loop_config(self, **overrides: Any) -> LoopConfig:
+        s, a = self.settings.safety, self.settings.agent
+        cfg = LoopConfig(
+            mode=self.mode,
+            step_limit=s.step_limit,
+            wall_clock_limit_s=s.wall_clock_limit_s,
+            no_progress_repeats=s.no_progress_repeats,
+            max_feedback=a.max_feedback,
+            max_images=a.history_images,
+            max_text_steps=a.history_text_steps,
+            max_tokens=a.max_tokens,
+            grid=self.settings.screen.coordinate_scale,
+            structured_output=a.structured_output,
+            engine_retry_s=a.engine_retry_s,
+            target=self.target.to_json(),
+        )
+        for key, value in overrides.items():
+            setattr(cfg, key, value)
+        return cfg
+
+    def watch_stop(self, on_stop: Callable[[], None]) -> None:
+        """Call `on_stop` (once per stop) when the executor is stopped by the hotkey or fail-safe.
+
+        Also re-arms the executor (a stop from an earlier run no longer blocks it).
+        """
+        self.executor.resume()
+        self._on_stop = on_stop
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="agent-stop-watch", daemon=True)
+            self._watcher.start()
+        if self._hotkey is None and self.settings.executor.stop_hotkey_enabled:
+            from qwen3vl_agent.executor.stop import StopHotkey, StopHotkeyError
+
+            hotkey = StopHotkey(
+                self.settings.safety.stop_hotkey,
+                lambda: self.executor.stop("hotkey", self.settings.safety.stop_hotkey),
+            )
+            try:
+                hotkey.start()
+                self._hotkey = hotkey
+            except StopHotkeyError as exc:
+                log.warning("stop hotkey unavailable: %s", exc)
+
+    def _watch(self) -> None:
+        signal = self.executor.stop_signal
+        fired = False
+        while not self._watch_stop.is_set():
+            if signal.wait(0.02):
+                if not fired and self._on_stop is not None:
+                    fired = True
+                    self._on_stop()
+                time.sleep(0.02)
+            else:
+                fired = False
+
+    def close(self) -> None:
+        self._watch_stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=2)
+        if self._hotkey is not None:
+            self._hotkey.stop()
+        self.observer.close()
+        self.executor.close()
+
+
+def data_dir_for_reports() -> Path:
+    return app_paths().ensure().data_dir / "reports"

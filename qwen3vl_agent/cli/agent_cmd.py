@@ -1,0 +1,486 @@
+"""`qwen3vl-agent agent run|fill|runs|report|replay`: computer-use runs from the terminal.
+
+    qwen3vl-agent agent run "Open the settings and turn on dark mode" --monitor 1 --mode confirm
+    qwen3vl-agent agent fill --task "Register this person" --data people.csv --mode auto --read-back
+    qwen3vl-agent agent runs
+    qwen3vl-agent agent report 12 --out run12.html
+    qwen3vl-agent agent replay 12 --data people.csv --row 3 --mode confirm
+
+Confirm mode asks y/n for each action on the terminal (read in a thread, so the run's event
+loop keeps going and Ctrl+C still stops it). Ctrl+C (or SIGTERM) stops a run cleanly: what was
+held is released, the step is recorded, and an interrupted batch resumes at the same row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from qwen3vl_agent.errors import UserFacingError
+
+
+def _echo(text: str) -> None:
+    click.echo(text)
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------------------------- printing
+def _event_printer(interactive_stuck: bool, get_loop: Callable[[], Any]) -> Callable[[Any], None]:
+    from qwen3vl_agent.agents import events as ev
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, ev.RunStarted):
+            _echo(f"run {event.run_id} started ({event.mode})")
+        elif isinstance(event, ev.ActionProposed):
+            where = f" -> screen {event.resolved.point}" if event.resolved and event.resolved.point else ""
+            thought = f"  ({event.thought})" if event.thought else ""
+            _echo(f"  step {event.step}: {event.action.describe()}{where}{thought}")
+        elif isinstance(event, ev.ActionExecuted):
+            if event.outcome != "executed":
+                _echo(f"    [{event.outcome}]")
+        elif isinstance(event, ev.RunError):
+            _echo(f"  {'error' if event.fatal else 'feedback to the model'}: {event.message}")
+        elif isinstance(event, ev.RunPaused):
+            _echo(f"  paused ({event.reason}): {event.message}")
+            loop = get_loop()
+            if event.reason == "no-progress" and interactive_stuck and loop is not None:
+                asyncio.get_running_loop().create_task(_ask_stuck(loop, event.message))
+        elif isinstance(event, ev.RunResumed):
+            _echo("  resumed")
+        elif isinstance(event, ev.RunFinished):
+            answer = f" answer: {event.answer}" if event.answer else ""
+            _echo(
+                f"run {event.run_id} {event.status} ({event.outcome}) after {event.steps} step(s): {event.message}{answer}"
+            )
+
+    return on_event
+
+
+async def _ask_stuck(loop: Any, message: str) -> None:
+    go_on = await asyncio.to_thread(_ask_yes_no, f"The agent seems stuck ({message}). Let it try again?")
+    if go_on:
+        loop.resume()
+    else:
+        loop.stop()
+
+
+def _ask_yes_no(question: str) -> bool:
+    try:
+        return bool(click.confirm(question, default=False, err=True))
+    except (click.Abort, EOFError):
+        return False
+
+
+async def _terminal_confirm(request: Any) -> bool:
+    risk = f" [risky: {'; '.join(request.risk.reasons)}]" if request.risk.risky else ""
+    point = f" at screen {request.action.point}" if request.action.point else ""
+    return await asyncio.to_thread(_ask_yes_no, f"Execute: {request.description}{point}{risk}?")
+
+
+# ---------------------------------------------------------------------------------- sessions
+def _settings(mode: str | None, max_steps: int | None, time_limit: float | None) -> Any:
+    from qwen3vl_agent.config import load_settings
+
+    settings = load_settings()
+    if mode:
+        settings.safety.mode = mode  # type: ignore[assignment]
+    if max_steps is not None:
+        settings.safety.step_limit = max_steps
+    if time_limit is not None:
+        settings.safety.wall_clock_limit_s = time_limit
+    return settings
+
+
+def _install_stop_signals(stop: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    state = {"count": 0}
+
+    def handler() -> None:
+        state["count"] += 1
+        if state["count"] > 1:
+            raise SystemExit(130)
+        _echo("stopping (press Ctrl+C again to quit at once)")
+        stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows, or not the main thread
+            loop.add_signal_handler(sig, handler)
+
+
+class _Session:
+    """Runtime (inference service) + AgentKit (executor, capture) + trajectory store."""
+
+    def __init__(self, settings: Any, monitor: int, window: str | None) -> None:
+        self.settings = settings
+        self.monitor, self.window = monitor, window
+        self.runtime: Any = None
+        self.kit: Any = None
+        self.store: Any = None
+        self.current: Any = None  # the AgentLoop running now
+        self.stopping = False
+
+    async def __aenter__(self) -> _Session:
+        from qwen3vl_agent.agents.wiring import AgentKit, Target, open_store
+        from qwen3vl_agent.runtime import build_runtime
+
+        self.store = open_store()
+        confirm = _terminal_confirm if self.settings.safety.mode == "confirm" else None
+        self.kit = AgentKit(
+            self.settings, Target(self.monitor, self.window), self.settings.safety.mode, confirm
+        )
+        try:
+            self.runtime = await build_runtime(self.settings)
+        except BaseException:
+            self.kit.close()
+            raise
+        _install_stop_signals(self.stop)
+        return self
+
+    def stop(self) -> None:
+        self.stopping = True
+        if self.current is not None:
+            self.current.stop()
+
+    def new_loop(self, task: str, on_event: Any, *, on_stuck: str, **row: Any) -> Any:
+        from qwen3vl_agent.agents.loop import AgentLoop
+
+        kit = self.kit
+        loop = AgentLoop(
+            task,
+            observer=kit.observer,
+            model=self.runtime.service,
+            mapper=kit.mapper,
+            actor=kit.actor,
+            store=self.store,
+            parse=kit.parse,
+            config=kit.loop_config(on_stuck=on_stuck),
+            on_event=on_event,
+            **row,
+        )
+        self.current = loop
+        kit.watch_stop(loop.stop)
+        return loop
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            if self.runtime is not None:
+                await self.runtime.close()
+        finally:
+            self.kit.close()
+            self.store.close()
+
+
+def _run_async(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except UserFacingError:
+        raise
+
+
+# ---------------------------------------------------------------------------------- commands
+@click.group()
+def agent() -> None:
+    """Let the model operate the desktop: single tasks, form filling from data, run records."""
+
+
+def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--monitor", type=int, default=1, show_default=True, help="Monitor to watch and act on (1 = first)."
+    )(fn)
+    fn = click.option("--window", default=None, help="Act inside the window with this title instead.")(fn)
+    fn = click.option(
+        "--mode",
+        type=click.Choice(["dry-run", "confirm", "auto"]),
+        default=None,
+        help="Safety mode (default: the configured one, normally confirm).",
+    )(fn)
+    fn = click.option("--max-steps", type=int, default=None, help="Step limit per episode.")(fn)
+    fn = click.option(
+        "--time-limit", type=float, default=None, help="Wall-clock limit per episode, seconds."
+    )(fn)
+    return fn
+
+
+@agent.command("run")
+@click.argument("task")
+@_common
+def run_cmd(
+    task: str,
+    monitor: int,
+    window: str | None,
+    mode: str | None,
+    max_steps: int | None,
+    time_limit: float | None,
+) -> None:
+    """Run one free-form TASK on the screen."""
+    settings = _settings(mode, max_steps, time_limit)
+
+    async def main() -> int:
+        async with _Session(settings, monitor, window) as session:
+            interactive = sys.stdin.isatty()
+            holder: dict[str, Any] = {}
+            loop = session.new_loop(
+                task,
+                _event_printer(interactive, lambda: holder.get("loop")),
+                on_stuck="wait" if interactive else "stop",
+            )
+            holder["loop"] = loop
+            result = await loop.run()
+            return 0 if result.status == "finished" else 1
+
+    sys.exit(_run_async(main()))
+
+
+def _parse_rows(spec: str | None) -> tuple[int, int | None]:
+    if not spec:
+        return 0, None
+    try:
+        if ":" in spec:
+            a, b = spec.split(":", 1)
+            first = int(a) - 1 if a else 0
+            last = int(b) if b else None
+        else:
+            first = int(spec) - 1
+            last = first + 1
+    except ValueError:
+        raise click.BadParameter("use N, A:B, A: or :B (1-based data rows, B inclusive)") from None
+    if first < 0 or (last is not None and last <= first):
+        raise click.BadParameter("rows are numbered from 1 and A must not exceed B")
+    return first, last
+
+
+@agent.command("fill")
+@click.option("--task", required=True, help="What to do with each row; {column} placeholders are filled in.")
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="rows.csv, rows.json or rows.jsonl",
+)
+@click.option(
+    "--read-back", is_flag=True, help="Check the values on screen with OCR before a row counts as done."
+)
+@click.option(
+    "--read-back-fields", default=None, help="Comma-separated columns to check (default: the visible ones)."
+)
+@click.option(
+    "--rows", "rows_spec", default=None, help="Only these data rows: N, A:B, A: or :B (1-based, inclusive)."
+)
+@click.option("--retry-failed", is_flag=True, help="Run failed and needs-attention rows again.")
+@click.option("--restart", is_flag=True, help="Start a new batch instead of resuming the last one.")
+@click.option("--require", "required", multiple=True, help="A column the file must have (repeatable).")
+@click.option("--stop-on-failure", is_flag=True, help="Stop the batch at the first row that is not done.")
+@_common
+def fill_cmd(
+    task: str,
+    data_path: Path,
+    read_back: bool,
+    read_back_fields: str | None,
+    rows_spec: str | None,
+    retry_failed: bool,
+    restart: bool,
+    required: tuple[str, ...],
+    stop_on_failure: bool,
+    monitor: int,
+    window: str | None,
+    mode: str | None,
+    max_steps: int | None,
+    time_limit: float | None,
+) -> None:
+    """Run the TASK once per row of a CSV/JSON file; resumes an interrupted batch."""
+    from qwen3vl_agent.agents.data_rows import open_data
+    from qwen3vl_agent.agents.form_fill import BatchNotice, BatchOptions, RowFinished, RowStarted, run_batch
+
+    first, last = _parse_rows(rows_spec)
+    open_data(data_path)  # fail fast on a missing/unreadable file, before the engine starts
+    settings = _settings(mode, max_steps, time_limit)
+    fields = [f.strip() for f in read_back_fields.split(",")] if read_back_fields else None
+
+    async def main() -> int:
+        async with _Session(settings, monitor, window) as session:
+            interactive = sys.stdin.isatty()
+            holder: dict[str, Any] = {}
+            printer = _event_printer(interactive, lambda: holder.get("loop"))
+
+            async def run_row(row_task: str, row: Any, batch_id: int) -> Any:
+                loop = session.new_loop(
+                    row_task,
+                    printer,
+                    on_stuck="wait" if interactive else "stop",
+                    data_row=row.values,
+                    batch_id=batch_id,
+                    row_index=row.index,
+                )
+                holder["loop"] = loop
+                return await loop.run()
+
+            def on_batch(event: Any) -> None:
+                if isinstance(event, BatchNotice):
+                    _echo(f"note: {event.message}")
+                elif isinstance(event, RowStarted):
+                    _echo(f"row {event.row_index + 1}: {json.dumps(event.values, ensure_ascii=False)}")
+                elif isinstance(event, RowFinished):
+                    _echo(f"row {event.row_index + 1}: {event.status} - {event.message}")
+
+            checker = _read_back(session, fields) if read_back else None
+            options = BatchOptions(
+                task, data_path, list(required), first, last, retry_failed, restart, stop_on_failure
+            )
+            summary = await run_batch(
+                options,
+                session.store,
+                run_row,
+                read_back=checker,
+                on_event=on_batch,
+                should_stop=lambda: session.stopping,
+            )
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items())) or "nothing ran"
+            _echo(f"batch {summary.batch_id}: {counts}" + (" (stopped)" if summary.stopped else ""))
+            all_done = not summary.stopped and set(summary.counts) <= {"done"}
+            return 0 if all_done else 1
+
+    sys.exit(_run_async(main()))
+
+
+def _read_back(session: _Session, fields: list[str] | None) -> Any:
+    from qwen3vl_agent.agents.form_fill import ReadBackResult
+    from qwen3vl_agent.agents.read_back import check_read_back
+
+    async def check(row: Any, result: Any) -> ReadBackResult:
+        report = await check_read_back(session.kit, session.store, result.run_id, row.values, fields)
+        return ReadBackResult(report.ok, report.message)
+
+    return check
+
+
+@agent.command("runs")
+@click.option("--limit", type=int, default=30, show_default=True)
+def runs_cmd(limit: int) -> None:
+    """List recent agent runs."""
+    from qwen3vl_agent.agents.wiring import open_store
+
+    store = open_store()
+    try:
+        runs = store.list_runs(limit)
+    finally:
+        store.close()
+    if not runs:
+        _echo("no agent runs yet")
+        return
+    _echo(f"{'id':>5}  {'started':19}  {'status':15}  {'outcome':13}  {'steps':>5}  task")
+    for r in runs:
+        started = datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
+        task = " ".join(r.task.split())
+        _echo(
+            f"{r.id:>5}  {started}  {r.status:15}  {(r.outcome or '-'):13}  {r.step_count:>5}  "
+            f"{task[:60] + ('…' if len(task) > 60 else '')}"
+        )
+
+
+@agent.command("report")
+@click.argument("run_id", type=int)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="HTML file (default: under the data dir)."
+)
+def report_cmd(run_id: int, out: Path | None) -> None:
+    """Write a self-contained HTML report of run RUN_ID."""
+    from qwen3vl_agent.agents.report import write_report
+    from qwen3vl_agent.agents.wiring import data_dir_for_reports, open_store
+
+    store = open_store()
+    try:
+        run = store.get_run(run_id)
+        if run is None:
+            raise UserFacingError(
+                f"There is no agent run {run_id}", "list runs with: qwen3vl-agent agent runs"
+            )
+        path = write_report(run, store.steps(run_id), out or data_dir_for_reports() / f"run-{run_id}.html")
+    finally:
+        store.close()
+    _echo(str(path))
+
+
+def _replay_row(data: str | None, row_number: int | None) -> dict[str, str] | None:
+    if data is None:
+        return None
+    if data.lstrip().startswith("{"):
+        try:
+            value = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"--data is not valid JSON: {exc.msg}") from None
+        return {str(k): "" if v is None else str(v) for k, v in value.items()}
+    from qwen3vl_agent.agents.data_rows import open_data
+
+    wanted = (row_number or 1) - 1
+    for row in open_data(Path(data)).rows():
+        if row.index == wanted:
+            if row.problem:
+                raise UserFacingError(f"Row {wanted + 1} of {data} {row.problem}")
+            return row.values
+    raise UserFacingError(f"{data} has no data row {wanted + 1}")
+
+
+@agent.command("replay")
+@click.argument("run_id", type=int)
+@click.option("--data", default=None, help="A data file (with --row) or a JSON object of field values.")
+@click.option("--row", "row_number", type=int, default=None, help="1-based data row of --data (default 1).")
+@click.option("--settle", type=float, default=None, help="Seconds between actions (default: agent.settle_s).")
+@_common
+def replay_cmd(
+    run_id: int,
+    data: str | None,
+    row_number: int | None,
+    settle: float | None,
+    monitor: int,
+    window: str | None,
+    mode: str | None,
+    max_steps: int | None,
+    time_limit: float | None,
+) -> None:
+    """Re-execute the actions of run RUN_ID without the model (a macro), in the chosen safety mode."""
+    from qwen3vl_agent.agents.control import RunControl
+    from qwen3vl_agent.agents.replay import replay_run
+    from qwen3vl_agent.agents.wiring import AgentKit, Target, open_store
+
+    settings = _settings(mode, max_steps, time_limit)
+    new_row = _replay_row(data, row_number)
+
+    async def main() -> int:
+        store = open_store()
+        confirm = _terminal_confirm if settings.safety.mode == "confirm" else None
+        kit = AgentKit(settings, Target(monitor, window), settings.safety.mode, confirm)
+        control = RunControl()
+        _install_stop_signals(control.stop)
+        kit.watch_stop(control.stop)
+        started = time.perf_counter()
+        try:
+            result = await replay_run(
+                run_id,
+                store,
+                observer=kit.observer,
+                mapper=kit.mapper,
+                actor=kit.actor,
+                mode=settings.safety.mode,
+                data_row=new_row,
+                settle_s=settings.agent.settle_s if settle is None else settle,
+                control=control,
+                on_event=_event_printer(False, lambda: None),
+            )
+        finally:
+            kit.close()
+            store.close()
+        _echo(f"replay run {result.run_id}: {result.status} in {time.perf_counter() - started:.1f} s")
+        return 0 if result.status == "finished" else 1
+
+    sys.exit(_run_async(main()))
