@@ -26,6 +26,7 @@ _OPEN = re.compile(r"<\s*tool_call\s*>", re.IGNORECASE)
 _CLOSE = re.compile(r"<\s*/\s*tool_call\s*>", re.IGNORECASE)
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*")
 _THINK = re.compile(r"<think>(.*?)(?:</think>|$)", re.DOTALL | re.IGNORECASE)
+_LEADING_THINK = re.compile(r"^\s*<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _PAIR = re.compile(rf"^\s*[\[(]?\s*({_NUMBER})\s*[, ]\s*({_NUMBER})\s*[\])]?\s*$")
 _VALID_ACTIONS = ", ".join(a.value for a in ActionType)
@@ -149,7 +150,8 @@ def _split_tool_calls(text: str) -> tuple[str, list[str]]:
 
 
 def _strip_think(text: str) -> str:
-    return _THINK.sub(" ", text)
+    """Drop a leading, closed <think>...</think> block (thinking models); "<think>" elsewhere is text."""
+    return _LEADING_THINK.sub(" ", text, count=1)
 
 
 def _first_object_start(text: str) -> int | None:
@@ -169,7 +171,7 @@ def _first_object_start(text: str) -> int | None:
 def _split_preamble(preamble: str) -> tuple[str | None, str | None]:
     """(thought, action line) from the text before the first tool call."""
     thinks = [t.strip() for t in _THINK.findall(preamble) if t.strip()]
-    rest = _FENCE.sub("", _strip_think(preamble)).strip()
+    rest = _FENCE.sub("", _THINK.sub(" ", preamble)).strip()
     action_text = None
     m = re.search(r"(?im)^\s*\**action\**\s*:\s*(.*)$", rest)
     if m:
@@ -211,7 +213,7 @@ def _balanced_object(text: str, start: int) -> str | None:
 def _parse_literal(candidate: str) -> Any:
     """JSON first; then Python literals (single quotes, True/False/None). Raises ValueError."""
     try:
-        return json.loads(candidate)
+        return json.loads(candidate, strict=False)  # raw control characters in strings happen
     except json.JSONDecodeError:
         pass
     try:
