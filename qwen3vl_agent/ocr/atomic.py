@@ -17,6 +17,15 @@ from typing import BinaryIO
 from qwen3vl_agent.errors import UserFacingError
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_current_umask()  # what open() would give; mkstemp makes 0600
+
+
 class ExportError(UserFacingError):
     """An export could not be written (disk full, no permission...); nothing half-written is left."""
 
@@ -45,6 +54,7 @@ def atomic_target(target: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _FILE_MODE)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)

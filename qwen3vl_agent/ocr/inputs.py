@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import io
+import math
 import threading
 import warnings
 from collections import OrderedDict
@@ -126,9 +127,8 @@ def _pdf_error(path: str, exc: Exception) -> DocumentError:
     text = str(exc)
     if "password" in text.lower():
         return DocumentError(f"{path} is an encrypted PDF", "decrypt it first (e.g. qpdf --decrypt)")
-    if "format" in text.lower() or "not found" in text.lower() or "data format" in text.lower():
-        return DocumentError(f"{path} is not a readable PDF (truncated or damaged): {text}")
-    return DocumentError(f"{path} cannot be opened as a PDF: {text}")
+    # PDFium gives no specific error for an empty page tree (its error code is then stale)
+    return DocumentError(f"{path} is not a readable PDF (damaged, truncated or without pages): {text}")
 
 
 def _open_pdf(path: str) -> Any:
@@ -186,7 +186,7 @@ def _load_pdf_page(ref: PageRef, options: LoadOptions) -> PageInput:
         page = doc[ref.index]
         try:
             w_pt, h_pt = page.get_size()
-            width, height = round(w_pt * scale), round(h_pt * scale)
+            width, height = math.ceil(w_pt * scale), math.ceil(h_pt * scale)  # as pdfium renders
             if options.use_text_layer:
                 textpage = page.get_textpage()
                 try:

@@ -159,5 +159,5 @@ def markdown_to_text(markdown: str) -> str:
         if re.fullmatch(r"\s*\|?[\s:|-]+\|?\s*", line) and "-" in line:
             continue  # table rule
         line = line.strip().strip("|").replace("|", " ")
-        out.append(_MD_MARKUP.sub("", line).strip())
+        out.append(re.sub(r"[ \t]+", " ", _MD_MARKUP.sub("", line)).strip())
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image
 
@@ -64,6 +65,24 @@ def _draw_text_layer(canvas: object, page: OcrPage, w_pt: float, h_pt: float, fo
         canvas.drawText(t)  # type: ignore[attr-defined]
 
 
+class _CheckedWriter:
+    """pypdfium2 writes through a ctypes callback that swallows exceptions (a full disk would
+    leave a silently truncated PDF): remember the first error so the caller can raise it."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            return self.fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            return 0
+
+
 def _overlay_pdf(sizes: Sequence[tuple[float, float]], pages: Sequence[OcrPage | None]) -> bytes:
     """A PDF of the given page sizes holding only the invisible text."""
     from reportlab.pdfgen import canvas as rl_canvas
@@ -103,7 +122,11 @@ def _pdf_from_pdf(source: str, pages: Sequence[OcrPage | None], tmp: Path) -> No
                     target.insert_obj(stamp)
                     target.gen_content()
                     target.close()
-                out.save(str(tmp))
+                with open(tmp, "wb") as fh:
+                    writer = _CheckedWriter(fh)
+                    out.save(writer)
+                    if writer.error is not None:
+                        raise writer.error
             finally:
                 out.close()
                 overlay.close()

@@ -207,6 +207,21 @@ def write_many_page_pdf(path: Path, pages: int) -> Path:
     return path
 
 
+def write_zero_page_pdf(path: Path) -> Path:
+    """A syntactically valid PDF whose page tree is empty (/Count 0)."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 3\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size 3 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref
+    path.write_bytes(out)
+    return path
+
+
 def write_huge_png(path: Path, width: int = 30000, height: int = 30000) -> Path:
     """A real, valid 1-bit PNG of width x height white pixels (about 100 KB on disk)."""
     import struct
@@ -275,7 +290,9 @@ def ocr_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         files[page.name] = root / f"{page.name}.png"
         page.image.save(files[page.name])
     files["tiff"] = root / "two-pages.tiff"
-    pages[0].image.save(files["tiff"], save_all=True, append_images=[pages[3].image])
+    pages[0].image.copy().save(
+        files["tiff"], save_all=True, append_images=[pages[3].image.copy()], compression="tiff_deflate"
+    )
     files["scanned-pdf"] = write_scanned_pdf(
         root / "scanned.pdf", [pages[0].image, pages[1].image, pages[2].image]
     )

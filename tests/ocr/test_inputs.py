@@ -1,0 +1,147 @@
+"""Reading documents: images, multi-page TIFF, PDFs (text layer or rendered), folders, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from qwen3vl_agent.ocr.inputs import (
+    DocumentError,
+    LoadOptions,
+    PageRef,
+    discover,
+    iter_pages,
+    load_page,
+    page_count,
+    page_refs,
+)
+from tests.support.ocr_documents import (
+    SENTENCES,
+    normalise,
+    paragraphs_page,
+    write_huge_png,
+    write_many_page_pdf,
+    write_text_pdf,
+    write_zero_page_pdf,
+)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_folders_are_searched_recursively_with_include_and_exclude(tmp_path: Path) -> None:
+    image = Image.new("RGB", (40, 30), "white")
+    for rel in ["a.png", "sub/b.jpg", "sub/deeper/c.webp", "sub/skip.png", "notes.txt"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        if rel.endswith(".txt"):
+            (tmp_path / rel).write_text("not a document")
+        else:
+            image.save(tmp_path / rel)
+    names = [p.name for p in discover([tmp_path])]
+    assert names == ["a.png", "b.jpg", "c.webp", "skip.png"]  # .txt is not a document type
+    assert [p.name for p in discover([tmp_path], exclude=["skip*"])] == ["a.png", "b.jpg", "c.webp"]
+    assert [p.name for p in discover([tmp_path], include=["sub/*"], exclude=["*.png"])] == ["b.jpg", "c.webp"]
+    with pytest.raises(DocumentError, match="No such file"):
+        discover([tmp_path / "missing.pdf"])
+
+
+def test_image_formats_and_multi_page_tiff(tmp_path: Path) -> None:
+    first, second = Image.new("RGB", (120, 80), "white"), Image.new("RGB", (60, 90), "black")
+    tiff = tmp_path / "scan.tiff"
+    first.save(tiff, save_all=True, append_images=[second])
+    assert page_count(tiff) == 2
+    pages = list(iter_pages(tiff))
+    assert [(p.width, p.height) for p in pages] == [(120, 80), (60, 90)]
+    assert pages[1].image is not None and pages[1].image.getpixel((5, 5)) == (0, 0, 0)
+    for fmt in ("jpeg", "webp", "png"):
+        path = tmp_path / f"one.{fmt}"
+        first.save(path, format=fmt.upper())
+        assert page_count(path) == 1 and load_page(PageRef(str(path), "image", 0)).image is not None
+
+
+def test_pdf_text_layer_is_used_when_allowed_and_rendered_otherwise(tmp_path: Path) -> None:
+    pdf = write_text_pdf(tmp_path / "text.pdf", [["Hello text layer", SENTENCES[0]], [SENTENCES[3]]])
+    assert page_count(pdf) == 2
+    with_layer = load_page(PageRef(str(pdf), "pdf", 0), LoadOptions(dpi=100, use_text_layer=True))
+    assert with_layer.image is None and with_layer.text_lines
+    assert normalise(with_layer.text_layer_text) == normalise("Hello text layer " + SENTENCES[0])
+    top_line = with_layer.text_lines[0]
+    assert top_line.box is not None
+    # A4 at 100 dpi is 827x1169 px; the first line sits about 72 pt (100 px) from the top
+    assert (with_layer.width, with_layer.height) == (827, 1170)
+    assert 60 < top_line.box.top < 110 and 75 < top_line.box.left < 90
+    rendered = load_page(PageRef(str(pdf), "pdf", 1), LoadOptions(dpi=100, use_text_layer=False))
+    assert rendered.text_lines is None and rendered.image is not None and rendered.image.size == (827, 1170)
+
+
+def test_encrypted_truncated_and_empty_pdfs_are_refused_clearly(tmp_path: Path) -> None:
+    from reportlab.pdfgen import canvas
+
+    encrypted = tmp_path / "secret.pdf"
+    c = canvas.Canvas(str(encrypted), encrypt="s3cret")
+    c.drawString(72, 720, "classified")
+    c.showPage()
+    c.save()
+    with pytest.raises(DocumentError, match="encrypted"):
+        page_count(encrypted)
+
+    whole = write_text_pdf(tmp_path / "whole.pdf", [["some text"]]).read_bytes()
+    truncated = tmp_path / "truncated.pdf"
+    truncated.write_bytes(whole[: len(whole) // 3])
+    with pytest.raises(DocumentError, match="truncated"):
+        page_count(truncated)
+
+    empty = write_zero_page_pdf(tmp_path / "empty.pdf")
+    with pytest.raises(DocumentError, match="without pages"):
+        page_count(empty)
+
+    not_pdf = tmp_path / "fake.pdf"
+    not_pdf.write_text("hello")
+    with pytest.raises(DocumentError):
+        page_count(not_pdf)
+
+
+def test_huge_image_is_rejected_before_decoding(tmp_path: Path) -> None:
+    huge = write_huge_png(tmp_path / "huge.png")  # 30000 x 30000, a valid PNG of ~100 KB
+    before = _rss_mb()
+    with pytest.raises(DocumentError, match=r"too large.*30000x30000"):
+        page_count(huge)
+    with pytest.raises(DocumentError, match="too large"):
+        load_page(PageRef(str(huge), "image", 0))
+    assert _rss_mb() - before < 100  # decoding would have taken ~900 MB
+
+
+def test_truncated_image_is_a_clear_error(tmp_path: Path) -> None:
+    good = tmp_path / "good.png"
+    paragraphs_page().image.save(good)
+    bad = tmp_path / "cut.png"
+    bad.write_bytes(good.read_bytes()[:5000])
+    with pytest.raises(DocumentError, match=r"truncated|damaged|not a readable"):
+        load_page(PageRef(str(bad), "image", 0))
+
+
+def test_a_2000_page_pdf_streams_in_bounded_memory(tmp_path: Path) -> None:
+    pdf = write_many_page_pdf(tmp_path / "long.pdf", 2000)
+    assert page_count(pdf) == 2000
+    assert len(page_refs(pdf, 2000)) == 2000
+    rss_after_warmup = 0.0
+    seen = 0
+    for page in iter_pages(pdf, LoadOptions(dpi=72, use_text_layer=False)):
+        assert page.image is not None and page.image.size == (596, 842)
+        seen += 1
+        if seen == 20:
+            rss_after_warmup = _rss_mb()
+    # 2000 pages of 595x842 RGB held at once would be ~3 GB; streaming keeps one page at a time
+    assert seen == 2000
+    assert _rss_mb() - rss_after_warmup < 64
+    last = load_page(PageRef(str(pdf), "pdf", 1999), LoadOptions(dpi=72, use_text_layer=True))
+    assert last.text_layer_text == "Page 2000 of a long report"
+    with pytest.raises(DocumentError, match="no page 2001"):
+        load_page(PageRef(str(pdf), "pdf", 2000))
