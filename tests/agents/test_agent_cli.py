@@ -1,0 +1,177 @@
+"""The `qwen3vl-agent agent` command as a user runs it: a subprocess on the test X server.
+
+`agent fill` over a 3-row CSV fills and submits the real form three times; a batch killed
+(SIGKILL) while it is between rows resumes at the right row and never re-submits a done row;
+`runs`, `report` and `replay` work on what the fill recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.agents.test_agent_fill_e2e import ROWS, expected, monitor_rect, write_csv
+from tests.support.form_app_fixture import FormApp
+from tests.support.policy_server import PolicyContext, PolicyServer, form_planner
+
+pytestmark = [pytest.mark.xvfb, pytest.mark.slow]
+
+
+def cli_env(server: PolicyServer) -> dict[str, str]:
+    env = dict(os.environ)  # DISPLAY, XAUTHORITY and QWEN3VL_AGENT_HOME come from the fixtures
+    env.update(server.env())
+    env["QWEN3VL_AGENT_CACHE__ENABLED"] = "false"
+    return env
+
+
+def agent_cli(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "qwen3vl_agent", "agent", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def submitted(form_app: FormApp) -> list[dict[str, object]]:
+    return [{k: s[k] for k in ("name", "city", "country", "subscribe")} for s in form_app.submissions()]
+
+
+def test_fill_cli_submits_every_row_then_reports(
+    form_app: FormApp, policy_server: PolicyServer, tmp_path: Path
+) -> None:
+    policy_server.planner = form_planner(form_app.widget_rect, monitor_rect(form_app))
+    data = write_csv(tmp_path / "people.csv", ROWS)
+    env = cli_env(policy_server)
+    monitor = str(form_app.monitor.index)
+    done = agent_cli(
+        "fill",
+        "--task",
+        "Register this person",
+        "--data",
+        str(data),
+        "--monitor",
+        monitor,
+        "--mode",
+        "auto",
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "done 3" in done.stdout
+    assert submitted(form_app) == [expected(r) for r in ROWS]
+
+    # a second run of the same command finds the finished batch and submits nothing again
+    again = agent_cli(
+        "fill",
+        "--task",
+        "Register this person",
+        "--data",
+        str(data),
+        "--monitor",
+        monitor,
+        "--mode",
+        "auto",
+        env=env,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len(form_app.submissions()) == 3
+
+    runs = agent_cli("runs", env=env)
+    assert runs.returncode == 0 and runs.stdout.count("finished") == 3
+    run_id = runs.stdout.splitlines()[1].split()[0]  # newest first: the third row's run
+    out = tmp_path / "report.html"
+    rep = agent_cli("report", run_id, "--out", str(out), env=env)
+    assert rep.returncode == 0, rep.stderr
+    html = out.read_text(encoding="utf-8")
+    assert "data:image/png;base64," in html and "<circle" in html and "Kenji Sato" in html
+
+    # replay the third row's run with the first row's values, as a macro (no model)
+    before = policy_server.chat_requests
+    rep = agent_cli(
+        "replay",
+        run_id,
+        "--data",
+        str(data),
+        "--row",
+        "1",
+        "--monitor",
+        monitor,
+        "--mode",
+        "auto",
+        "--settle",
+        "0.2",
+        env=env,
+    )
+    assert rep.returncode == 0, rep.stdout + rep.stderr
+    assert policy_server.chat_requests == before  # the model was not asked
+    assert submitted(form_app)[-1] == expected(ROWS[0])
+
+
+def test_killed_batch_resumes_at_the_right_row(
+    form_app: FormApp, policy_server: PolicyServer, tmp_path: Path
+) -> None:
+    fill = form_planner(form_app.widget_rect, monitor_rect(form_app))
+    reached, release = threading.Event(), threading.Event()
+
+    def planner(ctx: PolicyContext) -> str:
+        if ctx.values.get("name") == ROWS[1]["name"] and not release.is_set():
+            reached.set()  # row 2's first request: the CLI is between rows; hold it here
+            release.wait(30)
+        return fill(ctx)
+
+    policy_server.planner = planner
+    data = write_csv(tmp_path / "people.csv", ROWS)
+    env = cli_env(policy_server)
+    args = [
+        sys.executable,
+        "-m",
+        "qwen3vl_agent",
+        "agent",
+        "fill",
+        "--task",
+        "Register this person",
+        "--data",
+        str(data),
+        "--monitor",
+        str(form_app.monitor.index),
+        "--mode",
+        "auto",
+    ]
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL
+    )
+    try:
+        assert reached.wait(120), "the batch never reached row 2"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        release.set()
+    assert submitted(form_app) == [expected(ROWS[0])]
+
+    again = agent_cli(
+        "fill",
+        "--task",
+        "Register this person",
+        "--data",
+        str(data),
+        "--monitor",
+        str(form_app.monitor.index),
+        "--mode",
+        "auto",
+        env=env,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "resuming batch" in again.stdout and "row 2 was interrupted" in again.stdout
+    assert "row 1:" not in again.stdout  # row 1 was done: not run again
+    assert submitted(form_app) == [expected(r) for r in ROWS]  # each row submitted exactly once
