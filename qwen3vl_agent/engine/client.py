@@ -188,7 +188,10 @@ class OpenAIEngineClient:
                 return await self._run_once(endpoint, request, on_delta)
             except _Transient as exc:
                 last = exc
-                if exc.take_out:
+                # With another endpoint to go to, take this one out now; when it is the only one,
+                # retry it first (a glitch) and take it out only when the retries are spent.
+                others = any(e.healthy and e is not endpoint for e in self._pool.endpoints)
+                if exc.take_out and (others or attempt + 1 == attempts):
                     self._pool.mark_failed(endpoint, str(exc))
                 log.info("transient engine fault on %s (attempt %d): %s", endpoint.base_url, attempt + 1, exc)
             finally:

@@ -1,0 +1,195 @@
+"""Engine faults the client must turn into clear errors without hanging.
+
+Where the real tiny engine cannot produce a fault on demand (a server that stalls forever, a
+stream cut at an exact point, a gateway answering 503), a few lines of asyncio on loopback play
+a misbehaving OpenAI-compatible server; each test says which fault it simulates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+
+from qwen3vl_agent.config import EndpointSettings
+from qwen3vl_agent.engine.ports import find_free_port
+from qwen3vl_agent.errors import (
+    DeadlineExceededError,
+    EngineError,
+    EngineUnavailableError,
+    RequestRejectedError,
+)
+from tests.support.engine_requests import engine_client, image_request
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class FakeServer:
+    def __init__(self) -> None:
+        self.chat_requests = 0
+        self.url = ""
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    length = 0
+    for line in lines[1:]:
+        if line.lower().startswith("content-length:"):
+            length = int(line.split(":", 1)[1])
+    body = await reader.readexactly(length) if length else b""
+    return lines[0], body
+
+
+@asynccontextmanager
+async def fake_server(on_chat: Handler) -> AsyncIterator[FakeServer]:
+    """A loopback HTTP/1.1 server: /health answers 200, /v1/chat/completions runs `on_chat`."""
+    state = FakeServer()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request_line, _ = await _read_request(reader)
+                if "/chat/completions" in request_line:
+                    state.chat_requests += 1
+                    await on_chat(reader, writer)
+                    return
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    state.url = f"http://127.0.0.1:{port}/v1"
+    try:
+        yield state
+    finally:
+        server.close()
+
+
+def _sse_head() -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def _chunk(payload: dict) -> bytes:
+    data = f"data: {json.dumps(payload)}\n\n".encode()
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def _delta(text: str) -> dict:
+    return {"model": "fake", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
+
+
+async def test_engine_not_running_gives_engine_unavailable() -> None:
+    url = f"http://127.0.0.1:{find_free_port()}/v1"  # nothing listens here: connection refused
+    async with engine_client([EndpointSettings(url=url, model="m")], max_retries=1) as client:
+        with pytest.raises(EngineUnavailableError) as info:
+            await client.complete(image_request())
+        assert not client.pool.endpoints[0].healthy
+    assert "unreachable" in str(info.value) or "reachable" in str(info.value)
+
+
+async def test_stalled_engine_beyond_the_deadline_raises_deadline_exceeded() -> None:
+    stalled = asyncio.Event()
+
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        stalled.set()  # simulates an engine that accepted the request and never answers
+        await asyncio.sleep(3600)
+
+    async with fake_server(stall) as server, engine_client([EndpointSettings(url=server.url)]) as client:
+        request = image_request(deadline_s=1.0)
+        with pytest.raises(DeadlineExceededError):
+            await client.complete(request)
+    assert stalled.is_set() and server.chat_requests == 1
+
+
+async def test_engine_silent_longer_than_the_read_timeout_is_an_engine_error() -> None:
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(_sse_head() + _chunk(_delta("Hel")))
+        await writer.drain()
+        await asyncio.sleep(3600)  # simulates an engine that stalls mid-answer
+
+    async with (
+        fake_server(stall) as server,
+        engine_client([EndpointSettings(url=server.url)], request_timeout_s=1.0) as client,
+    ):
+        with pytest.raises(EngineError, match="stopped answering"):
+            await client.complete(image_request())
+    assert server.chat_requests == 1
+
+
+async def test_dying_mid_stream_fails_cleanly_and_is_not_retried() -> None:
+    async def die(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(_sse_head() + _chunk(_delta("Hel")) + _chunk(_delta("lo")))
+        await writer.drain()
+        writer.transport.abort()  # simulates the engine process dying mid-stream
+
+    deltas: list[str] = []
+    async with fake_server(die) as server, engine_client([EndpointSettings(url=server.url)]) as client:
+        with pytest.raises(EngineError, match="middle of the answer"):
+            await client.complete(image_request(), deltas.append)
+    assert "".join(deltas) == "Hello"
+    assert server.chat_requests == 1  # text already reached the caller: a retry would repeat it
+
+
+async def test_dying_before_the_first_token_is_retried_then_reported() -> None:
+    async def die(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(_sse_head())
+        await writer.drain()
+        writer.transport.abort()  # simulates a crash right after the request was accepted
+
+    async with (
+        fake_server(die) as server,
+        engine_client([EndpointSettings(url=server.url)], max_retries=2) as client,
+    ):
+        with pytest.raises(EngineUnavailableError, match="failed 3 times"):
+            await client.complete(image_request())
+    assert server.chat_requests == 3
+
+
+async def test_gateway_503_is_retried_and_a_400_is_not() -> None:
+    async def gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        body = b'{"error": {"message": "upstream down"}}'
+        writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+
+    async def reject(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        body = b'{"error": {"message": "At most 2 image(s) may be provided in one prompt.", "code": 400}}'
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+
+    async with (
+        fake_server(gateway) as server,
+        engine_client([EndpointSettings(url=server.url)], max_retries=2) as client,
+    ):
+        with pytest.raises(EngineUnavailableError, match="503"):
+            await client.complete(image_request())
+    assert server.chat_requests == 3
+    async with (
+        fake_server(reject) as server,
+        engine_client([EndpointSettings(url=server.url)], max_retries=2) as client,
+    ):
+        with pytest.raises(RequestRejectedError, match="At most 2 image"):
+            await client.complete(image_request())
+        assert client.pool.endpoints[0].healthy
+    assert server.chat_requests == 1
+
+
+async def test_error_event_inside_the_stream_is_an_engine_error() -> None:
+    async def error_event(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(_sse_head() + _chunk({"error": {"message": "engine core died", "code": 500}}))
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async with (
+        fake_server(error_event) as server,
+        engine_client([EndpointSettings(url=server.url)]) as client,
+    ):
+        with pytest.raises(EngineError, match="engine core died"):
+            await client.complete(image_request())
