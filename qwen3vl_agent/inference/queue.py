@@ -37,6 +37,7 @@ from qwen3vl_agent.inference.request import (
 
 log = logging.getLogger(__name__)
 SAMPLES = 10_000  # recent wait/service times kept for percentiles
+ABORT_WAIT_S = 5.0  # how long a cancelled caller waits for its engine call to be torn down
 
 
 class _State(StrEnum):
@@ -190,7 +191,9 @@ class RequestQueue:
             self._counts["cancelled"] += 1
             raise
         finally:
-            self._leave(flight, waiter)
+            aborted = self._leave(flight, waiter)
+            if aborted is not None:  # the caller gave up: return once the engine call is really gone
+                await asyncio.wait({aborted}, timeout=ABORT_WAIT_S)
 
     def stats(self) -> QueueStats:
         wait, service = list(self._wait), list(self._service)
@@ -224,18 +227,23 @@ class RequestQueue:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- internals ---------------------------------------------------------------------------
-    def _leave(self, flight: _Flight, waiter: _Waiter) -> None:
-        """The caller stopped waiting (answer, error, deadline, cancel): drop orphaned work."""
+    def _leave(self, flight: _Flight, waiter: _Waiter) -> asyncio.Task[None] | None:
+        """The caller stopped waiting (answer, error, deadline, cancel): drop orphaned work.
+
+        Returns the engine call it cancelled, if any.
+        """
         if waiter in flight.waiters:
             flight.waiters.remove(waiter)
         if flight.waiters:
-            return
+            return None
         if flight.state is _State.WAITING:
             flight.state = _State.DROPPED
             self._depth[flight.priority] -= 1
             self._forget(flight)
-        elif flight.state is _State.RUNNING and flight.task is not None:
+        elif flight.state is _State.RUNNING and flight.task is not None and not flight.task.done():
             flight.task.cancel()  # aborts the engine call; its slot frees in _run's finally
+            return flight.task
+        return None
 
     def _forget(self, flight: _Flight) -> None:
         if flight.key is not None and self._by_key.get(flight.key) is flight:
