@@ -1,0 +1,353 @@
+"""OCR jobs: persisted pages, resume without redoing pages, failures recorded, CPU fallback,
+the Qwen3-VL modes against the real tiny vLLM engine, and a CLI batch killed with SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from qwen3vl_agent.agents.ocr_job import JobProgress, OcrJob, OcrJobOptions, create_job
+from qwen3vl_agent.agents.ocr_job_store import OcrJobStore
+from qwen3vl_agent.config import CacheSettings, EngineSettings, QueueSettings, Settings
+from qwen3vl_agent.errors import EngineUnavailableError, UserFacingError
+from qwen3vl_agent.inference.request import DeltaCallback, InferenceRequest, InferenceResult
+from qwen3vl_agent.paths import app_paths
+from qwen3vl_agent.runtime import Runtime, build_runtime
+from tests.support.ocr_documents import (
+    cer,
+    paragraphs_page,
+    small_print_page,
+    table_page,
+    write_scanned_pdf,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+INVOICE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "invoice_number": {"type": "string", "maxLength": 12},
+        "paid": {"type": "boolean"},
+        "currency": {"enum": ["EUR", "USD", "GBP"]},
+    },
+    "required": ["invoice_number", "paid", "currency"],
+    "additionalProperties": False,
+}
+
+
+def _folder(root: Path, with_bad: bool = True) -> Path:
+    """Two images, a two-page scanned PDF, and (optionally) a file that is not an image."""
+    folder = root / "docs"
+    (folder / "sub").mkdir(parents=True)
+    paragraphs_page(seed=11).image.save(folder / "a.png")
+    table_page(seed=12).image.save(folder / "sub" / "b.png")
+    write_scanned_pdf(folder / "c.pdf", [small_print_page(seed=13).image, paragraphs_page(seed=14).image])
+    if with_bad:
+        (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+    return folder
+
+
+def _stats(store: OcrJobStore, job_id: str) -> list[tuple[int, int, str, int, int]]:
+    return store.page_stats(job_id)
+
+
+# ------------------------------------------------------------------ CPU engine
+
+
+async def test_cpu_job_over_a_folder_records_the_unreadable_file_and_does_the_rest(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    store = OcrJobStore()
+    options = OcrJobOptions(engine="cpu", formats=["txt", "json"], out_dir=str(tmp_path / "out"), workers=2)
+    job_id = create_job(store, [folder], options)
+    events: list[JobProgress] = []
+    summary = await OcrJob(store, job_id, on_progress=events.append).run()
+
+    assert summary.status == "done_with_errors" and summary.engine_used == "cpu"
+    assert (summary.counts.total, summary.counts.done, summary.counts.failed) == (4, 4, 0)
+    assert summary.counts.documents_failed == 1
+    assert [Path(p).name for p, page, _ in summary.failures] == ["broken.png"]
+    assert "not a readable image" in summary.failures[0][2]
+    assert all(completions == 1 for *_, completions in _stats(store, job_id))
+    # exports keep the folder layout
+    out = tmp_path / "out"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.txt")) == ["a.txt", "c.txt", "sub/b.txt"]
+    assert cer(table_page(seed=12).text, (out / "sub" / "b.txt").read_text()) < 0.02
+    pages = json.loads((out / "c.json").read_text())["pages"]
+    assert [p["index"] for p in pages] == [0, 1]
+    # progress events: one per page, counts never go backwards, a rate once pages are done
+    page_events = [e for e in events if e.kind in ("page_done", "page_failed")]
+    assert len(page_events) == 4 and [e.done for e in page_events] == [1, 2, 3, 4]
+    assert page_events[-1].rate > 0 and page_events[-1].eta_s == 0
+    store.close()
+
+
+async def test_a_failing_page_is_recorded_and_the_job_goes_on(tmp_path: Path) -> None:
+    from reportlab.pdfgen import canvas
+
+    pdf = tmp_path / "mixed.pdf"
+    c = canvas.Canvas(str(pdf))
+    c.setPageSize((595, 842))
+    c.drawString(72, 700, "A normal page of text")
+    c.showPage()
+    c.setPageSize((14400, 14400))  # 200 inches square: 40000x40000 px at 200 dpi
+    c.showPage()
+    c.save()
+    store = OcrJobStore()
+    job_id = create_job(store, [pdf], OcrJobOptions(engine="cpu", use_text_layer=False, workers=1))
+    summary = await OcrJob(store, job_id).run()
+    assert (summary.counts.done, summary.counts.failed) == (1, 1)
+    (failure,) = summary.failures
+    assert failure[1] == 2 and "lower --dpi" in failure[2]
+    store.close()
+
+
+async def test_an_interrupted_job_resumes_without_redoing_finished_pages(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, with_bad=False)
+    store = OcrJobStore()
+    job_id = create_job(store, [folder], OcrJobOptions(engine="cpu", workers=1))
+    stop_after = 2
+    running: dict[str, asyncio.Task[Any]] = {}
+
+    def on_progress(event: JobProgress) -> None:
+        if event.kind == "page_done" and event.done >= stop_after:
+            running["job"].cancel()
+
+    run = running["job"] = asyncio.create_task(OcrJob(store, job_id, on_progress=on_progress).run())
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert store.job(job_id).status == "interrupted"
+    first = store.counts(job_id)
+    assert first.done >= stop_after and first.pending >= 1
+
+    done_before = {(d, i) for d, i, status, *_ in _stats(store, job_id) if status == "done"}
+    summary = await OcrJob(store, job_id).run()
+    assert summary.status == "done" and summary.counts.done == 4
+    for doc_id, index, status, attempts, completions in _stats(store, job_id):
+        assert status == "done" and completions == 1
+        if (doc_id, index) in done_before:
+            assert attempts == 1  # finished pages never ran again
+    store.close()
+
+
+async def test_qwen_unavailable_falls_back_to_cpu_and_says_so(tmp_path: Path) -> None:
+    png = tmp_path / "page.png"
+    paragraphs_page().image.save(png)
+    store = OcrJobStore()
+    job_id = create_job(store, [png], OcrJobOptions(engine="qwen", mode="markdown", workers=1))
+    events: list[JobProgress] = []
+    summary = await OcrJob(
+        store, job_id, None, on_progress=events.append, unavailable_reason="no engine configured"
+    ).run()
+    assert summary.engine_used == "cpu" and summary.counts.done == 1
+    fallback = [e for e in events if e.kind == "fallback"]
+    assert len(fallback) == 1 and "no engine configured" in fallback[0].message
+    assert any(kind == "fallback" for _, kind, _ in store.events(job_id))
+    assert store.job(job_id).engine_used == "cpu"
+    store.close()
+
+
+class _DiesAfter:
+    """Stands in for a service whose engine goes away mid-job (a real engine death is tested in
+    tests/engine; here only the job's reaction matters): answers `n` requests, then raises."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    async def submit(self, request: InferenceRequest, on_delta: DeltaCallback | None = None) -> InferenceResult:
+        if self.n <= 0:
+            raise EngineUnavailableError("all endpoints are down")
+        self.n -= 1
+        return InferenceResult(text="model text")
+
+
+async def test_engine_dying_mid_job_moves_the_remaining_pages_to_cpu(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, with_bad=False)
+    store = OcrJobStore()
+    job_id = create_job(store, [folder], OcrJobOptions(engine="qwen", concurrency=1, workers=1))
+    summary = await OcrJob(store, job_id, _DiesAfter(1), max_in_flight=1).run()
+    assert summary.counts.done == 4 and summary.engine_used == "cpu"
+    engines = [json.loads(r)["engine"] for (r,) in store.db.execute("SELECT result FROM ocr_pages")]
+    assert sorted(e.split(":")[0] for e in engines) == ["qwen3-vl", "tesseract", "tesseract", "tesseract"]
+    store.close()
+
+
+def test_json_mode_needs_a_valid_schema_and_the_qwen_engine(tmp_path: Path) -> None:
+    store = OcrJobStore()
+    png = tmp_path / "p.png"
+    paragraphs_page().image.save(png)
+    with pytest.raises(UserFacingError, match="needs a JSON schema"):
+        create_job(store, [png], OcrJobOptions(mode="json"))
+    with pytest.raises(UserFacingError, match="not valid"):
+        create_job(store, [png], OcrJobOptions(mode="json", schema={"type": "no-such-type"}))
+    with pytest.raises(UserFacingError, match="needs the Qwen3-VL engine"):
+        create_job(store, [png], OcrJobOptions(mode="json", engine="cpu", schema=INVOICE_SCHEMA))
+    store.close()
+
+
+# ------------------------------------------------------------------ Qwen3-VL on the tiny engine
+
+
+async def _runtime(tiny_engine: Any, tmp_path: Path, max_in_flight: int = 4) -> Runtime:
+    settings = Settings(
+        engine=EngineSettings(mode="endpoints", endpoints=[tiny_engine.endpoint_settings()]),
+        queue=QueueSettings(max_in_flight=max_in_flight),
+        cache=CacheSettings(enabled=False),
+    )
+    return await build_runtime(settings, cache_path=tmp_path / "cache.sqlite3")
+
+
+class _Counting:
+    """Wraps the real service to record how many pages are in flight at once."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.now = 0
+        self.peak = 0
+        self.requests: list[InferenceRequest] = []
+
+    async def submit(self, request: InferenceRequest, on_delta: DeltaCallback | None = None) -> InferenceResult:
+        self.requests.append(request)
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            return await self.inner.submit(request, on_delta)
+        finally:
+            self.now -= 1
+
+
+@pytest.mark.engine
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["text", "markdown", "html", "lines", "json"])
+async def test_each_qwen_mode_through_the_job_machinery(tiny_engine: Any, tmp_path: Path, mode: str) -> None:
+    folder = _folder(tmp_path, with_bad=False)
+    runtime = await _runtime(tiny_engine, tmp_path, max_in_flight=2)
+    store = OcrJobStore()
+    try:
+        options = OcrJobOptions(
+            engine="qwen",
+            mode=mode,
+            schema=INVOICE_SCHEMA if mode == "json" else None,
+            budget_tokens=256,
+            max_tokens=96,
+            concurrency=8,  # more than the queue allows: the job must stay at 2
+            formats=["txt", "md", "json", "html"],
+            out_dir=str(tmp_path / "out"),
+        )
+        job_id = create_job(store, [folder], options)
+        service = _Counting(runtime.service)
+        summary = await OcrJob(store, job_id, service, max_in_flight=2).run()
+    finally:
+        await runtime.close()
+    assert summary.engine_used == "qwen"
+    assert 1 <= service.peak <= 2
+    assert len(service.requests) == 4
+    from qwen3vl_agent.inference.request import Priority, TaskKind
+
+    assert all(r.kind == TaskKind.OCR and r.effective_priority == Priority.BATCH for r in service.requests)
+    rows = store.db.execute("SELECT status, result, error FROM ocr_pages WHERE job_id = ?", [job_id]).fetchall()
+    assert len(rows) == 4
+    if mode == "json":
+        # structured output forces JSON of the schema's shape; what is stored is valid against it
+        assert all(r.json_schema == INVOICE_SCHEMA for r in service.requests)
+        done = [json.loads(r[1]) for r in rows if r[0] == "done"]
+        assert done, [r[2] for r in rows]
+        for page in done:
+            jsonschema.validate(page["data"], INVOICE_SCHEMA)
+        assert all("does not match the schema" in r[2] or "not JSON" in r[2] for r in rows if r[0] == "failed")
+    else:
+        assert all(status == "done" for status, _, _ in rows), [r[2] for r in rows]
+        for _, result, _ in rows:
+            page = json.loads(result)
+            assert page["engine"] == f"qwen3-vl:{mode}"
+            for line in page["lines"]:
+                if line["box"]:
+                    x1, y1, x2, y2 = line["box"]
+                    assert 0 <= x1 <= x2 <= page["width"] and 0 <= y1 <= y2 <= page["height"]
+        if mode == "lines":
+            assert all(r.json_schema is not None for r in service.requests)
+    assert (tmp_path / "out" / "c.md").exists() and (tmp_path / "out" / "sub" / "b.html").exists()
+    store.close()
+
+
+def _cli_env(tiny_engine: Any) -> dict[str, str]:
+    env = dict(os.environ)
+    env["QWEN3VL_AGENT_ENGINE__MODE"] = "endpoints"
+    env["QWEN3VL_AGENT_ENGINE__ENDPOINTS"] = json.dumps([tiny_engine.endpoint_settings().model_dump()])
+    env["QWEN3VL_AGENT_QUEUE__MAX_IN_FLIGHT"] = "1"
+    env["QWEN3VL_AGENT_CACHE__ENABLED"] = "false"
+    return env
+
+
+def _db_rows(sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(app_paths().database_file, timeout=10)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.mark.engine
+@pytest.mark.slow
+def test_cli_batch_killed_with_sigkill_resumes_with_no_page_lost_or_done_twice(tiny_engine: Any, tmp_path: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(10):
+        image = Image.new("RGB", (640, 480), "white")
+        ImageDraw.Draw(image).text((40, 40 + 30 * (i % 10)), f"Page number {i}", fill="black")
+        image.save(folder / f"p{i:02d}.png")
+    env = _cli_env(tiny_engine)
+    cmd = [sys.executable, "-m", "qwen3vl_agent", "ocr", str(folder), "--engine", "qwen", "--mode", "text"]
+    cmd += ["--budget-tokens", "256", "--max-tokens", "200", "--out", str(tmp_path / "out"), "--no-progress"]
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        done = 0
+        while time.monotonic() < deadline and proc.poll() is None:
+            if app_paths().database_file.exists():
+                try:
+                    done = _db_rows("SELECT count(*) FROM ocr_pages WHERE status = 'done'")[0][0]
+                except sqlite3.OperationalError:
+                    done = 0  # tables not created yet
+            if done >= 3:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the batch finished before it could be killed: " + proc.stderr.read().decode()  # type: ignore[union-attr]
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    ((job_id, status),) = _db_rows("SELECT id, status FROM ocr_jobs")
+    assert status == "running"  # killed: nothing had a chance to clean up
+    before = _db_rows("SELECT document_id, page_index FROM ocr_pages WHERE status = 'done'")
+    assert 3 <= len(before) < 10
+
+    listing = subprocess.run(
+        [sys.executable, "-m", "qwen3vl_agent", "ocr", "jobs", "--json"], env=env, cwd=REPO_ROOT,
+        capture_output=True, text=True, timeout=120,
+    )
+    assert listing.returncode == 0 and json.loads(listing.stdout)[0]["id"] == job_id
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "qwen3vl_agent", "ocr", "resume", job_id, "--no-progress"],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    rows = _db_rows("SELECT document_id, page_index, status, attempts, completions FROM ocr_pages")
+    assert len(rows) == 10
+    assert all(status == "done" and completions == 1 for _, _, status, _, completions in rows)
+    finished_first = set(before)
+    assert all(attempts == 1 for d, i, _, attempts, _ in rows if (d, i) in finished_first)
+    assert _db_rows("SELECT status FROM ocr_jobs")[0][0] == "done"
+    assert len(list((tmp_path / "out").glob("*.txt"))) == 10
