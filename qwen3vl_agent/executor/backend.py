@@ -117,6 +117,7 @@ class PyAutoGUIBackend:
         """The monitors connected now, in input-device coordinates (from mss, as capture sees them)."""
         import mss
 
+        check_display_env()
         try:
             factory = getattr(mss, "MSS", None) or mss.mss
             with factory() as grabber:

@@ -10,6 +10,7 @@ same flag from any thread (the UI's Stop button).
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -94,5 +95,26 @@ class StopHotkey:
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.stop()
+            _unblock_xorg_listener(listener)
             if listener is not threading.current_thread():
                 listener.join(timeout=2)
+
+
+def _unblock_xorg_listener(listener: Any) -> None:
+    """pynput's X11 listener disables its RECORD context without flushing, so its thread lingers
+    until the next input event (and then dies noisily if the X server is gone by then). Sending
+    the disable through a connection of our own ends it at once."""
+    context = getattr(listener, "_context", None)
+    if context is None or not sys.platform.startswith("linux"):
+        return
+    try:
+        from Xlib import display as xdisplay
+
+        conn = xdisplay.Display()
+        try:
+            conn.record_disable_context(context)
+            conn.sync()
+        finally:
+            conn.close()
+    except Exception as exc:  # the listener will still end at the next event
+        log.debug("could not unblock the hotkey listener: %s", exc)

@@ -288,6 +288,8 @@ class FormWindow(QWidget):
             self.scroll.verticalScrollBar().setValue(0)
             self.scroll.horizontalScrollBar().setValue(0)
             self._last_click = self._last_drag = self._last_shortcut = None
+            self._submissions = 0
+            self.submitted_label.setText("Submitted: 0")
             self.click_label.setText("Last click: none")
             self.activateWindow()
             self.setFocus()

@@ -151,12 +151,16 @@ class FormApp:
 
     def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10) -> dict[str, Any]:
         """The first snapshot since the reset that satisfies `predicate` (raises with the last one)."""
-        try:
-            return self._wait_record(
-                lambda r: r.get("type") == "state" and predicate(r), timeout, since=self._mark
-            )
-        except TimeoutError:
-            raise AssertionError(f"form state never matched; last state: {self.state()}") from None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._wait_record(
+                    lambda r: r.get("type") == "state" and predicate(r), 0.25, since=self._mark
+                )
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"form state never matched; last state: {self.state()}") from None
+                self.send("state")  # some changes (a popup opening) write no snapshot by themselves
 
     def close(self) -> None:
         if self.process.poll() is None:
