@@ -1,0 +1,195 @@
+"""Safety of agent runs on a real X server: dry-run moves nothing, confirm waits for a yes,
+the stop hotkey ends a run (while an action runs and while the model thinks), and the engine
+going away pauses the run with a clear state until it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from qwen3vl_agent.agents import events as ev
+from tests.agents.agent_harness import Harness, policy_settings
+from tests.agents.test_agent_fill_e2e import ROWS, expected, monitor_rect
+from tests.support.form_app_fixture import FormApp
+from tests.support.policy_server import PolicyServer, form_planner, tool_call
+
+pytestmark = [pytest.mark.xvfb, pytest.mark.slow]
+
+
+def task_for(row: dict[str, str]) -> str:
+    from qwen3vl_agent.agents.data_rows import render_task
+
+    return render_task("Register this person", row)
+
+
+def pointer(display: str) -> tuple[int, int]:
+    from Xlib import display as xdisplay
+
+    d = xdisplay.Display(display)
+    try:
+        p = d.screen().root.query_pointer()
+        return (p.root_x, p.root_y)
+    finally:
+        d.close()
+
+
+def press_stop_hotkey(display: str) -> None:
+    """Ctrl+Alt+Esc through XTEST, as a keyboard would send it to the X server."""
+    from Xlib import XK, X
+    from Xlib import display as xdisplay
+    from Xlib.ext import xtest
+
+    d = xdisplay.Display(display)
+    try:
+        codes = [d.keysym_to_keycode(XK.string_to_keysym(k)) for k in ("Control_L", "Alt_L", "Escape")]
+        for code in codes:
+            xtest.fake_input(d, X.KeyPress, code)
+        d.sync()
+        for code in reversed(codes):
+            xtest.fake_input(d, X.KeyRelease, code)
+        d.sync()
+    finally:
+        d.close()
+
+
+async def test_dry_run_moves_nothing(form_app: FormApp, policy_server: PolicyServer) -> None:
+    policy_server.planner = form_planner(form_app.widget_rect, monitor_rect(form_app))
+    where = pointer(form_app.display.name)
+    before = form_app.state()
+    h = Harness(
+        policy_settings(policy_server, mode="dry-run", safety={"step_limit": 30}), form_app.monitor.index
+    )
+    result = await h.run(task_for(ROWS[0]))
+    assert result.status == "finished"  # the scripted model believes it is done
+    outcomes = {e.outcome for e in h.of(ev.ActionExecuted)}
+    assert outcomes == {"dry-run"} and len(h.of(ev.ActionExecuted)) >= 10
+    assert pointer(form_app.display.name) == where
+    assert form_app.clicks() == [] and form_app.submissions() == []
+    after = form_app.state()
+    assert {k: after[k] for k in ("name", "city", "subscribe", "country")} == {
+        k: before[k] for k in ("name", "city", "subscribe", "country")
+    }
+    assert {
+        s.outcome for s in h.store.steps(result.run_id) if s.action and s.action["action"] != "terminate"
+    } == {"dry-run"}
+
+
+async def test_confirm_mode_blocks_until_approved(form_app: FormApp, policy_server: PolicyServer) -> None:
+    left, top, _w, height = form_app.widget_rect("subscribe")
+    box = [
+        round((left + 9 - form_app.monitor.left) / form_app.monitor.width * 1000),
+        round((top + height / 2 - form_app.monitor.top) / form_app.monitor.height * 1000),
+    ]
+    answers = iter(
+        [
+            tool_call({"action": "left_click", "coordinate": box}),
+            tool_call({"action": "terminate", "status": "success"}),
+        ]
+    )
+    policy_server.planner = lambda ctx: next(answers)
+    asked = asyncio.Event()
+    approve = asyncio.Event()
+
+    async def confirm(request) -> bool:  # type: ignore[no-untyped-def]
+        asked.set()
+        await approve.wait()
+        return True
+
+    h = Harness(policy_settings(policy_server, mode="confirm"), form_app.monitor.index, confirm=confirm)
+    run = asyncio.create_task(h.run("Tick the newsletter box"))
+    await asyncio.wait_for(asked.wait(), 60)
+    assert h.of(ev.AwaitingConfirmation) and not h.of(ev.ActionExecuted)
+    await asyncio.sleep(0.5)  # the run is blocked: still nothing executed, nothing clicked
+    assert not h.of(ev.ActionExecuted) and form_app.clicks() == []
+    assert not form_app.state()["subscribe"] and not run.done()
+    approve.set()
+    result = await asyncio.wait_for(run, 60)
+    assert result.outcome == "success"
+    assert [e.outcome for e in h.of(ev.ActionExecuted)] == ["executed"]
+    assert form_app.wait_for(lambda s: s["subscribe"] is True)
+
+
+async def test_stop_hotkey_ends_a_run_during_a_long_action(
+    form_app: FormApp, policy_server: PolicyServer
+) -> None:
+    policy_server.planner = lambda ctx: tool_call({"action": "wait", "time": 30}, "Wait for it.", "wait")
+    h = Harness(policy_settings(policy_server), form_app.monitor.index)
+    stop_at: list[float] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ev.ActionProposed):
+            loop = asyncio.get_running_loop()
+            loop.call_later(
+                0.3, lambda: (stop_at.append(time.monotonic()), press_stop_hotkey(form_app.display.name))
+            )
+
+    h.listeners.append(on_event)
+    started = time.monotonic()
+    result = await h.run("Wait forever")
+    ended = time.monotonic()
+    assert (result.status, result.outcome) == ("stopped", "stopped")
+    assert stop_at and ended - started < 10  # the 30 s wait was cut short by the hotkey
+    latency = ended - stop_at[0]
+    print(f"stop hotkey -> run finished: {latency * 1000:.0f} ms")
+    assert latency < 0.2
+
+
+async def test_stop_hotkey_ends_a_run_while_the_model_thinks(
+    form_app: FormApp, policy_server: PolicyServer
+) -> None:
+    policy_server.planner = lambda ctx: tool_call({"action": "terminate", "status": "success"})
+    policy_server.delay_s = 20
+    h = Harness(policy_settings(policy_server, mode="dry-run"), form_app.monitor.index)
+    stop_at: list[float] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ev.StepStarted):
+            asyncio.get_running_loop().call_later(
+                0.5, lambda: (stop_at.append(time.monotonic()), press_stop_hotkey(form_app.display.name))
+            )
+
+    h.listeners.append(on_event)
+    result = await h.run("Think long")
+    latency = time.monotonic() - stop_at[0]
+    assert (result.status, result.outcome) == ("stopped", "stopped")
+    print(f"stop hotkey while thinking -> run finished: {latency * 1000:.0f} ms")
+    assert latency < 0.2
+
+
+async def test_engine_going_away_pauses_the_run_until_it_is_back(
+    form_app: FormApp, policy_server: PolicyServer
+) -> None:
+    policy_server.planner = form_planner(form_app.widget_rect, monitor_rect(form_app))
+    h = Harness(policy_settings(policy_server, safety={"step_limit": 30}), form_app.monitor.index)
+    states: list[str] = []
+
+    async def outage() -> None:
+        await asyncio.to_thread(policy_server.stop)
+        await asyncio.sleep(0)  # let the next step hit the dead server
+
+    def on_event(event: object) -> None:
+        loop = asyncio.get_running_loop()
+        if isinstance(event, ev.ActionExecuted) and event.step == 2 and policy_server.running:
+            loop.create_task(outage())
+        elif isinstance(event, ev.RunPaused) and event.reason == "engine-unavailable":
+            run = h.store.get_run(event.run_id)
+            assert run is not None
+            states.append(run.status)
+
+            async def come_back() -> None:
+                await asyncio.sleep(1.5)  # a few retries fail meanwhile
+                await asyncio.to_thread(policy_server.start)
+
+            loop.create_task(come_back())
+
+    h.listeners.append(on_event)
+    result = await h.run(task_for(ROWS[1]))
+    paused = h.of(ev.RunPaused)
+    assert [p.reason for p in paused] == ["engine-unavailable"] and states == ["paused"]
+    assert "not available" in paused[0].message
+    assert h.of(ev.RunResumed)
+    assert (result.status, result.outcome) == ("finished", "success")
+    [submission] = form_app.submissions()
+    assert {k: submission[k] for k in ("name", "city", "country", "subscribe")} == expected(ROWS[1])
