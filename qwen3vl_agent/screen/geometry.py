@@ -171,14 +171,16 @@ class CaptureGeometry:
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> CaptureGeometry:
-        r = data["rect"]
+        rect = Rect(*data["rect"])
+        image = data.get("image_size") or [rect.width, rect.height]
+        origin = data.get("point_origin")
         return CaptureGeometry(
-            rect=Rect(*r),
+            rect=rect,
             scale=float(data.get("scale", 1.0)),
-            point_left=data["point_origin"][0] if data.get("point_origin") else None,
-            point_top=data["point_origin"][1] if data.get("point_origin") else None,
+            point_left=origin[0] if origin else None,
+            point_top=origin[1] if origin else None,
             monitor_index=data.get("monitor_index"),
-            image_width=data["image_size"][0] if data.get("image_size") else None,
-            image_height=data["image_size"][1] if data.get("image_size") else None,
+            image_width=image[0] if image[0] != rect.width else None,
+            image_height=image[1] if image[1] != rect.height else None,
             label=data.get("label", ""),
         )
