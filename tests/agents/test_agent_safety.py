@@ -164,6 +164,7 @@ async def test_engine_going_away_pauses_the_run_until_it_is_back(
     policy_server.planner = form_planner(form_app.widget_rect, monitor_rect(form_app))
     h = Harness(policy_settings(policy_server, safety={"step_limit": 30}), form_app.monitor.index)
     states: list[str] = []
+    tasks: list[asyncio.Task[None]] = []
 
     async def outage() -> None:
         await asyncio.to_thread(policy_server.stop)
@@ -172,7 +173,7 @@ async def test_engine_going_away_pauses_the_run_until_it_is_back(
     def on_event(event: object) -> None:
         loop = asyncio.get_running_loop()
         if isinstance(event, ev.ActionExecuted) and event.step == 2 and policy_server.running:
-            loop.create_task(outage())
+            tasks.append(loop.create_task(outage()))
         elif isinstance(event, ev.RunPaused) and event.reason == "engine-unavailable":
             run = h.store.get_run(event.run_id)
             assert run is not None
@@ -182,7 +183,7 @@ async def test_engine_going_away_pauses_the_run_until_it_is_back(
                 await asyncio.sleep(1.5)  # a few retries fail meanwhile
                 await asyncio.to_thread(policy_server.start)
 
-            loop.create_task(come_back())
+            tasks.append(loop.create_task(come_back()))
 
     h.listeners.append(on_event)
     result = await h.run(task_for(ROWS[1]))
