@@ -89,8 +89,10 @@ def bench_settings(settings: Settings, opts: BenchOptions) -> Settings:
     """The app's settings with the bench's endpoint and in-flight cap applied."""
     s = settings.model_copy(deep=True)
     if opts.endpoint:
+        # name the model explicitly: the engine client would otherwise send `engine.model`
+        model = opts.model or resolve_model(opts.endpoint, opts.api_key)
         s.engine.mode = "endpoints"
-        s.engine.endpoints = [EndpointSettings(url=opts.endpoint, api_key=opts.api_key, model=opts.model)]
+        s.engine.endpoints = [EndpointSettings(url=opts.endpoint, api_key=opts.api_key, model=model)]
     users = opts.load.users if opts.load.rate is None else 1024
     s.queue.max_in_flight = opts.max_in_flight or max(users, 1)
     s.queue.max_queued = max(s.queue.max_queued, 100_000)

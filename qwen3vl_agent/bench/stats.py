@@ -97,6 +97,7 @@ class Summary:
     planned_repeats: int
     planned_repeat_share: float
     fresh: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    first_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,6 +141,7 @@ def summarise(samples: Sequence[Sample]) -> Summary:
         hits_by_tier=dict(Counter(s.cached or "" for s in hits)),
         planned_repeats=planned,
         planned_repeat_share=round(planned / len(samples), 4) if samples else 0.0,
+        first_error=bad[0].error[:500] if bad and bad[0].error else None,
         fresh={
             "ttft_ms": distribution_ms([s.ttft_s for s in fresh_ok]),
             "e2e_ms": distribution_ms([s.e2e_s for s in fresh_ok]),
