@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from qwen3vl_agent.config import PrivacySettings
+from qwen3vl_agent.config import PrivacySettings, Settings
 from qwen3vl_agent.errors import CaptureError
 from qwen3vl_agent.screen.geometry import CaptureGeometry, MonitorGeometry, Rect
 from qwen3vl_agent.screen.masks import WindowFinder, apply_masks, privacy_rects
@@ -155,6 +155,24 @@ class ScreenCapturer:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screen-capture")
         self._local = threading.local()
         self._closed = False
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        own_windows: Callable[[], list[Rect]] | None = None,
+        around_grab: Callable[[], contextlib.AbstractContextManager[object]] | None = None,
+    ) -> ScreenCapturer:
+        """A capturer for the app: privacy masks, the HiDPI override and (when
+        `privacy.exclude_own_windows` is on) the app's own windows left out."""
+        exclude = own_windows if settings.privacy.exclude_own_windows else None
+        return cls(
+            privacy=settings.privacy,
+            input_scale=settings.screen.input_scale,
+            exclude_rects=exclude,
+            around_grab=around_grab if settings.privacy.exclude_own_windows else None,
+        )
 
     # -------------------------------------------------------------- public API
 

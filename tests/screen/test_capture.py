@@ -232,3 +232,45 @@ def test_display_that_is_not_running(monkeypatch: pytest.MonkeyPatch, tmp_path) 
 def test_geometry_of_a_screenshot_is_serialisable(capturer: ScreenCapturer) -> None:
     g = capturer.capture(CaptureTarget.monitor(2)).geometry
     assert CaptureGeometry.from_json(g.to_json()) == g
+
+
+def test_configured_input_scale_maps_pixels_to_points(xvfb: XvfbDisplay) -> None:
+    """A HiDPI override (settings.screen.input_scale): capture pixels stay, device points shrink."""
+    with ScreenCapturer(input_scale=2.0) as c:
+        shot = c.capture(CaptureTarget.monitor(2))
+    g = shot.geometry
+    assert shot.size == (1280, 1024) and g.scale == 2.0
+    assert g.origin_points == (960, 88)
+    assert model_to_point(0, 0, g) == (960, 88)
+    assert model_to_point(1000, 1000, g) == (960 + 639, 88 + 511)
+
+
+def test_a_grab_larger_than_its_rect_is_a_retina_capture() -> None:
+    """macOS: mss rects are points and the image comes back in pixels (not producible on X11)."""
+    from qwen3vl_agent.screen.capture import _fit_image
+
+    g = CaptureGeometry(Rect(-1440, 0, 1440, 900), monitor_index=2)
+    fitted = _fit_image(g, 2880, 1800)
+    assert fitted.rect == Rect(-2880, 0, 2880, 1800) and fitted.scale == 2.0
+    assert fitted.origin_points == (-1440, 0)
+    assert model_to_point(500, 500, fitted) == (-720, 450)
+    assert _fit_image(g, 1440, 900) is g
+
+
+def test_detected_scale_on_x11_is_one() -> None:
+    from qwen3vl_agent.screen.capture import detect_input_scale
+
+    assert detect_input_scale(Rect(0, 0, 3200, 1200)) == 1.0
+
+
+def test_capturer_from_settings(xvfb: XvfbDisplay) -> None:
+    from qwen3vl_agent.config import Settings
+
+    settings = Settings(
+        privacy={"masked_rects": [{"left": 0, "top": 0, "width": 10, "height": 10}]},  # type: ignore[arg-type]
+        screen={"input_scale": 1.5},  # type: ignore[arg-type]
+    )
+    with ScreenCapturer.from_settings(settings, own_windows=lambda: [Rect(20, 20, 5, 5)]) as c:
+        shot = c.capture(CaptureTarget.monitor(1))
+    assert shot.geometry.scale == 1.5
+    assert set(shot.masked) == {Rect(0, 0, 10, 10), Rect(20, 20, 5, 5)}
