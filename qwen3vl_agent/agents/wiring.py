@@ -13,12 +13,11 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from qwen3vl_agent.actions.model import ResolvedAction
 from qwen3vl_agent.actions.parser import ParsedResponse, ParseOptions, parse_response
@@ -28,7 +27,6 @@ from qwen3vl_agent.config import Settings
 from qwen3vl_agent.executor import ActionExecutor, ConfirmationRequest, ExecutorError
 from qwen3vl_agent.executor import ExecutionStopped as ExecutorStopped
 from qwen3vl_agent.paths import app_paths
-from qwen3vl_agent.screen.coordinates import CoordinateSpace, resolve_action
 from qwen3vl_agent.storage.trajectories import TrajectoryStore
 
 log = logging.getLogger(__name__)
@@ -53,118 +51,68 @@ class Target:
         return {"monitor": self.monitor, "window": self.window}
 
 
-@dataclass(frozen=True)
-class AgentGeometry:
-    """The capture geometry of a screenshot and the size of the image that was sent for it."""
-
-    capture: Any  # screen.geometry.CaptureGeometry
-    sent_size: tuple[int, int]
-
-
 class ScreenObserver:
-    """Captures the target (privacy masks applied) and prepares it at the agent's token budget.
-
-    Uses `screen.capture` when it is available; until then a minimal mss grab of one monitor
-    with the configured masked rectangles blacked out (mss lives on one dedicated thread).
-    """
+    """Captures the target (privacy masks applied in the capture thread) at the agent's budget."""
 
     def __init__(self, settings: Settings, target: Target) -> None:
+        from qwen3vl_agent.screen.capture import CaptureTarget, ScreenCapturer
+
         self.settings = settings
         self.target = target
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-capture")
-        self._local = threading.local()
-
-    def _grab(self) -> tuple[Image.Image, Any]:
-        import mss
-
-        from qwen3vl_agent.errors import CaptureError
-        from qwen3vl_agent.screen.geometry import CaptureGeometry, MonitorGeometry, Rect
-
-        sct = getattr(self._local, "sct", None)
-        if sct is None:
-            try:
-                sct = mss.MSS() if hasattr(mss, "MSS") else mss.mss()
-            except Exception as exc:  # no display
-                raise CaptureError(f"Cannot capture the screen: {exc}", "is a display available?") from exc
-            self._local.sct = sct
-        monitors = sct.monitors
-        index = self.target.monitor
-        if not 0 <= index < len(monitors):
-            raise CaptureError(f"There is no monitor {index} (this desktop has {len(monitors) - 1})")
-        m = monitors[index]
-        rect = Rect(m["left"], m["top"], m["width"], m["height"])
-        raw = sct.grab(rect.as_mss())
-        image = Image.frombytes("RGB", raw.size, raw.bgra, "raw", "BGRX")
-        if image.width == 0 or image.height == 0:
-            raise CaptureError(f"The capture of monitor {index} is empty")
-        scale = self.settings.screen.input_scale or 1.0
-        geometry = CaptureGeometry.of_monitor(MonitorGeometry(index, rect, scale))
-        masks = [Rect(r.left, r.top, r.width, r.height) for r in self.settings.privacy.masked_rects]
-        if masks:
-            draw = ImageDraw.Draw(image)
-            for mask in masks:
-                inter = mask.intersect(rect)
-                if inter is not None:
-                    x, y = inter.left - rect.left, inter.top - rect.top
-                    draw.rectangle([x, y, x + inter.width - 1, y + inter.height - 1], fill=(0, 0, 0))
-        return image, geometry
+        self.capturer = ScreenCapturer(privacy=settings.privacy, input_scale=settings.screen.input_scale)
+        self.capture_target = (
+            CaptureTarget.window(target.window) if target.window else CaptureTarget.monitor(target.monitor)
+        )
 
     async def grab_image(self) -> Image.Image:
         """The target at full resolution, masks applied (read-back)."""
-        loop = asyncio.get_running_loop()
-        image, _ = await loop.run_in_executor(self._pool, self._grab)
-        return image
+        shot = await self.capturer.capture_async(self.capture_target)
+        return shot.image
 
     async def observe(self) -> Observation:
-        from qwen3vl_agent.imaging.prep import pixel_hash, prepare_image
+        from qwen3vl_agent.imaging.prep import pixel_hash
+        from qwen3vl_agent.screen.model_input import screenshot_to_model_input
 
-        loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        image, geometry = await loop.run_in_executor(self._pool, self._grab)
+        shot = await self.capturer.capture_async(self.capture_target)
         t1 = time.perf_counter()
-        images = self.settings.images
+        images, screen = self.settings.images, self.settings.screen
 
         def prepare() -> tuple[Any, str]:
-            prepared = prepare_image(
-                image, images.agent_budget_tokens, images.encoding, quality=images.jpeg_quality
+            model_input = screenshot_to_model_input(
+                shot,
+                images.agent_budget_tokens,
+                images.encoding,
+                coordinate_mode=screen.coordinate_mode,
+                coordinate_scale=screen.coordinate_scale,
+                quality=images.jpeg_quality,
             )
-            return prepared, pixel_hash(image)
+            return model_input, pixel_hash(shot.image)
 
-        prepared, screen_hash = await asyncio.to_thread(prepare)
+        model_input, screen_hash = await asyncio.to_thread(prepare)
         t2 = time.perf_counter()
         return Observation(
-            image=prepared,
-            geometry=AgentGeometry(geometry, (prepared.width, prepared.height)),
+            image=model_input.image,
+            geometry=model_input,
             screen_hash=screen_hash,
             capture_s=t1 - t0,
             prepare_s=t2 - t1,
-            geometry_json=geometry.to_json(),
+            geometry_json=shot.geometry.to_json(),
         )
 
     def close(self) -> None:
-        def _close() -> None:
-            sct = getattr(self._local, "sct", None)
-            if sct is not None:
-                sct.close()
-
-        self._pool.submit(_close)
-        self._pool.shutdown(wait=True)
+        self.capturer.close()
 
 
 class ScreenMapper:
-    """Model space -> device points with the configured grid (relative 0..1000, 999, or absolute)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.screen = settings.screen
+    """Model space -> device points through the capture geometry of the screenshot that was sent."""
 
     def resolve(self, action: Any, geometry: Any) -> ResolvedAction:
-        capture = geometry.capture if isinstance(geometry, AgentGeometry) else geometry
-        sent = geometry.sent_size if isinstance(geometry, AgentGeometry) else None
-        space = CoordinateSpace.from_settings(self.screen.coordinate_mode, self.screen.coordinate_scale, sent)
         try:
-            return resolve_action(action, capture, space)
+            resolved: ResolvedAction = geometry.resolve(action)
         except ValueError as exc:
             raise ActionRefused(str(exc)) from exc
+        return resolved
 
 
 def make_parser(settings: Settings) -> Callable[[str], ParsedResponse]:
@@ -236,7 +184,7 @@ class AgentKit:
         self.actor = ExecutorActor(self.executor)
         actor_holder["actor"] = self.actor
         self.observer = ScreenObserver(self.settings, self.target)
-        self.mapper = ScreenMapper(self.settings)
+        self.mapper = ScreenMapper()
         self.parse = make_parser(self.settings)
 
     def loop_config(self, **overrides: Any) -> LoopConfig:
