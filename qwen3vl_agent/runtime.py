@@ -125,6 +125,9 @@ async def build_runtime(
         await pool.start()
         client = OpenAIEngineClient(pool, engine_settings)
         model = await _model_name(settings, client, engine)
+        for endpoint in getattr(pool, "endpoints", []):
+            if getattr(endpoint, "model", "") is None:
+                endpoint.model = model  # learned from /v1/models: send it, not engine.model
         service = InferenceService(client, settings.queue, settings.cache, model, cache_path=cache_path)
     except BaseException:
         if client is not None:
