@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from qwen3vl_agent.actions.model import POINTER_ACTIONS, Action, ActionType
+from qwen3vl_agent.config import ScreenSettings
 from qwen3vl_agent.errors import ActionParseError
 
 TOOL_NAME = "computer_use"
@@ -57,6 +58,17 @@ class ParseOptions:
                 raise ValueError("absolute coordinate mode needs the size of the image the model saw")
             return cls(float(image_size[0]), float(image_size[1]), out_of_range, clamp_margin)
         return cls(float(scale), float(scale), out_of_range, clamp_margin)
+
+    @classmethod
+    def from_settings(cls, screen: ScreenSettings, image_size: tuple[int, int] | None = None) -> ParseOptions:
+        """From `settings.screen`; `image_size` (the resized image sent) is needed in absolute mode."""
+        return cls.for_grid(
+            screen.coordinate_mode,
+            screen.coordinate_scale,
+            image_size,
+            screen.out_of_range,
+            screen.clamp_margin,
+        )
 
 
 @dataclass(frozen=True)

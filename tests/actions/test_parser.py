@@ -271,3 +271,12 @@ def test_parse_arguments_refuses_non_objects() -> None:
         parse_arguments("[1, 2]")
     with pytest.raises(ActionParseError):
         parse_arguments("")
+
+
+def test_options_from_settings() -> None:
+    from qwen3vl_agent.config import ScreenSettings
+
+    opts = ParseOptions.from_settings(ScreenSettings(coordinate_scale=999, out_of_range="reject"))
+    assert (opts.max_x, opts.max_y, opts.out_of_range) == (999.0, 999.0, "reject")
+    absolute = ParseOptions.from_settings(ScreenSettings(coordinate_mode="absolute"), image_size=(1344, 768))
+    assert (absolute.max_x, absolute.max_y) == (1344.0, 768.0)
