@@ -8,11 +8,17 @@ set -u
 T0=$(date +%s); LIMIT=${LIMIT:-570}
 el() { echo $(( $(date +%s) - T0 )); }
 left() { echo $(( LIMIT - $(el) )); }
-REPO=$(pwd); H=$REPO/benchmarks/h100; C=$REPO/.gpu/common; R=/root/res; D=/root/data
+REPO=$(pwd); C=$REPO/.gpu/common; R=/root/res; D=/root/data
 mkdir -p $R $D /root/apphome
+# the app's code as it was at the first call: later calls re-send the working tree, which other
+# work may be changing; every row of the table runs the same code
+if [ ! -d /root/appcode/qwen3vl_agent ]; then
+  mkdir -p /root/appcode && cp -r $REPO/qwen3vl_agent $REPO/benchmarks /root/appcode/ && git -C $REPO rev-parse HEAD > /root/appcode/HEAD 2>/dev/null
+fi
+APPROOT=/root/appcode; H=$APPROOT/benchmarks/h100
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1 \
        VLLM_USE_FLASHINFER_SAMPLER=0 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
-APP_ENV=(env PYTHONPATH=$REPO:/root/appsite:/root/site QWEN3VL_AGENT_HOME=/root/apphome)
+APP_ENV=(env PYTHONPATH=$APPROOT:/root/appsite:/root/site QWEN3VL_AGENT_HOME=/root/apphome)
 BASE=(--model /root/model --served-model-name qwen3vl4b --host 127.0.0.1 --port 8000 --load-format dummy
       --dtype bfloat16 --max-model-len 8192 --limit-mm-per-prompt '{"image":1,"video":0}'
       --gpu-memory-utilization 0.85 --enable-chunked-prefill)
@@ -65,7 +71,7 @@ server() { # NAME: make the server of this configuration the running one, health
   fi
 }
 dataset() { # NAME COUNT SEED: realistic 1080p screenshots as a custom_image JSONL (same requests as the app bench)
-  [ -f $D/$1.jsonl ] || "${APP_ENV[@]}" python3 $REPO/benchmarks/export_vllm_dataset.py --count "$2" --seed "$3" \
+  [ -f $D/$1.jsonl ] || "${APP_ENV[@]}" python3 $APPROOT/benchmarks/export_vllm_dataset.py --count "$2" --seed "$3" \
       --full-res --out $D/$1.jsonl.tmp$$ > /dev/null && mv $D/$1.jsonl.tmp$$ $D/$1.jsonl
 }
 step() { # NAME NEED_S SERVER KIND ARGS...   KIND: vbn (vllm bench noise), vbr:COUNT:SEED (realistic), ab (app bench)

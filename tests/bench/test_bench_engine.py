@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from qwen3vl_agent.bench.plan import RepeatMix
 from qwen3vl_agent.bench.runner import LoadConfig
 from qwen3vl_agent.bench.session import BenchOptions, run_bench
+from qwen3vl_agent.bench.workloads import Workload
 from qwen3vl_agent.cli.bench_cmd import bench
 from qwen3vl_agent.config import Settings
 
@@ -102,3 +103,22 @@ def test_repeat_mix_gives_the_planned_hit_rate(tiny_engine: Any) -> None:
     engine_calls = tiny_engine.metric("vllm:request_success_total") - before
     fresh = s["sent"] - s["hits"]
     assert engine_calls == fresh + report["prior_session"]["answered"]
+
+
+def test_agent_workload_and_step_overhead(tiny_engine: Any) -> None:
+    opts = _opts(
+        tiny_engine,
+        workload=Workload.AGENT,
+        use_cache=False,
+        load=LoadConfig(users=2, count=2),
+        agent_overhead=2,
+    )
+    report = run_bench(Settings(), opts)
+    s = report["summary"]
+    assert (s["ok"], s["errors"]) == (2, 0), s["first_error"]
+    assert report["agent_prompt_source"] == "resources/computer_use"
+    o = report["agent_overhead"]
+    assert o["steps"] == 2
+    for stage in ("before_model_ms", "after_model_ms", "prep_ms", "parse_ms", "map_ms", "model_ms"):
+        assert o[stage]["n"] == 2 and o[stage]["p50"] is not None
+    assert o["model_ms"]["p50"] > o["after_model_ms"]["p50"]
