@@ -1,0 +1,97 @@
+"""The agent loop against the REAL tiny vLLM engine (CPU build, random weights) on Xvfb.
+
+Structured output forces the `computer_use` tool-call schema, so a random model still answers
+with valid actions. Safe setting: dry-run, so its random clicks and keys move nothing. The run
+must end by a rule (step limit, no progress, or the model's own terminate/answer), nothing may
+crash, and every step must be on record: the screenshot file that was sent, the raw text, the
+parsed action, the mapped point for pointer actions, timings and token counts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from qwen3vl_agent.agents import events as ev
+from qwen3vl_agent.agents.loop import AgentLoop
+from qwen3vl_agent.agents.wiring import AgentKit, Target, open_store
+from qwen3vl_agent.config import Settings
+from qwen3vl_agent.runtime import build_runtime
+from tests.support.engine_fixtures import TinyEngine
+from tests.support.xvfb import XvfbDisplay
+
+pytestmark = [pytest.mark.engine, pytest.mark.xvfb, pytest.mark.slow]
+
+POINTER = {
+    "mouse_move",
+    "left_click",
+    "left_click_drag",
+    "right_click",
+    "middle_click",
+    "double_click",
+    "triple_click",
+}
+
+
+async def test_random_valid_actions_until_a_rule_ends_the_run(
+    tiny_engine: TinyEngine, xvfb: XvfbDisplay
+) -> None:
+    settings = Settings(
+        engine={
+            "mode": "endpoints",
+            "endpoints": [tiny_engine.endpoint_settings().model_dump()],
+            "max_retries": 0,
+        },
+        safety={"mode": "dry-run", "step_limit": 4, "no_progress_repeats": 2},
+        agent={"structured_output": True, "history_images": 2, "max_tokens": 96},
+        images={"agent_budget_tokens": 192},
+        cache={"enabled": False},
+    )
+    events: list[object] = []
+    store = open_store()
+    kit = AgentKit(settings, Target(monitor=2), "dry-run")
+    runtime = await build_runtime(settings)
+    try:
+        loop = AgentLoop(
+            "Fill in the form on the screen",
+            observer=kit.observer,
+            model=runtime.service,
+            mapper=kit.mapper,
+            actor=kit.actor,
+            store=store,
+            parse=kit.parse,
+            config=kit.loop_config(on_stuck="stop"),
+            on_event=events.append,
+        )
+        kit.watch_stop(loop.stop)
+        result = await loop.run()
+    finally:
+        await runtime.close()
+        kit.close()
+    ended_by_rule = {
+        ("failed", "step-limit"),
+        ("needs-attention", "no-progress"),
+        ("finished", "success"),
+        ("failed", "failure"),
+        ("finished", "answer"),
+    }
+    assert (result.status, result.outcome) in ended_by_rule, result
+    assert [type(e) for e in events if isinstance(e, ev.RunFinished)] == [ev.RunFinished]
+    steps = store.steps(result.run_id)
+    assert steps and len({s.step_index for s in steps}) == result.steps
+    for s in steps:
+        assert s.outcome in ("dry-run", "final", "no-progress"), (s.outcome, s.error, s.raw_text)
+        assert s.raw_text and s.action and s.action["action"]
+        assert s.screenshot_path and Path(s.screenshot_path).exists()
+        with Image.open(s.screenshot_path) as img:
+            assert img.size == (s.image_width, s.image_height)
+        assert s.prompt_tokens and s.prompt_tokens > 0 and s.completion_tokens
+        assert s.capture_s is not None and s.inference_s is not None
+        if s.action["action"] in POINTER and s.outcome == "dry-run":
+            assert s.point is not None
+            x, y = s.point
+            m = xvfb.monitors[1]
+            assert m.left <= x < m.left + m.width and m.top <= y < m.top + m.height
+    store.close()
