@@ -26,17 +26,18 @@ if TYPE_CHECKING:
     from qwen3vl_agent.inference.request import InferenceRequest, InferenceResult, PreparedImage
 
 
-def _capture(monitor: int | None) -> Image.Image:
-    """The screen (all monitors, or monitor N) as a PIL image, via the app's capture module."""
+def _capture(monitor: int | None, settings: Settings) -> Image.Image:
+    """The desktop (or monitor N, counted from 1) with the privacy masks applied."""
     try:
-        from qwen3vl_agent.screen import capture
+        from qwen3vl_agent.screen.capture import CaptureTarget, ScreenCapturer
     except ImportError as exc:
         raise UserFacingError("Screen capture is not available in this installation", str(exc)) from exc
-    shot = capture.capture_screen(monitor=monitor) if hasattr(capture, "capture_screen") else None
-    if shot is None:
-        raise UserFacingError("Screen capture is not available in this installation")
-    image = getattr(shot, "image", shot)
-    return image  # type: ignore[no-any-return]
+    capturer = ScreenCapturer.from_settings(settings)
+    try:
+        target = CaptureTarget.desktop() if monitor is None else CaptureTarget.monitor(monitor)
+        return capturer.capture(target).image
+    finally:
+        capturer.close()
 
 
 def _prepare(
@@ -51,7 +52,9 @@ def _prepare(
     }
     prepared = [prepare_image(path, budget, settings.images.encoding, **kwargs) for path in images]
     if screen:
-        prepared.append(prepare_image(_capture(monitor), budget, settings.images.encoding, **kwargs))
+        prepared.append(
+            prepare_image(_capture(monitor, settings), budget, settings.images.encoding, **kwargs)
+        )
     return prepared
 
 

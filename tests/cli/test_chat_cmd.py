@@ -112,3 +112,26 @@ def test_chat_streams_and_json_with_the_tiny_engine(
         ]
         or data["images"][0]["visual_tokens"] <= 1280
     )
+
+
+def test_screen_without_a_display_is_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    result = CliRunner().invoke(cli, ["chat", "what is on screen?", "--screen"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and "Traceback" not in result.output
+
+
+@pytest.mark.engine
+@pytest.mark.xvfb
+def test_chat_about_one_monitor_with_the_tiny_engine(
+    tiny_engine, xvfb, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    use_endpoint(monkeypatch, tiny_engine.base_url, tiny_engine.api_key, tiny_engine.served_model_name)
+    result = CliRunner().invoke(
+        cli, ["chat", "What is here?", "--screen", "--monitor", "2", "--max-tokens", "4", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    image = json.loads(result.output)["images"][0]
+    assert (image["source_width"], image["source_height"]) == (1280, 1024)  # monitor 2 of the test display
+    assert image["visual_tokens"] <= 1280
