@@ -102,3 +102,63 @@ async def test_fill_three_rows_through_the_api(
     clicks = [s for s in steps if s.action and s.action["action"] == "left_click"]
     assert clicks and all(s.point is not None and s.outcome == "executed" for s in clicks)
     store.close()
+
+
+async def test_read_back_marks_a_mistyped_row_for_attention(
+    form_app: FormApp, policy_server: PolicyServer, tmp_path: Path
+) -> None:
+    """Read-back OCRs the screen/screenshots: a row the model typed wrong is not marked done."""
+    from qwen3vl_agent.agents.form_fill import ReadBackResult
+    from qwen3vl_agent.agents.read_back import check_read_back
+    from tests.support.policy_server import PolicyContext
+
+    rows = [{"name": "Grace Hopper", "city": "Arlington"}, {"name": "Alan Turing", "city": "Manchester"}]
+    honest = form_planner(form_app.widget_rect, monitor_rect(form_app))
+
+    def sloppy(ctx: PolicyContext) -> str:
+        if ctx.values.get("city") == "Manchester":  # the model mistypes the second row's city
+            ctx = PolicyContext(**{**ctx.__dict__, "values": {**ctx.values, "city": "Birmingham"}})
+        return honest(ctx)
+
+    policy_server.planner = sloppy
+    data = write_csv(tmp_path / "people.csv", rows)
+    settings = settings_for(policy_server)
+    store = open_store()
+    kit = AgentKit(settings, Target(monitor=form_app.monitor.index), "auto")
+    runtime = await build_runtime(settings)
+    try:
+
+        async def run_row(task: str, row, batch_id: int):  # type: ignore[no-untyped-def]
+            loop = AgentLoop(
+                task,
+                observer=kit.observer,
+                model=runtime.service,
+                mapper=kit.mapper,
+                actor=kit.actor,
+                store=store,
+                parse=kit.parse,
+                config=kit.loop_config(on_stuck="stop"),
+                data_row=row.values,
+                batch_id=batch_id,
+                row_index=row.index,
+            )
+            kit.watch_stop(loop.stop)
+            return await loop.run()
+
+        async def read_back(row, result) -> ReadBackResult:  # type: ignore[no-untyped-def]
+            report = await check_read_back(kit, store, result.run_id, row.values)
+            return ReadBackResult(report.ok, report.message)
+
+        summary = await run_batch(
+            BatchOptions("Register this person", data), store, run_row, read_back=read_back
+        )
+    finally:
+        await runtime.close()
+        kit.close()
+    states = store.rows(summary.batch_id)
+    assert states[0].status == "done", states[0].message
+    assert "all values seen" in (states[0].message or "")
+    assert states[1].status == "needs-attention"
+    assert "Manchester" in (states[1].message or "") and "Alan Turing" not in (states[1].message or "")
+    assert len(form_app.submissions()) == 2  # it was submitted; a person must look at it
+    store.close()
