@@ -274,3 +274,15 @@ def test_capturer_from_settings(xvfb: XvfbDisplay) -> None:
         shot = c.capture(CaptureTarget.monitor(1))
     assert shot.geometry.scale == 1.5
     assert set(shot.masked) == {Rect(0, 0, 10, 10), Rect(20, 20, 5, 5)}
+
+
+def test_xdotool_fallback_finds_the_same_window(red_window: ColorWindow) -> None:
+    import shutil
+
+    from qwen3vl_agent.screen.windows import _find_with_xdotool
+
+    if shutil.which("xdotool") is None:
+        pytest.skip("xdotool is not installed")
+    assert [(w.title, w.rect) for w in _find_with_xdotool("secret ledger", exact=False)] == [
+        ("Secret Ledger", Rect(2020, 276, 300, 200))
+    ]
