@@ -13,6 +13,7 @@ pyperclip) the paste reads synchronously-set data and a short settle time is use
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -139,10 +140,18 @@ class XclipClipboard:
         self._own(text.encode("utf-8"), "UTF8_STRING", verbose=True)
 
     def wait_pasted(self, timeout: float) -> bool:
-        """True once the app fetched the text (one data request served after set_text)."""
-        if self._served >= 1:
-            return True
-        return self._wait_for(lambda _line: self._served >= 1, timeout)
+        """True once the app fetched the text (one data request served after set_text).
+
+        xclip reports a request as served just BEFORE its reply leaves its output buffer; ending
+        it right then can lose the reply (measured: ~10% of fast pastes came out empty). One more
+        TARGETS round trip (not counted as a paste) is a barrier: xclip answers it only after
+        flushing everything before it.
+        """
+        if self._served < 1 and not self._wait_for(lambda _line: self._served >= 1, timeout):
+            return False
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            self._run("-o", "-t", "TARGETS")
+        return True
 
     def restore(self, saved: SavedClipboard) -> None:
         self._stop_owner()
