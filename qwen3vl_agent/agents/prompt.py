@@ -16,14 +16,16 @@ Layout (what Qwen3-VL's computer-use cookbook does, in chat turns):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
-from string import Template
 from typing import Any
 
 from qwen3vl_agent.inference.request import ContentPart, ImagePart, Message, PreparedImage, TextPart
+from qwen3vl_agent.resources_loader import (
+    action_arguments_schema,
+    computer_use_system_prompt,
+    computer_use_tool,
+)
 
 
 @dataclass
@@ -37,35 +39,16 @@ class HistoryEntry:
     feedback: str | None = None  # what the loop told the model about this answer
 
 
-def _resource(name: str) -> str:
-    return (resources.files("qwen3vl_agent.resources") / "computer_use" / name).read_text(encoding="utf-8")
-
-
 @cache
 def tool_schema(grid: int = 1000) -> dict[str, Any]:
     """The `computer_use` function tool, with the coordinate grid filled in."""
-    text = Template(_resource("tool.json")).safe_substitute(width=grid, height=grid)
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+    return computer_use_tool(grid)
 
 
 @cache
 def arguments_schema(grid: int = 1000) -> dict[str, Any]:
-    """The strict JSON schema of one call's arguments (structured output), maxima set to the grid."""
-    schema: dict[str, Any] = json.loads(_resource("arguments.schema.json"))
-
-    def fix(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "integer" and node.get("maximum") == 1000 and node.get("minimum") == 0:
-                node["maximum"] = grid
-            for value in node.values():
-                fix(value)
-        elif isinstance(node, list):
-            for value in node:
-                fix(value)
-
-    fix(schema)
-    return schema
+    """The strict JSON schema of one call's arguments (structured output) on the grid."""
+    return action_arguments_schema(grid)
 
 
 def tool_call_schema(grid: int = 1000) -> dict[str, Any]:
@@ -82,8 +65,7 @@ def tool_call_schema(grid: int = 1000) -> dict[str, Any]:
 
 @cache
 def system_prompt(grid: int = 1000) -> str:
-    tools = json.dumps(tool_schema(grid), ensure_ascii=False)
-    return Template(_resource("system_prompt.txt")).safe_substitute(tools=tools, width=grid, height=grid)
+    return computer_use_system_prompt(grid)
 
 
 def build_messages(
