@@ -82,6 +82,19 @@ class ExecutionResult:
     def description(self) -> str:
         return self.action.action.describe()
 
+    def to_json(self) -> dict[str, Any]:
+        """For trajectories and logs."""
+        return {
+            "status": self.status,
+            "action": self.action.action.to_json(),
+            "point": list(self.action.point) if self.action.point else None,
+            "start_point": list(self.action.start_point) if self.action.start_point else None,
+            "primitives": list(self.primitives),
+            "risk": {"risky": self.risk.risky, "reasons": list(self.risk.reasons)},
+            "duration_s": round(self.duration_s, 6),
+            "notes": list(self.notes),
+        }
+
 
 class _OrderedWorker:
     """One thread; jobs run in ticket order, whatever order they are submitted in."""

@@ -193,3 +193,15 @@ def test_confirm_mode_without_a_callback_is_a_clear_error() -> None:
         pytest.raises(ExecutorError, match="callback"),
     ):
         executor.execute_sync(resolved(ActionType.LEFT_CLICK, (10, 20)))
+
+
+def test_results_serialise_for_trajectories() -> None:
+    import json
+
+    with ActionExecutor(SafetySettings(mode="dry-run")) as executor:
+        result = executor.execute_sync(
+            resolved(ActionType.LEFT_CLICK, (10, 20)), ActionContext(target_text="Pay")
+        )
+    data = json.loads(json.dumps(result.to_json()))
+    assert data["status"] == "dry-run" and data["point"] == [10, 20]
+    assert data["action"] == {"action": "left_click"} and data["risk"]["risky"] is True
