@@ -224,6 +224,7 @@ def main() -> int:
     parser.add_argument("--fills", type=int, default=8)
     parser.add_argument("--stops", type=int, default=10)
     args = parser.parse_args()
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
     workdir = Path(tempfile.mkdtemp(prefix="executor-bench-"))
     proc, display = start_xvfb(workdir=workdir)
     os.environ.update(DISPLAY=display.name, XAUTHORITY=str(display.xauthority))
@@ -235,6 +236,7 @@ def main() -> int:
         paste_latency(form, max(5, args.repeats // 2))
         reliability(form, args.fills)
         stop_latency(form, args.stops)
+        print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
         if form is not None:
             form.close()
