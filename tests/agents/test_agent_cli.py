@@ -175,3 +175,43 @@ def test_killed_batch_resumes_at_the_right_row(
     assert "resuming batch" in again.stdout and "row 2 was interrupted" in again.stdout
     assert "row 1:" not in again.stdout  # row 1 was done: not run again
     assert submitted(form_app) == [expected(r) for r in ROWS]  # each row submitted exactly once
+
+
+def test_run_in_confirm_mode_asks_on_the_terminal(form_app: FormApp, policy_server: PolicyServer) -> None:
+    """`agent run --mode confirm`: each action waits for a typed answer; "n" declines, "y" runs."""
+    from tests.support.policy_server import to_grid, tool_call
+
+    left, top, _w, height = form_app.widget_rect("subscribe")
+    box = to_grid((left + 9, top + height / 2), monitor_rect(form_app))
+    answers = iter(
+        [
+            tool_call({"action": "left_click", "coordinate": box}, "Tick it.", "click the box"),
+            tool_call({"action": "left_click", "coordinate": box}, "Try again.", "click the box"),
+            tool_call({"action": "terminate", "status": "success"}),
+        ]
+    )
+    policy_server.planner = lambda ctx: next(answers)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qwen3vl_agent",
+            "agent",
+            "run",
+            "Tick the newsletter box",
+            "--monitor",
+            str(form_app.monitor.index),
+            "--mode",
+            "confirm",
+        ],
+        env=cli_env(policy_server),
+        input="n\ny\n",
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stderr.count("Execute: left_click at") == 2  # asked twice
+    assert "[declined]" in proc.stdout and "finished (success)" in proc.stdout
+    assert "declined" in (policy_server.contexts[1].last_feedback or "")
+    assert len(form_app.clicks()) == 1 and form_app.wait_for(lambda s: s["subscribe"] is True)

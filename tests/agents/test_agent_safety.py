@@ -194,3 +194,33 @@ async def test_engine_going_away_pauses_the_run_until_it_is_back(
     assert (result.status, result.outcome) == ("finished", "success")
     [submission] = form_app.submissions()
     assert {k: submission[k] for k in ("name", "city", "country", "subscribe")} == expected(ROWS[1])
+
+
+async def test_pause_from_another_thread_holds_the_run_until_resume(
+    form_app: FormApp, policy_server: PolicyServer
+) -> None:
+    """The UI's Pause/Resume (any thread): nothing runs while paused; the run then finishes."""
+    import threading
+
+    policy_server.planner = form_planner(form_app.widget_rect, monitor_rect(form_app))
+    h = Harness(policy_settings(policy_server, safety={"step_limit": 30}), form_app.monitor.index)
+    paused_at: list[int] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ev.ActionExecuted) and event.step == 3 and not paused_at:
+            assert h.loop is not None
+            threading.Thread(target=h.loop.pause).start()
+        elif isinstance(event, ev.RunPaused):
+            paused_at.append(len(form_app.clicks()))
+            assert h.loop is not None
+            asyncio.get_running_loop().call_later(0.8, lambda: threading.Thread(target=h.loop.resume).start())  # type: ignore[union-attr]
+
+    h.listeners.append(on_event)
+    result = await h.run(task_for(ROWS[2]))
+    assert [p.reason for p in h.of(ev.RunPaused)] == ["user"] and len(h.of(ev.RunResumed)) == 1
+    assert (result.status, result.outcome) == ("finished", "success")
+    assert len(form_app.submissions()) == 1
+    # events in order: nothing was executed between Paused and Resumed
+    kinds = [type(e).__name__ for e in h.events]
+    between = kinds[kinds.index("RunPaused") : kinds.index("RunResumed")]
+    assert "ActionExecuted" not in between and "StepStarted" not in between
