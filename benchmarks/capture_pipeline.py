@@ -90,6 +90,7 @@ def main() -> None:
     ap.add_argument("--display", help="use this running X display instead of a private Xvfb")
     args = ap.parse_args()
 
+    load_before = f"{os.getloadavg()[0]:.1f}"
     proc = None
     if args.display:
         os.environ["DISPLAY"] = args.display
@@ -122,11 +123,14 @@ def main() -> None:
             f"monitor 1920x1080 -> {mi.image.width}x{mi.image.height} ({mi.image.visual_tokens} visual tokens), "
             f"{args.encoding}, {len(mi.image.data) / 1024:.0f} KiB, {args.iterations} iterations"
         )
-        print("| masks | stage | median ms | p99 ms |")
-        print("| --- | --- | ---: | ---: |")
+        print(f"load average before/after: {load_before} / {os.getloadavg()[0]:.1f} (2 cores)")
+        print("| masks | stage | median ms | p99 ms | min ms |")
+        print("| --- | --- | ---: | ---: | ---: |")
         for label, cap_ms, prep_ms, total_ms, _ in rows:
             for stage, vals in (("capture", cap_ms), ("prep", prep_ms), ("total", total_ms)):
-                print(f"| {label} | {stage} | {statistics.median(vals):.1f} | {pct(vals, 99):.1f} |")
+                print(
+                    f"| {label} | {stage} | {statistics.median(vals):.1f} | {pct(vals, 99):.1f} | {min(vals):.1f} |"
+                )
     finally:
         if proc is not None:
             from tests.support.xvfb import stop_xvfb
