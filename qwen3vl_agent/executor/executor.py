@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from qwen3vl_agent.actions.model import ActionType, ResolvedAction
-from qwen3vl_agent.config import ExecutorSettings, SafetySettings
+from qwen3vl_agent.config import ExecutorSettings, SafetySettings, Settings
 from qwen3vl_agent.errors import UserFacingError
 from qwen3vl_agent.executor.backend import FailSafeTriggered, PyAutoGUIBackend, Rect
 from qwen3vl_agent.executor.clipboard import SavedClipboard
@@ -195,6 +195,13 @@ class ActionExecutor:
         self._monitors_at = 0.0
         self._worker = _OrderedWorker("action-executor")
         self._closed = False
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, confirm: ConfirmCallback | None = None, **kwargs: Any
+    ) -> ActionExecutor:
+        """The executor the app's settings describe (`safety` + `executor` sections)."""
+        return cls(settings.safety, settings.executor, confirm=confirm, **kwargs)
 
     # -- public API ---------------------------------------------------------------------
     @property

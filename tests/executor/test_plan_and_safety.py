@@ -205,3 +205,13 @@ def test_results_serialise_for_trajectories() -> None:
     data = json.loads(json.dumps(result.to_json()))
     assert data["status"] == "dry-run" and data["point"] == [10, 20]
     assert data["action"] == {"action": "left_click"} and data["risk"]["risky"] is True
+
+
+def test_the_executor_follows_the_apps_settings() -> None:
+    from qwen3vl_agent.config import load_settings
+
+    settings = load_settings(safety={"mode": "dry-run", "pyautogui_pause_s": 0.0}, executor={"drag_steps": 3})
+    with ActionExecutor.from_settings(settings) as executor:
+        assert executor.mode is SafetyMode.DRY_RUN and executor.pause_s == 0.0
+        drag = ResolvedAction(Action(ActionType.LEFT_CLICK_DRAG), point=(30, 0), start_point=(0, 0))
+        assert executor.execute_sync(drag).primitives.count("move to (10, 0)") == 1
