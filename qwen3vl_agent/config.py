@@ -111,6 +111,9 @@ class AgentSettings(BaseModel):
     max_feedback: int = Field(default=3, ge=1, description="Unusable answers in a row before the run gives up")
     max_tokens: int = Field(default=512, ge=16, description="Longest answer per step")
     engine_retry_s: float = Field(default=2.0, gt=0, description="Retry interval while the engine is away")
+    engine_wait_limit_s: float | None = Field(
+        default=None, gt=0, description="Stop a run after waiting this long for the engine (None: wait until stopped)"
+    )
     structured_output: bool = Field(default=False, description="Force the tool-call JSON schema on the model")
     settle_s: float = Field(default=0.3, ge=0, description="Replay: pause between actions for the screen to settle")
 

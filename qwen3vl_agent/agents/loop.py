@@ -66,6 +66,7 @@ class LoopConfig:
     grid: int = 1000
     structured_output: bool = False  # force the tool-call JSON schema (for models that need it)
     engine_retry_s: float = 2.0
+    engine_wait_limit_s: float | None = None  # give up (status "stopped") after this long without engine
     on_stuck: Literal["wait", "stop"] = "wait"  # no progress: wait for the user, or end the run
     target: dict[str, Any] = field(default_factory=dict)  # what is captured (for the record)
 
@@ -120,6 +121,7 @@ class AgentLoop:
         self._active_s = 0.0
         self._idle_s = 0.0  # time spent waiting for the engine (not counted against the limit)
         self._engine_down = False
+        self._engine_down_since = 0.0
         self._recorder: StepRecorder | None = None
 
     # -- outside control (thread-safe) ------------------------------------------------------
@@ -445,9 +447,15 @@ class AgentLoop:
         """The engine is gone: show a paused state, wait a little (or for the user), then retry."""
         if not self._engine_down:
             self._engine_down = True
+            self._engine_down_since = time.monotonic()
             message = f"the engine is not available ({exc}); retrying every {self.config.engine_retry_s:g} s"
             self.store.set_run_status(self.run_id, "paused", message=f"engine-unavailable: {message}")
             self.emit(ev.RunPaused(self.run_id, "engine-unavailable", message))
+        limit = self.config.engine_wait_limit_s
+        if limit is not None and time.monotonic() - self._engine_down_since > limit:
+            raise _Finish(
+                "stopped", "engine-unavailable", f"gave up after {limit:g} s without an engine: {exc}"
+            )
         t0 = time.perf_counter()
         if not self.control.stopped:
             await self.control.wait_change(self.config.engine_retry_s)

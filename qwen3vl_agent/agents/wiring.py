@@ -201,6 +201,7 @@ class AgentKit:
             grid=self.settings.screen.coordinate_scale,
             structured_output=a.structured_output,
             engine_retry_s=a.engine_retry_s,
+            engine_wait_limit_s=a.engine_wait_limit_s,
             target=self.target.to_json(),
         )
         for key, value in overrides.items():

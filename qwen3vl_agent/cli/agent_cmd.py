@@ -88,10 +88,14 @@ async def _terminal_confirm(request: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------------- sessions
-def _settings(mode: str | None, max_steps: int | None, time_limit: float | None) -> Any:
+def _settings(
+    mode: str | None, max_steps: int | None, time_limit: float | None, engine_wait: float | None = None
+) -> Any:
     from qwen3vl_agent.config import load_settings
 
     settings = load_settings()
+    if engine_wait is not None:
+        settings.agent.engine_wait_limit_s = engine_wait
     if mode:
         settings.safety.mode = mode  # type: ignore[assignment]
     if max_steps is not None:
@@ -208,6 +212,12 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
         "--time-limit", type=float, default=None, help="Wall-clock limit per episode, seconds."
     )(fn)
+    fn = click.option(
+        "--engine-wait",
+        type=float,
+        default=None,
+        help="While the engine is away, wait this many seconds before giving up (default: until stopped).",
+    )(fn)
     return fn
 
 
@@ -221,9 +231,10 @@ def run_cmd(
     mode: str | None,
     max_steps: int | None,
     time_limit: float | None,
+    engine_wait: float | None,
 ) -> None:
     """Run one free-form TASK on the screen."""
-    settings = _settings(mode, max_steps, time_limit)
+    settings = _settings(mode, max_steps, time_limit, engine_wait)
 
     async def main() -> int:
         async with _Session(settings, monitor, window) as session:
@@ -297,14 +308,15 @@ def fill_cmd(
     mode: str | None,
     max_steps: int | None,
     time_limit: float | None,
+    engine_wait: float | None,
 ) -> None:
     """Run the TASK once per row of a CSV/JSON file; resumes an interrupted batch."""
-    from qwen3vl_agent.agents.data_rows import open_data
+    from qwen3vl_agent.agents.data_rows import check_columns, open_data
     from qwen3vl_agent.agents.form_fill import BatchNotice, BatchOptions, RowFinished, RowStarted, run_batch
 
     first, last = _parse_rows(rows_spec)
-    open_data(data_path)  # fail fast on a missing/unreadable file, before the engine starts
-    settings = _settings(mode, max_steps, time_limit)
+    check_columns(open_data(data_path), task, list(required))  # fail fast, before the engine starts
+    settings = _settings(mode, max_steps, time_limit, engine_wait)
     fields = [f.strip() for f in read_back_fields.split(",")] if read_back_fields else None
 
     async def main() -> int:
@@ -447,13 +459,14 @@ def replay_cmd(
     mode: str | None,
     max_steps: int | None,
     time_limit: float | None,
+    engine_wait: float | None,
 ) -> None:
     """Re-execute the actions of run RUN_ID without the model (a macro), in the chosen safety mode."""
     from qwen3vl_agent.agents.control import RunControl
     from qwen3vl_agent.agents.replay import replay_run
     from qwen3vl_agent.agents.wiring import AgentKit, Target, open_store
 
-    settings = _settings(mode, max_steps, time_limit)
+    settings = _settings(mode, max_steps, time_limit, engine_wait)
     new_row = _replay_row(data, row_number)
 
     async def main() -> int:

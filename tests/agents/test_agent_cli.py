@@ -215,3 +215,59 @@ def test_run_in_confirm_mode_asks_on_the_terminal(form_app: FormApp, policy_serv
     assert "[declined]" in proc.stdout and "finished (success)" in proc.stdout
     assert "declined" in (policy_server.contexts[1].last_feedback or "")
     assert len(form_app.clicks()) == 1 and form_app.wait_for(lambda s: s["subscribe"] is True)
+
+
+def test_fill_cli_bad_data_files(policy_server: PolicyServer, tmp_path: Path, xvfb: object) -> None:
+    """Missing columns fail before anything runs; cp1252 is read with a warning; 10,000 rows stream."""
+    from tests.support.policy_server import terminate_planner
+
+    policy_server.planner = terminate_planner
+    env = cli_env(policy_server)
+    missing = tmp_path / "missing.csv"
+    missing.write_text("name\nAda\n", encoding="utf-8")
+    res = agent_cli(
+        "fill", "--task", "Register {name} from {city}", "--data", str(missing), "--mode", "dry-run", env=env
+    )
+    assert res.returncode == 2 and "no column 'city'" in res.stderr and "Traceback" not in res.stderr
+    assert policy_server.chat_requests == 0  # nothing ran
+
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_bytes("name,city\nRené,Zürich\n".encode("cp1252"))
+    res = agent_cli("fill", "--task", "Register", "--data", str(legacy), "--mode", "dry-run", env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "not UTF-8" in res.stdout and "cp1252" in res.stdout
+    assert "Zürich" in policy_server.contexts[-1].task  # decoded right, not mojibake
+
+    big = tmp_path / "big.csv"
+    with big.open("w", encoding="utf-8") as f:
+        f.write("name,city\n")
+        for i in range(10_000):
+            f.write(f"Person {i},City {i}\n")
+    before = policy_server.chat_requests
+    res = agent_cli(
+        "fill", "--task", "Register", "--data", str(big), "--rows", "9999:10000", "--mode", "dry-run", env=env
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert policy_server.chat_requests - before == 2
+    assert [c.values["name"] for c in policy_server.contexts[-2:]] == ["Person 9998", "Person 9999"]
+    assert "done 2" in res.stdout
+
+
+def test_run_cli_without_an_engine_waits_then_gives_up_clearly(
+    policy_server: PolicyServer, xvfb: object
+) -> None:
+    policy_server.stop()  # nothing listens on the configured endpoint
+    res = agent_cli(
+        "run",
+        "Do something",
+        "--mode",
+        "dry-run",
+        "--engine-wait",
+        "1.5",
+        env=cli_env(policy_server),
+        timeout=120,
+    )
+    assert "Traceback" not in res.stdout + res.stderr
+    # paused with a clear state, retried, then gave up after --engine-wait
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "paused (engine-unavailable)" in res.stdout and "stopped (engine-unavailable)" in res.stdout
