@@ -583,3 +583,19 @@ def test_no_display_at_all_is_a_clear_error_not_a_crash(display: str | None, tmp
     assert "CLEAR ERROR:" in run.stdout
     assert "Traceback" not in run.stderr
     assert ("DISPLAY is not set" if display is None else display) in run.stdout
+
+
+async def test_stop_from_the_ui_thread_interrupts_an_awaited_wait(form_app: FormApp) -> None:
+    executor = ActionExecutor(SafetySettings(mode="auto"))
+    try:
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.3, executor.stop)  # what the UI's Stop button does
+        with pytest.raises(ExecutionStopped) as info:
+            await executor.execute(plain(A.WAIT, time=60))
+        assert info.value.reason == "user"
+        assert executor.stopped == "user"
+        executor.resume()
+        assert executor.stopped is None
+        assert (await executor.execute(plain(A.WAIT, time=0.05))).status == "executed"
+    finally:
+        executor.close()
