@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.getppid() != args.parent_pid:  # the app died before we could ask
             return 143
     try:
-        child = subprocess.Popen(cmd)
+        # The server gets its own parent-death signal: if this guard is SIGKILLed, it still goes.
+        child = subprocess.Popen(cmd, preexec_fn=set_parent_death_signal)
     except OSError as exc:
         print(f"group_guard: cannot execute {cmd[0]!r}: {exc.strerror or exc}", flush=True)
         return 127

@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -67,7 +68,7 @@ class ManagedEngine:
         self._api_key = settings.api_key or secrets.token_urlsafe(24)
         self._served_model_name = settings.served_model_name or settings.model
         self._port: int | None = settings.port or None
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._state = EngineState.STOPPED
         self._listeners: list[StatusListener] = []
         self._restarts = 0
@@ -126,7 +127,7 @@ class ManagedEngine:
     @property
     def pid(self) -> int | None:
         """PID of the guard process, which leads the server's process group (its pgid)."""
-        if self._proc is None or self._proc.returncode is not None:
+        if self._proc is None or self._proc.poll() is not None:
             return None
         return self._proc.pid
 
@@ -277,7 +278,7 @@ class ManagedEngine:
         self._log_offset = os.fstat(fd).st_size
         return fd
 
-    async def _spawn(self, port: int) -> asyncio.subprocess.Process:
+    def _spawn(self, port: int) -> subprocess.Popen[bytes]:
         cmd = self.command(port)
         fd = self._open_log(cmd)
         guard = [sys.executable, "-m", "qwen3vl_agent.engine.group_guard"]
@@ -285,14 +286,14 @@ class ManagedEngine:
         if not self._detached:
             guard += ["--parent-pid", str(os.getpid())]
         preexec = None if self._detached else set_parent_death_signal
+        # A plain Popen, not an asyncio transport: closing a loop kills a transport's child with
+        # SIGKILL, which would orphan the server's group (and a detached engine must outlive us).
         try:
-            return await asyncio.create_subprocess_exec(
-                *guard,
-                "--",
-                *cmd,
-                stdin=asyncio.subprocess.DEVNULL,
+            return subprocess.Popen(
+                [*guard, "--", *cmd],
+                stdin=subprocess.DEVNULL,
                 stdout=fd,
-                stderr=asyncio.subprocess.STDOUT,
+                stderr=subprocess.STDOUT,
                 env=self._environment(),
                 start_new_session=True,
                 preexec_fn=preexec,
@@ -310,7 +311,7 @@ class ManagedEngine:
             self._port = port
             self._set_state(state)
             try:
-                self._proc = await self._spawn(port)
+                self._proc = self._spawn(port)
                 await self._wait_healthy(state, progress)
                 self._set_state(EngineState.READY)
                 return
@@ -336,7 +337,7 @@ class ManagedEngine:
         health_url = f"http://{self._settings.host}:{self._port}/health"
         async with httpx.AsyncClient(timeout=httpx.Timeout(3.0, connect=1.0)) as http:
             while True:
-                if proc.returncode is not None:
+                if proc.poll() is not None:
                     text = self._read_log_tail(200_000)
                     diag = diagnose(text, proc.returncode)
                     if "port is already in use" in diag.reason:
@@ -357,22 +358,25 @@ class ManagedEngine:
                 if progress is not None:
                     with contextlib.suppress(Exception):
                         progress(self.status)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(proc.wait()), 0.5)
+                for _ in range(5):
+                    if proc.poll() is not None:
+                        break
+                    await asyncio.sleep(0.1)
 
     async def _terminate(self) -> None:
         proc = self._proc
         if proc is None:
             return
         pgid = proc.pid
-        if proc.returncode is None:
+        if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)  # the guard forwards it to the group
-            try:
-                await asyncio.wait_for(proc.wait(), self._stop_grace_s + 5.0)
-            except TimeoutError:
+            end = time.monotonic() + self._stop_grace_s + 5.0
+            while proc.poll() is None and time.monotonic() < end:
+                await asyncio.sleep(0.1)
+            if proc.poll() is None:
                 signal_group(pgid, signal.SIGKILL)
-                await proc.wait()
+                await asyncio.to_thread(proc.wait)
         if group_members(pgid):  # the guard was killed hard: nothing of the group may survive
             signal_group(pgid, signal.SIGKILL)
 
@@ -382,7 +386,9 @@ class ManagedEngine:
             proc = self._proc
             if proc is None:
                 return
-            code = await proc.wait()
+            while proc.poll() is None:
+                await asyncio.sleep(0.25)
+            code = proc.returncode
             if self._stopping:
                 return
             diag = diagnose(self._read_log_tail(200_000), code)

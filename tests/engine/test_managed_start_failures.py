@@ -86,3 +86,34 @@ async def test_stop_leaves_no_process_of_the_group(tmp_path: Path) -> None:
         await task
     await engine.stop()
     assert group_members(pgid) == []
+
+
+async def test_server_dies_with_its_guard_even_when_the_guard_is_sigkilled(tmp_path: Path) -> None:
+    import asyncio
+    import os
+    import signal
+
+    from qwen3vl_agent.engine.processes import children_of, pid_alive
+
+    engine = ManagedEngine(
+        EngineSettings(launcher="python-module", python_executable=sys.executable), tmp_path
+    )
+    engine.command = lambda port: [sys.executable, "-c", "import time; time.sleep(300)"]  # type: ignore[method-assign]
+    task = asyncio.create_task(engine.start())
+    for _ in range(100):
+        if engine.pid and children_of(engine.pid):
+            break
+        await asyncio.sleep(0.05)
+    guard = engine.pid
+    assert guard is not None
+    server = children_of(guard)[0]
+    os.kill(guard, signal.SIGKILL)  # no chance for the guard to forward anything
+    for _ in range(100):
+        if not pid_alive(server):
+            break
+        await asyncio.sleep(0.05)
+    assert not pid_alive(server)  # the kernel's parent-death signal reached the server
+    task.cancel()
+    with pytest.raises((asyncio.CancelledError, EngineStartError)):
+        await task
+    await engine.stop()
