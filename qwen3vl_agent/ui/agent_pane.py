@@ -15,7 +15,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QImage
 from PySide6.QtWidgets import (
     QComboBox,
@@ -56,6 +56,8 @@ ROW_COLORS = {"done": "#2fa84f", "failed": "#d64545", "needs-attention": "#e0a10
 
 
 class AgentPane(QWidget):
+    attention_needed = Signal(str)  # confirmation or a pause the user must answer
+
     def __init__(self, ctx: AppContext) -> None:
         super().__init__()
         self.ctx = ctx
@@ -379,12 +381,15 @@ class AgentPane(QWidget):
             )
             self.confirm_bar.show()
             self.approve_button.setFocus()
+            self.attention_needed.emit(f"Approve {event.resolved.action.describe()}?")
         elif isinstance(event, ev.ActionExecuted):
             self._step_item(event.step).setText(2, event.outcome)
             self.confirm_bar.hide()
         elif isinstance(event, ev.RunPaused):
             self.pause_button.setText("Resume")
             self.state_label.setText(f"Paused: {event.message or event.reason}")
+            if event.reason != "user":
+                self.attention_needed.emit(f"Agent paused: {event.message or event.reason}")
         elif isinstance(event, ev.RunResumed):
             self.pause_button.setText("Pause")
             self.state_label.setText("Running")

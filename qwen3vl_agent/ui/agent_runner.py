@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from qwen3vl_agent.errors import UserFacingError
-from qwen3vl_agent.ui.context import AppContext
+from qwen3vl_agent.ui.context import AppContext, ensure_database
 from qwen3vl_agent.ui.worker_loop import ServiceProxy, WorkerLoop
 
 
@@ -88,6 +88,9 @@ class AgentRunner:
         self.ctx = ctx
         self.request = request
         self.emit = ctx.bridge.agent_sink()
+        from qwen3vl_agent.ui.capture import own_windows
+
+        self.own_rects = own_windows(ctx).rects  # thread-safe snapshot of our windows
         self.worker = WorkerLoop("ui-agent")
         self.loop_obj: Any = None
         self.kit: Any = None
@@ -130,7 +133,16 @@ class AgentRunner:
         return ServiceProxy(self.ctx.core.require_service(), asyncio.get_running_loop())
 
     async def run(self) -> Any:
+        # import on this thread: importing on the worker thread races CPython 3.11's AST
+        # construction with imports on the Qt thread (gh-106905)
+        import qwen3vl_agent.agents.data_rows
+        import qwen3vl_agent.agents.form_fill
+        import qwen3vl_agent.agents.loop
+        import qwen3vl_agent.agents.wiring
+        import qwen3vl_agent.screen.capture  # noqa: F401
+
         service = self._service()
+        await ensure_database(self.ctx)
         return await self.worker.run(self._main(service))
 
     async def _main(self, service: Any) -> Any:
@@ -146,6 +158,12 @@ class AgentRunner:
         )
         kit = AgentKit(self.ctx.settings, target, r.mode, confirm=self._confirm)
         self.kit = kit
+        # the app's own windows never reach the model: black them out in the capture thread
+        from qwen3vl_agent.screen.capture import ScreenCapturer
+
+        plain = kit.observer.capturer
+        kit.observer.capturer = ScreenCapturer.from_settings(self.ctx.settings, own_windows=self.own_rects)
+        plain.close()
         store = open_store()
         observer = _ObservingObserver(kit.observer, self.emit)
 
@@ -207,4 +225,4 @@ class AgentRunner:
 
     async def close(self) -> None:
         self.stop()
-        await asyncio.get_running_loop().run_in_executor(None, self.worker.close)
+        await self.ctx.tasks.run_io(self.worker.close)

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from qwen3vl_agent.config import Settings, load_settings
@@ -85,6 +86,10 @@ def run_app(argv: list[str] | None = None, *, start_engine: bool = True) -> int:
     app.setWindowIcon(icons.app_icon())
 
     loop = qasync.QEventLoop(app)
+    # the core's asyncio.to_thread calls get plain threads (qasync's default QThreads abort the
+    # process if still alive at exit)
+    default_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="asyncio-default")
+    loop.set_default_executor(default_executor)
     asyncio.set_event_loop(loop)
     ctx = build_context(settings)
     window = MainWindow(ctx)  # type: ignore[arg-type]
@@ -123,4 +128,5 @@ def run_app(argv: list[str] | None = None, *, start_engine: bool = True) -> int:
         loop.run_until_complete(closed.wait())
         ctx.tasks.shutdown_executors()  # type: ignore[attr-defined]
         ctx.conversations.close()  # type: ignore[attr-defined]
+    default_executor.shutdown(wait=False, cancel_futures=True)
     return 0

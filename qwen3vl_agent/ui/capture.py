@@ -1,25 +1,26 @@
-"""Screenshots for the UI (chat attachments, OCR regions): the app's own windows are hidden
-while the grab runs, the grab itself runs in an executor, privacy masks are applied by the core.
-
-Uses the core's `screen.capture` when present; otherwise a plain mss grab (same pixels, no masks
-beyond the settings' rectangles, which are blacked out here).
+"""Screenshots for the UI (chat attachments, OCR regions) through the core's `ScreenCapturer`:
+privacy masks are applied in its capture thread; the app's own windows are hidden for the grab
+(the user asked for a picture of the screen, not of this app) and also blacked out if they
+are still visible. Listing monitors and windows runs off the Qt thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
+import threading
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, ImageDraw
+from PIL import Image
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QWidget
 
-from qwen3vl_agent.config import Settings
-from qwen3vl_agent.errors import UserFacingError
+from qwen3vl_agent.errors import CaptureError, UserFacingError
+from qwen3vl_agent.screen.geometry import Rect
 from qwen3vl_agent.ui.context import AppContext
 
-HIDE_SETTLE_S = 0.25  # time for the compositor to repaint what our hidden windows covered
+HIDE_SETTLE_S = 0.25  # time for the window manager to repaint what our hidden windows covered
 
 
 class CaptureFailed(UserFacingError):
@@ -48,96 +49,130 @@ class WindowInfo:
     height: int
 
 
-def _core_capture() -> Any:
-    try:
-        from qwen3vl_agent.screen import capture as core
-    except ImportError:
-        return None
-    return core
+class OwnWindows(QObject):
+    """A thread-safe snapshot of the app's visible windows, for the capture thread to black out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._widgets: list[QWidget] = []
+        self._rects: list[Rect] = []
+
+    def track(self, widget: QWidget) -> None:
+        self._widgets.append(widget)
+        widget.installEventFilter(self)
+        self._update()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() in (
+            QEvent.Type.Move,
+            QEvent.Type.Resize,
+            QEvent.Type.Show,
+            QEvent.Type.Hide,
+            QEvent.Type.WindowStateChange,
+        ):
+            self._update()
+        return False
+
+    def _update(self) -> None:
+        rects = []
+        for w in self._widgets:
+            with contextlib.suppress(RuntimeError):
+                if w.isVisible() and not w.isMinimized():
+                    g = w.frameGeometry()
+                    rects.append(Rect(g.x(), g.y(), g.width(), g.height()))
+        with self._lock:
+            self._rects = rects
+
+    def rects(self) -> list[Rect]:
+        """Called from the capture thread."""
+        with self._lock:
+            return list(self._rects)
+
+
+def own_windows(ctx: AppContext) -> OwnWindows:
+    tracker = ctx.extras.get("own_windows")
+    if tracker is None:
+        tracker = OwnWindows()
+        for w in ctx.own_windows:
+            tracker.track(w)
+        ctx.extras["own_windows"] = tracker
+    return tracker  # type: ignore[no-any-return]
+
+
+def capturer(ctx: AppContext) -> Any:
+    """The app's ScreenCapturer (privacy masks + own windows), rebuilt when the settings change."""
+    from qwen3vl_agent.screen.capture import ScreenCapturer
+
+    current = ctx.extras.get("capturer")
+    if current is not None and ctx.extras.get("capturer_settings") is ctx.settings:
+        return current
+    if current is not None:
+        with contextlib.suppress(Exception):
+            current.close()
+    cap = ScreenCapturer.from_settings(ctx.settings, own_windows=own_windows(ctx).rects)
+    ctx.extras["capturer"], ctx.extras["capturer_settings"] = cap, ctx.settings
+    return cap
+
+
+def close_capturer(ctx: AppContext) -> None:
+    cap = ctx.extras.pop("capturer", None)
+    if cap is not None:
+        with contextlib.suppress(Exception):
+            cap.close()
 
 
 def list_monitors() -> list[MonitorInfo]:
     """Monitors as mss numbers them (blocking; call in an executor)."""
-    import mss
+    from qwen3vl_agent.screen.capture import ScreenCapturer
 
+    cap = ScreenCapturer()
     try:
-        with mss.MSS() if hasattr(mss, "MSS") else mss.mss() as sct:
-            return [
-                MonitorInfo(i, m["left"], m["top"], m["width"], m["height"])
-                for i, m in enumerate(sct.monitors)
-                if i > 0
-            ]
-    except Exception as exc:
+        monitors = cap.list_monitors()
+    except (CaptureError, Exception) as exc:
         raise CaptureFailed(f"Cannot list monitors: {exc}", "is a graphical display available?") from exc
+    finally:
+        cap.close()
+    out = []
+    for i, m in enumerate(monitors):
+        if i == 0:
+            continue
+        r = getattr(m, "rect", m)
+        out.append(MonitorInfo(i, int(r.left), int(r.top), int(r.width), int(r.height)))
+    return out
 
 
 def list_windows() -> list[WindowInfo]:
-    """Top-level windows with a title (blocking). Empty when the platform cannot list them."""
-    core = _core_capture()
-    fn = getattr(core, "list_windows", None) if core else None
-    if fn is None:
-        return []
-    out = []
-    for w in fn():
-        g = getattr(w, "rect", None) or w
-        out.append(
-            WindowInfo(
-                getattr(w, "id", getattr(w, "window_id", None)),
-                str(getattr(w, "title", "")),
-                int(getattr(g, "left", 0)),
-                int(getattr(g, "top", 0)),
-                int(getattr(g, "width", 0)),
-                int(getattr(g, "height", 0)),
-            )
-        )
-    return [w for w in out if w.title and w.width > 0 and w.height > 0]
-
-
-def _mask(image: Image.Image, settings: Settings, origin: tuple[int, int]) -> Image.Image:
-    if not settings.privacy.masked_rects:
-        return image
-    draw = ImageDraw.Draw(image)
-    ox, oy = origin
-    for r in settings.privacy.masked_rects:
-        draw.rectangle(
-            (r.left - ox, r.top - oy, r.left - ox + r.width - 1, r.top - oy + r.height - 1), fill="black"
-        )
-    return image
-
-
-def grab_blocking(target: str, settings: Settings, arg: Any = None) -> Image.Image:
-    """Capture `target` ("desktop" | "monitor" (arg: index) | "rect" (arg: l,t,w,h) | "window" (arg: WindowInfo))."""
-    core = _core_capture()
-    if core is not None and hasattr(core, "grab_for_ui"):
-        return core.grab_for_ui(target, settings, arg)  # type: ignore[no-any-return]
-    import mss
-
+    """Visible top-level windows with a title (blocking). Empty when the platform cannot list them."""
     try:
-        with mss.MSS() if hasattr(mss, "MSS") else mss.mss() as sct:
-            if target == "desktop":
-                box = sct.monitors[0]
-            elif target == "monitor":
-                index = int(arg or 1)
-                if index >= len(sct.monitors):
-                    raise CaptureFailed(f"Monitor {index} is not connected")
-                box = sct.monitors[index]
-            elif target == "window":
-                w: WindowInfo = arg
-                box = {"left": w.left, "top": w.top, "width": w.width, "height": w.height}
-            else:
-                left, top, width, height = arg
-                box = {"left": left, "top": top, "width": width, "height": height}
-            raw = sct.grab(box)
-            image = Image.frombytes("RGB", raw.size, raw.bgra, "raw", "BGRX")
-    except CaptureFailed:
-        raise
-    except Exception as exc:
-        raise CaptureFailed(f"Cannot capture the screen: {exc}", "is a graphical display available?") from exc
-    return _mask(image, settings, (int(box["left"]), int(box["top"])))
+        from qwen3vl_agent.screen import windows
+
+        found = windows._find_with_xlib("", False)
+    except Exception:
+        return []
+    out = [
+        WindowInfo(w.window_id, w.title, w.rect.left, w.rect.top, w.rect.width, w.rect.height) for w in found
+    ]
+    return [
+        w for w in out if w.title.strip() and w.width > 40 and w.height > 40 and w.title != "Qwen3-VL Agent"
+    ]
 
 
-async def grab(ctx: AppContext, target: str, arg: Any = None) -> Image.Image:
-    """Capture off the Qt thread, with the app's windows hidden when the settings say so."""
+def _target(kind: str, arg: Any) -> Any:
+    from qwen3vl_agent.screen.capture import CaptureTarget
+
+    if kind == "desktop":
+        return CaptureTarget.desktop()
+    if kind == "monitor":
+        return CaptureTarget.monitor(int(arg or 1))
+    if kind == "window":
+        return CaptureTarget.window(arg.title if isinstance(arg, WindowInfo) else str(arg))
+    left, top, width, height = arg
+    return CaptureTarget.region(Rect(left, top, width, height))
+
+
+async def grab(ctx: AppContext, kind: str, arg: Any = None) -> Image.Image:
+    """Capture `kind` ("desktop" | "monitor" | "window" | "rect") off the Qt thread, our windows hidden."""
     hidden = []
     if ctx.settings.privacy.exclude_own_windows:
         for w in ctx.own_windows:
@@ -147,8 +182,12 @@ async def grab(ctx: AppContext, target: str, arg: Any = None) -> Image.Image:
         if hidden:
             await asyncio.sleep(HIDE_SETTLE_S)
     try:
-        result = ctx.tasks.run_io(grab_blocking, target, ctx.settings, arg)
-        return await result if inspect.isawaitable(result) else result
+        shot = await capturer(ctx).capture_async(_target(kind, arg))
+        return shot.image  # type: ignore[no-any-return]
+    except UserFacingError:
+        raise
+    except Exception as exc:
+        raise CaptureFailed(f"Cannot capture the screen: {exc}", "is a graphical display available?") from exc
     finally:
         for w in hidden:
             with contextlib.suppress(RuntimeError):

@@ -33,7 +33,14 @@ from PySide6.QtWidgets import (
 )
 
 from qwen3vl_agent.errors import UserFacingError
-from qwen3vl_agent.inference.request import ImagePart, InferenceRequest, Message, TaskKind, TextPart
+from qwen3vl_agent.inference.request import (
+    ImagePart,
+    InferenceRequest,
+    Message,
+    SamplingParams,
+    TaskKind,
+    TextPart,
+)
 from qwen3vl_agent.storage.conversations import Attachment, ChatMessage
 from qwen3vl_agent.ui import capture, icons
 from qwen3vl_agent.ui.chat_widgets import AttachmentStrip, ComposerEdit, PendingImage
@@ -54,7 +61,9 @@ def chat_system_prompt() -> str:
     )
 
 
-def build_request(history: list[ChatMessage], prepared: dict[int, Any], max_images: int) -> InferenceRequest:
+def build_request(
+    history: list[ChatMessage], prepared: dict[int, Any], max_images: int, max_tokens: int = 1024
+) -> InferenceRequest:
     """The chat request: system prompt, the conversation's text, and its newest images (<= max_images)."""
     budget = max_images
     keep: set[int] = set()
@@ -72,7 +81,9 @@ def build_request(history: list[ChatMessage], prepared: dict[int, Any], max_imag
         parts: list[Any] = [ImagePart(prepared[a.id]) for a in msg.attachments if a.id in keep]
         parts.append(TextPart(msg.text or "Describe this image."))
         messages.append(Message("user", tuple(parts)))
-    return InferenceRequest(messages=messages, kind=TaskKind.CHAT)
+    return InferenceRequest(
+        messages=messages, kind=TaskKind.CHAT, sampling=SamplingParams(max_tokens=max_tokens)
+    )
 
 
 class ChatPane(QWidget):
@@ -81,6 +92,7 @@ class ChatPane(QWidget):
         self.ctx = ctx
         self.setObjectName("chatPane")
         self.conversation_id: int | None = None
+        self.max_tokens = 1024  # answer length limit per message
         self.history: list[ChatMessage] = []
         self._streaming: dict[int, str] = {}  # assistant message id -> text so far
         self._stream_task: asyncio.Task[None] | None = None
@@ -445,6 +457,7 @@ class ChatPane(QWidget):
             return
         images = self.attachments.take_all()
         self.input.clear()
+        self._set_busy(True)
         self._stream_task = self.ctx.tasks.spawn(self.send(text, images), name="chat-send")
 
     def stop_action(self) -> None:
@@ -521,7 +534,7 @@ class ChatPane(QWidget):
             prepared[att.id] = await self.ctx.tasks.run_io(  # type: ignore[index]
                 prepare_image, att.data, s.images.chat_budget_tokens, s.images.encoding
             )
-        return build_request(history, prepared, s.engine.limit_mm_images)
+        return build_request(history, prepared, s.engine.limit_mm_images, self.max_tokens)
 
     def _on_delta(self, token: int, delta: str) -> None:
         if token in self._streaming:

@@ -48,6 +48,9 @@ class CoreSession:
 
     @property
     def model_name(self) -> str:
+        name = getattr(self.runtime, "model_name", None) if self.runtime is not None else None
+        if name:
+            return str(name)
         engine = self.engine
         with contextlib.suppress(Exception):
             if engine is not None and engine.served_model_name:
@@ -94,9 +97,11 @@ class CoreSession:
 
     def _attach(self) -> None:
         engine = self.engine
+        log_path = None
+        with contextlib.suppress(Exception):
+            log_path = engine.log_path if engine is not None else None
+        self.bridge.set_engine_context(self.model_name, log_path)
         if engine is not None:
-            with contextlib.suppress(Exception):
-                self.bridge.set_engine_context(self.model_name, engine.log_path)
             with contextlib.suppress(Exception):
                 engine.add_listener(self.bridge.engine_listener())
         service = self.service

@@ -23,10 +23,11 @@ from PySide6.QtWidgets import (
 )
 
 from qwen3vl_agent.config import Settings
+from qwen3vl_agent.paths import app_paths
 from qwen3vl_agent.ui import icons, theme
 from qwen3vl_agent.ui.agent_pane import AgentPane
 from qwen3vl_agent.ui.chat_pane import ChatPane
-from qwen3vl_agent.ui.context import AppContext
+from qwen3vl_agent.ui.context import AppContext, ensure_database
 from qwen3vl_agent.ui.ocr_pane import OcrPane
 from qwen3vl_agent.ui.settings_dialog import SettingsDialog
 from qwen3vl_agent.ui.status_bar import AppStatusBar
@@ -35,7 +36,9 @@ ORG, APP = "qwen3vl-agent", "qwen3vl-agent"
 
 
 def qsettings() -> QSettings:
-    return QSettings(ORG, APP)
+    """Window layout and UI choices, kept beside the config file (so QWEN3VL_AGENT_HOME covers it)."""
+    path = app_paths().config_dir / "ui-state.ini"
+    return QSettings(str(path), QSettings.Format.IniFormat)
 
 
 class MainWindow(QMainWindow):
@@ -63,6 +66,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.ocr, icons.icon("ocr"), "OCR")
         self.setCentralWidget(self.tabs)
 
+        self.agent.attention_needed.connect(self._agent_attention)
         self.status = AppStatusBar()
         self.setStatusBar(self.status)
         ctx.bridge.engine_changed.connect(self.status.show_engine)
@@ -72,6 +76,7 @@ class MainWindow(QMainWindow):
         self.status.engine.open_settings.connect(self.open_settings)
         self.status.model.setText(ctx.core.model_name)
 
+        ctx.tasks.spawn(ensure_database(ctx), name="db-migrate")  # first job of the DB thread
         self._build_menus()
         self.tray = self._build_tray()
         self._restore_layout()
@@ -284,6 +289,14 @@ class MainWindow(QMainWindow):
         if new.engine != old.engine or new.queue != old.queue or new.cache != old.cache:
             self._restart_engine()
 
+    def _agent_attention(self, text: str) -> None:
+        """The agent waits for the user: bring its pane (and the window) forward."""
+        self.tabs.setCurrentWidget(self.agent)
+        if not self.isVisible() or self.isMinimized():
+            self._show_raise()
+        if self.tray is not None and not self.isActiveWindow():
+            self.tray.showMessage("Qwen3-VL Agent", text, QSystemTrayIcon.MessageIcon.Information)
+
     def _notice(self, level: str, text: str) -> None:
         self.statusBar().showMessage(text, 8000 if level != "error" else 15000)
         if level == "error" and self.tray is not None and not self.isVisible():
@@ -352,3 +365,6 @@ class MainWindow(QMainWindow):
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.ctx.core.shutdown(), timeout=40)
         self.ctx.bridge.stop()
+        from qwen3vl_agent.ui.capture import close_capturer
+
+        close_capturer(self.ctx)

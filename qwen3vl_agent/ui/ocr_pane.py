@@ -42,7 +42,7 @@ from qwen3vl_agent.errors import UserFacingError
 from qwen3vl_agent.ocr.model import OcrDocument, OcrPage
 from qwen3vl_agent.paths import app_paths
 from qwen3vl_agent.ui import capture, icons
-from qwen3vl_agent.ui.context import AppContext
+from qwen3vl_agent.ui.context import AppContext, ensure_database
 from qwen3vl_agent.ui.page_view import PageView
 from qwen3vl_agent.ui.region_overlay import pick_region, pil_to_qimage
 from qwen3vl_agent.ui.tasks import describe_error
@@ -358,6 +358,7 @@ class OcrPane(QWidget):
         )
         self._set_running(True, "Finding documents and counting pages…")
         try:
+            await ensure_database(self.ctx)
             job_id = await self.worker.run(self._in_worker(create_job, self.store, paths, options))
         except Exception as exc:
             self._set_running(False, describe_error(exc))
@@ -373,6 +374,7 @@ class OcrPane(QWidget):
         """Run (or resume) a stored job on the worker loop; show its pages as they finish."""
         from qwen3vl_agent.agents.ocr_job import OcrJob
 
+        await ensure_database(self.ctx)
         self.job_id = job_id
         self.pages.clear()
         self._page_items: dict[tuple[str, int], QTreeWidgetItem] = {}
@@ -451,7 +453,7 @@ class OcrPane(QWidget):
         self.jobs.clear()
         for j in jobs:
             when = time.strftime("%m-%d %H:%M", time.localtime(j.created_at))
-            resumable = j.status in RESUMABLE and j.id != self.job_id
+            resumable = j.status in RESUMABLE and not (self.busy and j.id == self.job_id)
             item = QListWidgetItem(
                 icons.icon("resume" if resumable else "ocr"), f"{when}  {j.mode} · {j.engine}  [{j.status}]"
             )
@@ -621,4 +623,4 @@ class OcrPane(QWidget):
             await asyncio.gather(task, return_exceptions=True)
         if self._worker is not None:
             worker, self._worker = self._worker, None
-            await asyncio.get_running_loop().run_in_executor(None, worker.close)
+            await self.ctx.tasks.run_io(worker.close)

@@ -61,14 +61,10 @@ class TaskTracker:
         return len(self._tasks)
 
     async def run_db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(
-            self.db, functools.partial(fn, *args, **kwargs)
-        )
+        return await asyncio.get_event_loop().run_in_executor(self.db, functools.partial(fn, *args, **kwargs))
 
     async def run_io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(
-            self.io, functools.partial(fn, *args, **kwargs)
-        )
+        return await asyncio.get_event_loop().run_in_executor(self.io, functools.partial(fn, *args, **kwargs))
 
     async def cancel_all(self, timeout: float = 10.0) -> None:
         """Cancel every running task and wait (bounded) for them to finish their clean-up."""

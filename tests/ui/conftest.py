@@ -1,0 +1,90 @@
+"""Fixtures of the desktop-app tests: Qt offscreen, a qasync loop, and a main window on the real core.
+
+Tests are plain functions that drive coroutines on the qasync loop (`run`), so widgets,
+the bridge's signals and the asyncio core all run on one Qt event loop, as in the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+T = TypeVar("T")
+
+
+class QtLoop:
+    """A qasync event loop on the test's QApplication."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return self.loop.run_until_complete(asyncio.wait_for(coro, timeout))
+
+    def wait_until(
+        self, predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition"
+    ) -> None:
+        async def poll() -> None:
+            deadline = time.monotonic() + timeout
+            while not predicate():
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"timed out waiting for {what}")
+                await asyncio.sleep(0.02)
+
+        self.loop.run_until_complete(poll())
+
+
+@pytest.fixture
+def qloop(qapp: Any) -> Iterator[QtLoop]:
+    import qasync
+
+    loop = qasync.QEventLoop(qapp, already_running=False)
+    default_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="test-default")
+    loop.set_default_executor(default_executor)  # plain threads, as in the app (no QThreads)
+    asyncio.set_event_loop(loop)
+    yield QtLoop(loop)
+
+    async def settle() -> None:  # let streams' async generators close on this loop, not in GC later
+        gc.collect()
+        await asyncio.sleep(0.05)
+        await loop.shutdown_asyncgens()
+
+    loop.run_until_complete(settle())
+    asyncio.set_event_loop(None)
+    default_executor.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture
+def make_window(qloop: QtLoop) -> Iterator[Callable[..., Any]]:
+    """`make_window(settings, start_engine=True)` -> a shown MainWindow on the real core; shut down after."""
+    from qwen3vl_agent.ui.app import build_context
+    from qwen3vl_agent.ui.main_window import MainWindow
+
+    windows: list[Any] = []
+
+    def make(settings: Any, start_engine: bool = True) -> Any:
+        ctx = build_context(settings)
+        window = MainWindow(ctx)  # type: ignore[arg-type]
+        window.show()
+        if start_engine:
+            ctx.core.start()  # type: ignore[attr-defined]
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        qloop.run(window.shutdown_work(), timeout=90)
+        window.ctx.tasks.shutdown_executors()
+        window.ctx.conversations.close()
+        window._closing = True
+        window.close()
+        window.deleteLater()

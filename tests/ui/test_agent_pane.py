@@ -1,0 +1,104 @@
+"""The Agent pane on the real core and a real X server: a dry-run step against the scripted
+policy server shows the screenshot, the proposed action and the model's thought, moves
+nothing, and writes a report; in confirm mode Approve / Reject answer the executor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from qwen3vl_agent.config import Settings
+from tests.support.policy_server import PolicyContext, tool_call
+
+
+def click_then_finish(ctx: PolicyContext) -> str:
+    if ctx.step == 0:
+        return tool_call(
+            {"action": "left_click", "coordinate": [500, 250]},
+            "The Submit button is in the middle.",
+            "click Submit",
+        )
+    return tool_call({"action": "terminate", "status": "success"}, "Done.", "finish")
+
+
+def agent_settings(url: str) -> Settings:
+    return Settings.model_validate(
+        {
+            "engine": {"mode": "endpoints", "endpoints": [{"url": url}]},
+            "executor": {"stop_hotkey_enabled": False},
+        }
+    )
+
+
+def start_run(window: Any, qloop: Any, mode: str) -> Any:
+    qloop.wait_until(
+        lambda: window.ctx.core.engine_ready.is_set() or window.ctx.core.engine_error, 30, "the engine"
+    )
+    assert window.ctx.core.engine_error is None
+    pane = window.agent
+    qloop.wait_until(lambda: pane.target.count() > 0, 10, "monitors")
+    pane.task.setPlainText("Press the Submit button")
+    pane.safety.setCurrentIndex(pane.safety.findData(mode))
+    pane.step_limit.setValue(5)
+    pane.primary_action()
+    return pane
+
+
+@pytest.mark.xvfb
+def test_dry_run_step_shows_action_and_moves_nothing(
+    make_window: Any, qloop: Any, xvfb: Any, policy_server: Any
+) -> None:
+    import pyautogui
+
+    from qwen3vl_agent.agents import events as ev
+    from qwen3vl_agent.ui.agent_runner import ScreenshotTaken, write_report
+
+    policy_server.planner = click_then_finish
+    pyautogui.moveTo(10, 10)
+    window = make_window(agent_settings(policy_server.url))
+    pane = start_run(window, qloop, "dry-run")
+    assert pane.stop_button.isEnabled() or pane.busy
+    qloop.wait_until(lambda: not pane.busy and pane._run_task is not None, 60, "the run")
+
+    kinds = [type(e).__name__ for e in pane.events]
+    assert "ScreenshotTaken" in kinds and "ActionProposed" in kinds and "RunFinished" in kinds, kinds
+    shots = [e for e in pane.events if isinstance(e, ScreenshotTaken)]
+    assert shots[0].width > 0 and pane.view.image is not None and not pane.view.image.isNull()
+    proposed = next(e for e in pane.events if isinstance(e, ev.ActionProposed))
+    assert proposed.action.action.value == "left_click" and proposed.thought
+    executed = next(e for e in pane.events if isinstance(e, ev.ActionExecuted))
+    assert executed.outcome == "dry-run"
+    finished = next(e for e in pane.events if isinstance(e, ev.RunFinished))
+    assert finished.outcome == "success", finished
+    assert pyautogui.position() == (10, 10)  # dry-run moved nothing
+
+    first = pane.steps.topLevelItem(0)
+    assert "left_click" in first.text(1) and first.text(2) == "dry-run"
+    assert "Submit button" in first.child(0).text(1)  # the model's thought
+    assert pane.view.action is not None  # drawn on the last screenshot
+    assert "Finished" in pane.state_label.text()
+    assert pane.report_button.isEnabled()
+    report = qloop.run(window.ctx.tasks.run_io(write_report, pane.run_id))
+    html = report.read_text()
+    assert "Press the Submit button" in html and "data:image" in html
+
+
+@pytest.mark.xvfb
+def test_confirm_mode_waits_for_the_user(make_window: Any, qloop: Any, xvfb: Any, policy_server: Any) -> None:
+    from qwen3vl_agent.agents import events as ev
+
+    policy_server.planner = click_then_finish
+    window = make_window(agent_settings(policy_server.url))
+    pane = start_run(window, qloop, "confirm")
+    try:
+        qloop.wait_until(lambda: pane.confirm_bar.isVisible(), 60, "the confirmation request")
+    except AssertionError:
+        raise AssertionError(f"{[repr(e)[:300] for e in pane.events]} {pane.state_label.text()}") from None
+    assert "left_click" in pane.confirm_text.text()
+    assert policy_server.chat_requests == 1  # the run waits: no further step was asked for
+    pane.reject_button.click()
+    qloop.wait_until(lambda: not pane.busy, 60, "the run to end")
+    executed = [e for e in pane.events if isinstance(e, ev.ActionExecuted)]
+    assert executed and executed[0].outcome == "declined"
+    assert not pane.confirm_bar.isVisible()

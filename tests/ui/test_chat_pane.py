@@ -1,0 +1,129 @@
+"""The Chat pane on the real core: a message with an image goes to the real tiny vLLM engine and
+the answer streams into the transcript; conversations persist, are searchable, and images
+pasted into the composer become attachments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from PIL import Image, ImageDraw
+from PySide6.QtCore import QMimeData
+from PySide6.QtGui import QImage
+
+from qwen3vl_agent.config import Settings
+
+
+def screenshot_like() -> Image.Image:
+    img = Image.new("RGB", (640, 400), "white")
+    d = ImageDraw.Draw(img)
+    d.rectangle((20, 20, 300, 60), outline="black")
+    d.text((30, 30), "Total: 42 EUR", fill="black")
+    return img
+
+
+@pytest.mark.engine
+@pytest.mark.slow
+def test_message_with_image_streams_answer_from_tiny_engine(
+    make_window: Any, qloop: Any, tiny_engine: Any
+) -> None:
+    from qwen3vl_agent.ui.chat_widgets import PendingImage
+
+    settings = Settings.model_validate(
+        {
+            "engine": {
+                "mode": "endpoints",
+                "endpoints": [tiny_engine.endpoint_settings().model_dump()],
+                "limit_mm_images": 2,
+            },
+            "images": {"chat_budget_tokens": 256},
+        }
+    )
+    window = make_window(settings)
+    qloop.wait_until(
+        lambda: window.ctx.core.engine_ready.is_set() or window.ctx.core.engine_error, 120, "the engine"
+    )
+    assert window.ctx.core.engine_error is None
+    qloop.wait_until(lambda: window.status.engine.view.state == "ready", 10, "ready in the status bar")
+    assert window.status.model.text() == tiny_engine.served_model_name
+
+    chat = window.chat
+    chat.max_tokens = 48
+    deltas: list[str] = []
+    partial_views: list[str] = []
+
+    def on_delta(_token: int, text: str) -> None:
+        deltas.append(text)
+        partial_views.append(chat.transcript.toPlainText())
+
+    window.ctx.bridge.chat_delta.connect(on_delta)
+    chat.add_image(PendingImage("region", screenshot_like()))
+    assert chat.attachments.count() == 1 and chat.attachments.isVisible()
+    chat.input.setPlainText("What is the total on this invoice?")
+    chat.primary_action()
+    assert chat.attachments.count() == 0 and chat.stop_button.isEnabled()
+    qloop.wait_until(lambda: not chat.busy, 180, "the answer")
+
+    answer = chat.history[-1]
+    assert answer.role == "assistant" and answer.status == "done", answer.text
+    assert len(deltas) > 3  # streamed, not delivered at once
+    assert "".join(deltas) == answer.text
+    assert answer.text.strip()
+    chat.render()
+    assert (
+        answer.text.strip()[:20] in chat.transcript.toPlainText().replace("\n", " ")
+        or answer.text.split()[0] in chat.transcript.toPlainText()
+    )
+    assert any(v for v in partial_views)  # the transcript was repainted while streaming
+
+    stored = window.ctx.conversations.messages(chat.conversation_id)
+    assert [m.role for m in stored] == ["user", "assistant"]
+    assert stored[0].attachments[0].label == "region" and stored[0].attachments[0].width == 640
+    assert stored[1].text == answer.text
+
+    # stop mid-answer keeps what streamed so far
+    chat.max_tokens = 2000
+    chat.input.setPlainText("Describe it in great detail.")
+    chat.primary_action()
+    qloop.wait_until(
+        lambda: len(chat._streaming.get(chat._stream_msg_id or -1, "")) > 5, 120, "streaming to start"
+    )
+    chat.stop_action()
+    qloop.wait_until(lambda: not chat.busy, 30, "the stop")
+    last = window.ctx.conversations.messages(chat.conversation_id)[-1]
+    assert last.status == "stopped" and len(last.text) > 5
+
+
+def test_conversations_persist_and_search(make_window: Any, qloop: Any) -> None:
+    settings = Settings.model_validate({"engine": {"vllm_executable": "/nonexistent/vllm"}})
+    window = make_window(settings, start_engine=False)
+    store = window.ctx.conversations
+    a = store.create("Invoice 42")
+    store.add_message(a.id, "user", "what is the total")
+    b = store.create("Holiday photos")
+    store.add_message(b.id, "user", "where was this taken? near the lighthouse")
+    chat = window.chat
+    chat.refresh_conversations()
+    qloop.wait_until(lambda: chat.conversations.count() == 2, 10, "the list")
+    chat.search.setText("lighthouse")
+    qloop.wait_until(lambda: chat.conversations.count() == 1, 10, "the search")
+    assert chat.conversations.item(0).text() == "Holiday photos"
+    chat.conversations.setCurrentRow(0)
+    qloop.wait_until(lambda: chat.conversation_id == b.id and chat.history, 10, "opening it")
+    assert "lighthouse" in chat.transcript.toPlainText()
+
+
+def test_pasted_image_becomes_an_attachment(make_window: Any) -> None:
+    settings = Settings.model_validate({"engine": {"vllm_executable": "/nonexistent/vllm"}})
+    window = make_window(settings, start_engine=False)
+    image = QImage(120, 80, QImage.Format.Format_RGB32)
+    image.fill(0x3366CC)
+    mime = QMimeData()
+    mime.setImageData(image)
+    window.chat.input.insertFromMimeData(mime)
+    strip = window.chat.attachments
+    assert strip.count() == 1
+    assert strip.images[0].image.size == (120, 80)
+    assert strip.images[0].image.getpixel((5, 5)) == (0x33, 0x66, 0xCC)
+    strip.remove(0)
+    assert strip.count() == 0 and not strip.isVisible()
