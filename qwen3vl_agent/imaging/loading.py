@@ -64,6 +64,13 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def _upright(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation; images without one (screenshots) pass through uncopied."""
+    if image.getexif().get(0x0112, 1) == 1:
+        return image
+    return ImageOps.exif_transpose(image)
+
+
 def _read(source: Path | str, max_bytes: int) -> bytes:
     path = Path(source)
     try:
@@ -98,7 +105,7 @@ def load_image(
     if isinstance(source, Image.Image):
         _check_pixels(source.width, source.height, what, max_pixels)
         try:
-            return to_rgb(ImageOps.exif_transpose(source))
+            return to_rgb(_upright(source))
         except _DECODE_ERRORS as exc:
             raise ImageError(f"{_cap(what)} cannot be decoded: {exc}") from exc
     data = _read(source, max_bytes) if isinstance(source, Path | str) else bytes(source)
@@ -120,7 +127,7 @@ def load_image(
     _check_pixels(image.width, image.height, what, max_pixels)
     try:
         image.load()
-        return to_rgb(ImageOps.exif_transpose(image))
+        return to_rgb(_upright(image))
     except _DECODE_ERRORS as exc:
         text = str(exc)
         if "truncated" in text or isinstance(exc, EOFError):

@@ -5,18 +5,24 @@ so the same screenshot saved as PNG, BMP or straight from the capture gives the 
 For lossy encodings the encoder settings are part of the hash (the model sees other pixels).
 The perceptual hash is computed only when asked: it exists for the opt-in near-duplicate cache.
 
-Default encoding: PNG at compression level 1 (see docs/benchmarks.md, "Queue, cache and image
-preparation"): lossless, so small text survives, and fast enough for a 30 ms budget.
+Default encoding: PNG (lossless, unfiltered, zlib level 1; see docs/benchmarks.md, "Queue,
+cache and image preparation"): small text survives exactly and it fits the 30 ms budget.
+Large images are resized in two horizontal bands on two threads (Pillow releases the GIL;
+the bands are pixel-identical to a single resize), and the hash runs beside the encoder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Literal
 
+import numpy as np
 from PIL import Image
 
+from qwen3vl_agent.imaging.fast_png import encode_png
 from qwen3vl_agent.imaging.loading import DEFAULT_MAX_INPUT_PIXELS, ImageSource, load_image
 from qwen3vl_agent.imaging.sizing import fit_budget
 from qwen3vl_agent.inference.request import PreparedImage
@@ -26,14 +32,30 @@ Encoding = Literal["png", "webp", "jpeg"]
 MIME = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
 PNG_COMPRESS_LEVEL = 1
 DEFAULT_QUALITY = 90
+BAND_MIN_PIXELS = 1_000_000  # below this a second thread costs more than it saves
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _workers() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="image-prep")
+        return _pool
+
+
+def _hash(header: str, data: bytes | memoryview) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(header.encode())
+    h.update(data)
+    return h.hexdigest()
 
 
 def pixel_hash(image: Image.Image, salt: str = "") -> str:
     """Exact content hash of an RGB image's pixels and size (blake2b, 128 bits, hex)."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(f"{image.mode}:{image.width}x{image.height}:{salt}".encode())
-    h.update(image.tobytes())
-    return h.hexdigest()
+    return _hash(f"{image.mode}:{image.width}x{image.height}:{salt}", image.tobytes())
 
 
 def perceptual_hash(image: Image.Image) -> str:
@@ -47,8 +69,8 @@ def encode(image: Image.Image, encoding: Encoding, quality: int = DEFAULT_QUALIT
     """Encode RGB pixels for the wire."""
     buf = io.BytesIO()
     if encoding == "png":
-        image.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    elif encoding == "webp":
+        return encode_png(image, PNG_COMPRESS_LEVEL)
+    if encoding == "webp":
         image.save(buf, format="WEBP", quality=quality, method=0)
     elif encoding == "jpeg":
         image.save(buf, format="JPEG", quality=quality, subsampling=0 if quality >= 90 else 2)
@@ -58,13 +80,30 @@ def encode(image: Image.Image, encoding: Encoding, quality: int = DEFAULT_QUALIT
 
 
 def resize_to_budget(image: Image.Image, budget_tokens: int) -> Image.Image:
-    """Resize to the Qwen3-VL size that fits `budget_tokens` (a no-op when it already does)."""
+    """Resize to the Qwen3-VL size that fits `budget_tokens` (a no-op when it already does).
+
+    Bilinear: Pillow widens its support when shrinking (antialiased), so 11 px text stays
+    legible (box filtering loses it, bicubic costs twice as much; docs/benchmarks.md).
+    """
     target = fit_budget(image.width, image.height, budget_tokens)
-    if (target.width, target.height) == image.size:
+    size = (target.width, target.height)
+    if size == image.size:
         return image
-    # Pillow's bilinear filter widens its support when shrinking (antialiased), so text stays
-    # legible at half the cost of bicubic; reducing_gap adds a fast box pre-reduce for big factors
-    return image.resize((target.width, target.height), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    if image.width * image.height < BAND_MIN_PIXELS or target.height < 64:
+        return image.resize(size, Image.Resampling.BILINEAR)
+    half = target.height // 2
+    scale = image.height / target.height
+
+    def band(top: int, bottom: int) -> Image.Image:
+        box = (0.0, top * scale, float(image.width), bottom * scale)
+        return image.resize((target.width, bottom - top), Image.Resampling.BILINEAR, box=box)
+
+    lower = _workers().submit(band, half, target.height)
+    upper = band(0, half)
+    out = Image.new(image.mode, size, None)  # uninitialised: both bands cover it
+    out.paste(upper, (0, 0))
+    out.paste(lower.result(), (0, half))
+    return out
 
 
 def prepare_image(
@@ -79,8 +118,11 @@ def prepare_image(
     """Load, resize to the visual-token budget, encode and hash one image (raises `ImageError`)."""
     image = load_image(source, max_pixels=max_input_pixels)
     resized = resize_to_budget(image, budget_tokens)
-    data = encode(resized, encoding, quality)
+    pixels = np.asarray(resized)
     salt = "" if encoding == "png" else f"{encoding}:q{quality}"
+    header = f"RGB:{resized.width}x{resized.height}:{salt}"
+    hashed: Future[str] = _workers().submit(_hash, header, np.ascontiguousarray(pixels).data.cast("B"))
+    data = encode_png(pixels, PNG_COMPRESS_LEVEL) if encoding == "png" else encode(resized, encoding, quality)
     return PreparedImage(
         data=data,
         mime=MIME[encoding],
@@ -88,6 +130,6 @@ def prepare_image(
         height=resized.height,
         source_width=image.width,
         source_height=image.height,
-        pixel_hash=pixel_hash(resized, salt),
+        pixel_hash=hashed.result(),
         phash=perceptual_hash(resized) if want_phash else None,
     )

@@ -83,3 +83,30 @@ def test_bad_input_is_an_image_error(tmp_path: Path) -> None:
         prepare_image(tmp_path / "x.png", 1024)
     with pytest.raises(ValueError, match="unknown image encoding"):
         prepare_image(screenshot((64, 64)), 64, "gif")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("size", "budget"),
+    [((1920, 1080), 1024), ((2560, 1440), 1280), ((3840, 2160), 2048), ((1240, 1754), 2048)],
+)
+def test_banded_resize_is_pixel_identical_to_one_resize(size: tuple[int, int], budget: int) -> None:
+    from PIL import ImageChops
+
+    from qwen3vl_agent.imaging.prep import resize_to_budget
+    from qwen3vl_agent.imaging.sizing import fit_budget
+
+    img = Image.effect_noise(size, 80).convert("RGB")
+    target = fit_budget(*size, budget)
+    single = img.resize((target.width, target.height), Image.Resampling.BILINEAR)
+    assert ImageChops.difference(resize_to_budget(img, budget), single).getbbox() is None
+
+
+def test_fast_png_is_a_standard_lossless_png() -> None:
+    from qwen3vl_agent.imaging.fast_png import encode_png
+
+    img = Image.effect_noise((333, 77), 90).convert("RGB")
+    decoded = Image.open(io.BytesIO(encode_png(img)))
+    decoded.load()
+    assert decoded.mode == "RGB" and decoded.tobytes() == img.tobytes()
+    with pytest.raises(ValueError, match="RGB"):
+        encode_png(__import__("numpy").zeros((4, 4), dtype="uint8"))
