@@ -1,0 +1,319 @@
+"""Corpus-scale OCR on an existing Ray cluster, with Ray Data.
+
+The job machinery stays the local one (`ocr_job.OcrJob`): the same SQLite job store, the same
+resume rule (only pending pages are sent), the same exports. What moves to the cluster is the
+page work: each worker reads and renders its page from the path (so the documents must sit on
+storage every node sees: a shared or network file system) and recognises it with the CPU engine
+(Tesseract on the worker) or through the configured OpenAI-compatible endpoints (Qwen3-VL).
+Results stream back to the driver as they finish and are recorded one by one, so a killed run
+resumes where it stopped.
+
+Ray is an optional dependency (`pip install 'qwen3vl-agent[cluster]'`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from qwen3vl_agent.agents.ocr_job import OcrJob, ProgressCallback
+from qwen3vl_agent.agents.ocr_job_store import OcrJobStore
+from qwen3vl_agent.errors import UserFacingError
+from qwen3vl_agent.ocr.cpu_engine import CpuOptions
+from qwen3vl_agent.ocr.model import OcrPage
+from qwen3vl_agent.ocr.qwen_engine import Mode, QwenOptions
+
+
+class ClusterError(UserFacingError):
+    """The Ray cluster cannot be reached or failed the run."""
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """Where and how wide: `address` as Ray takes it (`ray://HOST:10001`, `HOST:6379`, `auto`)."""
+
+    address: str
+    workers: int | None = None  # pages in parallel; None = the cluster's CPUs
+    endpoints: list[dict[str, Any]] = field(default_factory=list)  # for the Qwen engine on workers
+
+
+@dataclass(frozen=True)
+class ClusterPage:
+    """One page to do: what the worker needs to find it, and the driver's handle to record it."""
+
+    key: int
+    path: str
+    kind: str
+    index: int
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    key: int
+    page: dict[str, Any] | None
+    error: str | None
+    seconds: float
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ClusterError(
+            "Ray is not installed", "pip install 'qwen3vl-agent[cluster]' to use --cluster"
+        ) from exc
+    return ray
+
+
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast when nothing listens at HOST:PORT (Ray itself retries for minutes)."""
+    hostport = address.split("://", 1)[-1]
+    if hostport in ("auto", "local") or ":" not in hostport:
+        return
+    host, _, port = hostport.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ClusterError(
+            f"Cannot connect to the Ray cluster at {address}: {exc}",
+            "check the address (ray://HOST:10001 for Ray Client, HOST:6379 for the head's GCS)",
+        ) from exc
+
+
+def connect(address: str) -> Any:
+    """Connect to the cluster once per process (a clear error when it is not there)."""
+    ray = _ray()
+    if ray.is_initialized():
+        return ray
+    _probe(address)
+    try:
+        ray.init(address=address, logging_level="WARNING", log_to_driver=False, ignore_reinit_error=True)
+    except Exception as exc:
+        raise ClusterError(f"Cannot connect to the Ray cluster at {address}: {exc}") from exc
+    return ray
+
+
+def _cpu_page(row: dict[str, Any], load: Any, options: Any) -> dict[str, Any]:
+    """Worker side, CPU engine: load, render and read one page; never raises.
+
+    The page travels back as JSON text: its nested, ragged structure does not fit Arrow's columns.
+    """
+    from qwen3vl_agent.ocr import cpu_engine
+    from qwen3vl_agent.ocr.inputs import PageRef
+
+    start = time.monotonic()
+    try:
+        page = cpu_engine.run_page(PageRef(row["path"], row["kind"], row["index"]), load, options)
+        return {
+            "key": row["key"],
+            "page": json.dumps(page),
+            "error": None,
+            "seconds": time.monotonic() - start,
+        }
+    except Exception as exc:
+        reason = str(exc) if isinstance(exc, UserFacingError) else f"{type(exc).__name__}: {exc}"
+        return {"key": row["key"], "page": None, "error": reason, "seconds": time.monotonic() - start}
+
+
+class _QwenPages:
+    """Worker side, Qwen3-VL: one client per worker actor, talking to the configured endpoints."""
+
+    def __init__(self, endpoints: list[dict[str, Any]], qwen_options: Any, load: Any) -> None:
+        from qwen3vl_agent.config import EndpointSettings, EngineSettings, Settings
+        from qwen3vl_agent.ocr.qwen_engine import QwenOcrEngine
+
+        settings = Settings(
+            engine=EngineSettings(mode="endpoints", endpoints=[EndpointSettings(**e) for e in endpoints])
+        )
+        settings.cache.enabled = False
+        self._loop = asyncio.new_event_loop()
+        self._runtime = self._loop.run_until_complete(self._build(settings))
+        self._engine = QwenOcrEngine(self._runtime.service, qwen_options)
+        self._load = load
+
+    @staticmethod
+    async def _build(settings: Any) -> Any:
+        from qwen3vl_agent.runtime import build_runtime
+
+        return await build_runtime(settings, start_engine=False)
+
+    async def _one(self, row: dict[str, Any]) -> dict[str, Any]:
+        from qwen3vl_agent.ocr.inputs import PageRef, load_page
+
+        start = time.monotonic()
+        try:
+            page = await asyncio.to_thread(
+                load_page, PageRef(row["path"], row["kind"], row["index"]), self._load
+            )
+            result = await self._engine.recognise(page)
+            return {
+                "key": row["key"],
+                "page": json.dumps(result.to_dict()),
+                "error": None,
+                "seconds": time.monotonic() - start,
+            }
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, UserFacingError) else f"{type(exc).__name__}: {exc}"
+            return {"key": row["key"], "page": None, "error": reason, "seconds": time.monotonic() - start}
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        rows = [dict(zip(batch.keys(), values, strict=True)) for values in zip(*batch.values(), strict=True)]
+        done = self._loop.run_until_complete(asyncio.gather(*(self._one(r) for r in rows)))
+        return {name: [d[name] for d in done] for name in ("key", "page", "error", "seconds")}
+
+
+def run_pages(
+    cluster: ClusterOptions,
+    pages: Sequence[ClusterPage],
+    *,
+    engine: str,
+    load: Any,
+    cpu_options: Any = None,
+    qwen_options: Any = None,
+    stop: threading.Event | None = None,
+) -> Iterator[ClusterResult]:
+    """Run the pages on the cluster; yield each result as soon as it is back (blocking iterator)."""
+    if not pages:
+        return
+    connect(cluster.address)
+    import ray
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.verbose_stats_logs = False
+    width = cluster.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    rows = [{"key": p.key, "path": p.path, "kind": p.kind, "index": p.index} for p in pages]
+    # one page per block, so pages spread over the workers and stream back one by one
+    ds = ray.data.from_items(rows, override_num_blocks=len(rows))
+    if engine == "cpu":
+        ds = ds.map(
+            _cpu_page, fn_kwargs={"load": load, "options": cpu_options}, num_cpus=1, concurrency=width
+        )
+    elif engine == "qwen":
+        if not cluster.endpoints:
+            raise ClusterError(
+                "The Qwen3-VL engine on a cluster needs endpoints", "set engine.endpoints in the settings"
+            )
+        ds = ds.map_batches(
+            cast(Callable[..., Any], _QwenPages),
+            fn_constructor_kwargs={
+                "endpoints": cluster.endpoints,
+                "qwen_options": qwen_options,
+                "load": load,
+            },
+            batch_size=4,
+            num_cpus=1,
+            concurrency=width,
+        )
+    else:
+        raise ClusterError(f"Unknown engine {engine!r} for a cluster run")
+    try:
+        for row in ds.iter_rows():
+            page = json.loads(row["page"]) if row["page"] is not None else None
+            yield ClusterResult(int(row["key"]), page, row["error"], float(row["seconds"]))
+            if stop is not None and stop.is_set():
+                return
+    except Exception as exc:
+        if isinstance(exc, UserFacingError):
+            raise
+        raise ClusterError(f"The Ray run failed: {type(exc).__name__}: {exc}") from exc
+
+
+async def stream_results(
+    cluster: ClusterOptions, pages: Sequence[ClusterPage], **kwargs: Any
+) -> AsyncIterator[ClusterResult]:
+    """Async view of `run_pages`: the blocking Ray iteration runs in a thread, results come through a queue."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[ClusterResult | BaseException | None] = asyncio.Queue()
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for result in run_pages(cluster, pages, stop=stop, **kwargs):
+                loop.call_soon_threadsafe(queue.put_nowait, result)
+        except BaseException as exc:
+            loop.call_soon_threadsafe(queue.put_nowait, exc)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    thread = threading.Thread(target=pump, name="ray-ocr", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+class ClusterOcrJob(OcrJob):
+    """An `OcrJob` whose pages run on a Ray cluster; store, resume, progress and exports stay local."""
+
+    def __init__(
+        self,
+        store: OcrJobStore,
+        job_id: str,
+        cluster: ClusterOptions,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        super().__init__(store, job_id, service=_REMOTE, on_progress=on_progress)
+        self.cluster = cluster
+
+    async def _run_cluster(self, engine: str) -> None:
+        pending = list(self.store.pending_pages(self.job_id))
+        by_key = dict(enumerate(pending))
+        pages = [ClusterPage(key, p.path, self._ref(p).kind, p.page_index) for key, p in by_key.items()]
+        for p in pending:
+            self.store.mark_started(p)
+        qwen_options = None
+        if engine == "qwen":
+            qwen_options = QwenOptions(
+                mode=cast(Mode, self.options.mode),
+                schema=self.options.schema,
+                budget_tokens=self.options.budget_tokens,
+                max_tokens=self.options.max_tokens,
+            )
+        cpu_options = CpuOptions(languages=self.options.languages)
+        engine_name = "tesseract" if engine == "cpu" else f"qwen3-vl:{self.options.mode}"
+        async for result in stream_results(
+            self.cluster,
+            pages,
+            engine=engine,
+            load=self.load,
+            cpu_options=cpu_options,
+            qwen_options=qwen_options,
+        ):
+            page = by_key[result.key]
+            if result.page is not None:
+                self._record_done(page, OcrPage.from_dict(result.page), result.seconds)
+            else:
+                self._record_failed(page, result.error or "unknown failure", engine_name, result.seconds)
+
+    async def _run_qwen(self) -> None:
+        await self._run_cluster("qwen")
+
+    async def _run_cpu(self) -> None:
+        await self._run_cluster("cpu")
+
+
+class _RemoteService:
+    """Marks that Qwen3-VL pages are served by the cluster's workers, not a local service."""
+
+    async def submit(self, request: Any, on_delta: Any = None) -> Any:  # pragma: no cover - never called
+        raise ClusterError("pages of a cluster job are recognised on the workers")
+
+
+_REMOTE = _RemoteService()

@@ -1,0 +1,174 @@
+"""Corpus-scale OCR on a real local Ray cluster (`ray start --head`, two CPU workers), with the
+CPU engine on the workers: every one of 200 generated pages is done exactly once, a rerun does
+nothing, and the outputs are byte-identical to a local job's on the same pages."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from qwen3vl_agent.agents.ocr_cluster import ClusterOcrJob, ClusterOptions
+from qwen3vl_agent.agents.ocr_job import OcrJob, OcrJobOptions, create_job
+from qwen3vl_agent.agents.ocr_job_store import OcrJobStore
+from tests.support.ocr_documents import font, write_scanned_pdf
+
+pytest.importorskip("ray", reason="the cluster extra (ray[data]) is part of the test install")
+
+RAY = Path(sys.executable).with_name("ray")
+WORDS = [
+    "invoice",
+    "order",
+    "amount",
+    "total",
+    "paid",
+    "Zürich",
+    "Köln",
+    "Straße",
+    "number",
+    "date",
+    "customer",
+    "account",
+]
+
+
+def _page(doc: int, page: int) -> Image.Image:
+    image = Image.new("L", (1100, 170), 255)
+    draw = ImageDraw.Draw(image)
+    fnt = font(14)
+    line1 = f"Document {doc:03d} page {page} " + " ".join(
+        WORDS[(doc + page + i) % len(WORDS)] for i in range(4)
+    )
+    line2 = f"Reference {doc * 1000 + page * 7:06d} " + " ".join(
+        WORDS[(doc * 3 + i) % len(WORDS)] for i in range(3)
+    )
+    draw.text((30, 25), line1, fill=0, font=fnt)
+    draw.text((30, 95), line2, fill=0, font=fnt)
+    return image
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """200 pages: 20 scanned 5-page PDFs and 100 single-page PNGs."""
+    root = tmp_path_factory.mktemp("corpus")
+    for doc in range(20):
+        write_scanned_pdf(root / f"scan-{doc:02d}.pdf", [_page(doc, p) for p in range(1, 6)])
+    (root / "pngs").mkdir()
+    for doc in range(20, 120):
+        _page(doc, 1).save(root / "pngs" / f"page-{doc:03d}.png")
+    return root
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Ray head on loopback with two CPUs (two worker slots); stopped at the end."""
+    port = _free_port()
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "OMP_THREAD_LIMIT": "1"}
+    temp = tmp_path_factory.mktemp("ray")
+    subprocess.run(
+        [
+            str(RAY),
+            "start",
+            "--head",
+            "--num-cpus",
+            "2",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--include-dashboard",
+            "false",
+            "--disable-usage-stats",
+            "--temp-dir",
+            str(temp),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+        subprocess.run([str(RAY), "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_cluster_job_does_every_page_once_and_matches_a_local_run(
+    corpus: Path, ray_cluster: str, tmp_path: Path
+) -> None:
+    store = OcrJobStore()
+    cluster_out, local_out = tmp_path / "cluster", tmp_path / "local"
+
+    job = create_job(
+        store, [corpus], OcrJobOptions(engine="cpu", formats=["txt", "md"], out_dir=str(cluster_out))
+    )
+    assert store.counts(job).total == 200
+    summary = asyncio.run(ClusterOcrJob(store, job, ClusterOptions(ray_cluster, workers=2)).run())
+    assert summary.status == "done", summary.failures
+    counts = store.counts(job)
+    assert (counts.done, counts.failed, counts.pending) == (200, 0, 0)
+    # every page recognised and recorded exactly once
+    completions = [
+        r[0] for r in store.db.execute("SELECT completions FROM ocr_pages WHERE job_id = ?", [job])
+    ]
+    assert len(completions) == 200 and set(completions) == {1}
+
+    # resuming a finished job sends nothing to the cluster
+    again = asyncio.run(ClusterOcrJob(store, job, ClusterOptions(ray_cluster, workers=2)).run())
+    assert again.counts.done == 200
+    assert {r[0] for r in store.db.execute("SELECT completions FROM ocr_pages WHERE job_id = ?", [job])} == {
+        1
+    }
+
+    local = create_job(
+        store, [corpus], OcrJobOptions(engine="cpu", formats=["txt", "md"], out_dir=str(local_out), workers=2)
+    )
+    assert asyncio.run(OcrJob(store, local).run()).status == "done"
+    a, b = _outputs(cluster_out), _outputs(local_out)
+    assert len(a) == 240  # 120 documents x (txt, md)
+    assert a == b
+    assert "Document 007 page 3" in a["scan-07.txt"].decode()
+
+
+def test_unreachable_cluster_is_a_clear_error(corpus: Path) -> None:
+    store = OcrJobStore()
+    job = create_job(store, [corpus / "pngs" / "page-020.png"], OcrJobOptions(engine="cpu"))
+    port = _free_port()
+    code = (
+        "import asyncio, sys\n"
+        "from qwen3vl_agent.agents.ocr_cluster import ClusterOcrJob, ClusterOptions, ClusterError\n"
+        "from qwen3vl_agent.agents.ocr_job_store import OcrJobStore\n"
+        f"job = ClusterOcrJob(OcrJobStore(), {job!r}, ClusterOptions('127.0.0.1:{port}'))\n"
+        "try:\n    asyncio.run(job.run())\nexcept ClusterError as e:\n    print('CLUSTER-ERROR', e); sys.exit(3)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+    )
+    assert done.returncode == 3, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Cannot connect to the Ray cluster" in done.stdout
+    assert store.counts(job).pending == 1  # nothing lost: the page is still there to do
