@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 
 import pytest
@@ -286,3 +287,17 @@ def test_xdotool_fallback_finds_the_same_window(red_window: ColorWindow) -> None
     assert [(w.title, w.rect) for w in _find_with_xdotool("secret ledger", exact=False)] == [
         ("Secret Ledger", Rect(2020, 276, 300, 200))
     ]
+
+
+def test_mss_factory_works_with_mss_9_and_10(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mss 10 has `MSS`, mss 9 only `mss` (a fake module stands in for the version not installed)."""
+    import types
+
+    import mss
+
+    from qwen3vl_agent.screen.capture import _mss_factory
+
+    assert _mss_factory() is getattr(mss, "MSS", mss.mss)
+    old_style = types.SimpleNamespace(mss=lambda **kw: "mss9-instance")
+    monkeypatch.setitem(sys.modules, "mss", old_style)
+    assert _mss_factory()() == "mss9-instance"
