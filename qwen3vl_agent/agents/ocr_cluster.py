@@ -192,7 +192,7 @@ def run_pages(
     width = cluster.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     rows = [{"key": p.key, "path": p.path, "kind": p.kind, "index": p.index} for p in pages]
     # one page per block, so pages spread over the workers and stream back one by one
-    ds = ray.data.from_items(rows, override_num_blocks=len(rows))
+    ds: Any = ray.data.from_items(rows, override_num_blocks=len(rows))
     if engine == "cpu":
         ds = ds.map(
             _cpu_page, fn_kwargs={"load": load, "options": cpu_options}, num_cpus=1, concurrency=width
