@@ -79,7 +79,9 @@ class Action:
         return Action(
             action=ActionType(data["action"]),
             coordinate=tuple(data["coordinate"]) if data.get("coordinate") is not None else None,
-            start_coordinate=tuple(data["start_coordinate"]) if data.get("start_coordinate") is not None else None,
+            start_coordinate=tuple(data["start_coordinate"])
+            if data.get("start_coordinate") is not None
+            else None,
             keys=tuple(data.get("keys") or ()),
             text=data.get("text"),
             pixels=data.get("pixels"),
