@@ -49,6 +49,7 @@ class OcrJobOptions:
     roots: list[str] = field(default_factory=list)  # folders given, for the exports' sub-folders
     languages: str | None = None
     budget_tokens: int = 2048
+    max_tokens: int | None = None  # per page answer; None = the prompt file's value per mode
     concurrency: int | None = None  # Qwen pages in flight; None = the queue's max_in_flight
     workers: int | None = None  # CPU worker processes; None = CPU count
     max_pixels: int = 200_000_000
@@ -248,6 +249,7 @@ class OcrJob:
                 mode=cast(Mode, self.options.mode),
                 schema=self.options.schema,
                 budget_tokens=self.options.budget_tokens,
+                max_tokens=self.options.max_tokens,
             ),
         )
         limit = max(1, min(self.options.concurrency or self.max_in_flight, self.max_in_flight))
@@ -283,6 +285,8 @@ class OcrJob:
         options = cpu_engine.CpuOptions(languages=self.options.languages)
         loop = asyncio.get_running_loop()
         context = multiprocessing.get_context("forkserver")
+        # the fork server needs only the engine module, not whatever program started the job
+        context.set_forkserver_preload(["qwen3vl_agent.ocr.cpu_engine"])
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
         slots = asyncio.Semaphore(workers + 1)  # a small backlog keeps every worker busy
         tasks: set[asyncio.Task[None]] = set()
