@@ -21,9 +21,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from PIL import Image
 
@@ -34,6 +34,7 @@ from qwen3vl_agent.screen.masks import WindowFinder, apply_masks, privacy_rects
 from qwen3vl_agent.screen.windows import find_windows
 
 TargetKind = Literal["desktop", "monitor", "region", "window"]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -178,16 +179,20 @@ class ScreenCapturer:
 
     def capture(self, target: CaptureTarget | None = None) -> Screenshot:
         """Capture now (blocking); runs in the capture thread."""
-        return self._pool.submit(self._capture_here, target or CaptureTarget.desktop()).result()
+        return self._submit(self._capture_here, target or CaptureTarget.desktop()).result()
 
     async def capture_async(self, target: CaptureTarget | None = None) -> Screenshot:
         """Capture without blocking the running event loop."""
-        future = self._pool.submit(self._capture_here, target or CaptureTarget.desktop())
-        return await asyncio.wrap_future(future)
+        return await asyncio.wrap_future(self._submit(self._capture_here, target or CaptureTarget.desktop()))
 
     def list_monitors(self) -> list[MonitorGeometry]:
         """The current layout ([0] = whole desktop), re-read from the display."""
-        return self._pool.submit(self._monitors_here).result()
+        return self._submit(self._monitors_here).result()
+
+    def _submit(self, fn: Callable[..., _T], *args: Any) -> Future[_T]:
+        if self._closed:
+            raise CaptureError("The screen capturer was closed.", "create a new one")
+        return self._pool.submit(fn, *args)
 
     def close(self) -> None:
         """Release the mss instance and stop the thread."""

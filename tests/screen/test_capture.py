@@ -301,3 +301,11 @@ def test_mss_factory_works_with_mss_9_and_10(monkeypatch: pytest.MonkeyPatch) ->
     old_style = types.SimpleNamespace(mss=lambda **kw: "mss9-instance")
     monkeypatch.setitem(sys.modules, "mss", old_style)
     assert _mss_factory()() == "mss9-instance"
+
+
+def test_a_closed_capturer_says_so(xvfb: XvfbDisplay) -> None:
+    c = ScreenCapturer()
+    c.close()
+    c.close()  # idempotent
+    with pytest.raises(CaptureError, match="closed"):
+        c.capture()
