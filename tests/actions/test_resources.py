@@ -149,7 +149,7 @@ def test_random_outputs_under_the_schema_always_parse(tmp_path: Path, grid: tupl
 
 
 def test_resources_load_without_the_source_tree() -> None:
-    """importlib.resources finds the files the same way from an installed wheel."""
+    """importlib.resources finds the files from any working directory (no path relative to the repo)."""
     code = (
         "from qwen3vl_agent.resources_loader import computer_use_tool, action_arguments_schema;"
         "print(computer_use_tool()['function']['name'], len(action_arguments_schema()['anyOf']))"
