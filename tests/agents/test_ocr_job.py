@@ -81,7 +81,11 @@ async def test_cpu_job_over_a_folder_records_the_unreadable_file_and_does_the_re
     assert all(completions == 1 for *_, completions in _stats(store, job_id))
     # exports keep the folder layout
     out = tmp_path / "out"
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.txt")) == ["a.txt", "c.txt", "sub/b.txt"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.txt")) == [
+        "a.txt",
+        "c.txt",
+        "sub/b.txt",
+    ]
     assert cer(table_page(seed=12).text, (out / "sub" / "b.txt").read_text()) < 0.02
     pages = json.loads((out / "c.json").read_text())["pages"]
     assert [p["index"] for p in pages] == [0, 1]
@@ -164,7 +168,9 @@ class _DiesAfter:
     def __init__(self, n: int) -> None:
         self.n = n
 
-    async def submit(self, request: InferenceRequest, on_delta: DeltaCallback | None = None) -> InferenceResult:
+    async def submit(
+        self, request: InferenceRequest, on_delta: DeltaCallback | None = None
+    ) -> InferenceResult:
         if self.n <= 0:
             raise EngineUnavailableError("all endpoints are down")
         self.n -= 1
@@ -216,7 +222,9 @@ class _Counting:
         self.peak = 0
         self.requests: list[InferenceRequest] = []
 
-    async def submit(self, request: InferenceRequest, on_delta: DeltaCallback | None = None) -> InferenceResult:
+    async def submit(
+        self, request: InferenceRequest, on_delta: DeltaCallback | None = None
+    ) -> InferenceResult:
         self.requests.append(request)
         self.now += 1
         self.peak = max(self.peak, self.now)
@@ -255,7 +263,9 @@ async def test_each_qwen_mode_through_the_job_machinery(tiny_engine: Any, tmp_pa
     from qwen3vl_agent.inference.request import Priority, TaskKind
 
     assert all(r.kind == TaskKind.OCR and r.effective_priority == Priority.BATCH for r in service.requests)
-    rows = store.db.execute("SELECT status, result, error FROM ocr_pages WHERE job_id = ?", [job_id]).fetchall()
+    rows = store.db.execute(
+        "SELECT status, result, error FROM ocr_pages WHERE job_id = ?", [job_id]
+    ).fetchall()
     assert len(rows) == 4
     if mode == "json":
         # structured output forces JSON of the schema's shape; what is stored is valid against it
@@ -264,7 +274,9 @@ async def test_each_qwen_mode_through_the_job_machinery(tiny_engine: Any, tmp_pa
         assert done, [r[2] for r in rows]
         for page in done:
             jsonschema.validate(page["data"], INVOICE_SCHEMA)
-        assert all("does not match the schema" in r[2] or "not JSON" in r[2] for r in rows if r[0] == "failed")
+        assert all(
+            "does not match the schema" in r[2] or "not JSON" in r[2] for r in rows if r[0] == "failed"
+        )
     else:
         assert all(status == "done" for status, _, _ in rows), [r[2] for r in rows]
         for _, result, _ in rows:
@@ -299,7 +311,9 @@ def _db_rows(sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 @pytest.mark.engine
 @pytest.mark.slow
-def test_cli_batch_killed_with_sigkill_resumes_with_no_page_lost_or_done_twice(tiny_engine: Any, tmp_path: Path) -> None:
+def test_cli_batch_killed_with_sigkill_resumes_with_no_page_lost_or_done_twice(
+    tiny_engine: Any, tmp_path: Path
+) -> None:
     from PIL import Image, ImageDraw
 
     folder = tmp_path / "many"
@@ -324,7 +338,9 @@ def test_cli_batch_killed_with_sigkill_resumes_with_no_page_lost_or_done_twice(t
             if done >= 3:
                 break
             time.sleep(0.05)
-        assert proc.poll() is None, "the batch finished before it could be killed: " + proc.stderr.read().decode()  # type: ignore[union-attr]
+        assert proc.poll() is None, (
+            "the batch finished before it could be killed: " + proc.stderr.read().decode()
+        )  # type: ignore[union-attr]
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(30)
@@ -334,14 +350,22 @@ def test_cli_batch_killed_with_sigkill_resumes_with_no_page_lost_or_done_twice(t
     assert 3 <= len(before) < 10
 
     listing = subprocess.run(
-        [sys.executable, "-m", "qwen3vl_agent", "ocr", "jobs", "--json"], env=env, cwd=REPO_ROOT,
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "qwen3vl_agent", "ocr", "jobs", "--json"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert listing.returncode == 0 and json.loads(listing.stdout)[0]["id"] == job_id
 
     resumed = subprocess.run(
         [sys.executable, "-m", "qwen3vl_agent", "ocr", "resume", job_id, "--no-progress"],
-        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert resumed.returncode == 0, resumed.stderr
     rows = _db_rows("SELECT document_id, page_index, status, attempts, completions FROM ocr_pages")

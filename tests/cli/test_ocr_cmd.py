@@ -1,0 +1,73 @@
+"""The `qwen3vl-agent ocr` command line: spellings, exports, failure summary and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from qwen3vl_agent.cli.main import cli
+from tests.support.ocr_documents import cer, paragraphs_page, write_text_pdf
+
+
+def _run(*args: str) -> object:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_ocr_path_prints_text_and_exits_zero(tmp_path: Path) -> None:
+    page = paragraphs_page()
+    png = tmp_path / "letter.png"
+    page.image.save(png)
+    result = _run("ocr", str(png), "--engine", "cpu", "--no-progress", "--workers", "1")
+    assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
+    assert cer(page.text, result.stdout) < 0.02  # type: ignore[attr-defined]
+    assert "1/1 pages done" in result.stderr  # type: ignore[attr-defined]
+
+
+def test_formats_go_to_out_and_failures_give_a_summary_and_exit_code_1(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_text_pdf(folder / "digital.pdf", [["Quarterly figures are attached."]])
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj <<")
+    out = tmp_path / "out"
+    result = _run(
+        "ocr",
+        str(folder),
+        "--engine",
+        "cpu",
+        "--out",
+        str(out),
+        "--format",
+        "md",
+        "--format",
+        "json",
+        "--format",
+        "pdf",
+        "--no-progress",
+    )
+    assert result.exit_code == 1
+    stderr = result.stderr  # type: ignore[attr-defined]
+    assert "problems:" in stderr and "broken.pdf" in stderr and "not a readable PDF" in stderr
+    assert sorted(p.name for p in out.iterdir()) == ["digital.json", "digital.md", "digital.searchable.pdf"]
+    data = json.loads((out / "digital.json").read_text())
+    assert data["pages"][0]["source"] == "text-layer"
+    assert "Quarterly figures are attached." in (out / "digital.md").read_text()
+
+    jobs = _run("ocr", "jobs", "--json")
+    (row,) = json.loads(jobs.stdout)  # type: ignore[attr-defined]
+    assert row["status"] == "done_with_errors" and row["documents_failed"] == 1 and row["done"] == 1
+
+    again = _run("ocr", "resume", row["id"], "--no-progress")  # nothing pending: nothing redone
+    assert again.exit_code == 1 and "1/1 pages done" in again.stderr  # type: ignore[attr-defined]
+
+
+def test_bad_input_is_one_clear_line_with_exit_code_2(tmp_path: Path) -> None:
+    result = _run("ocr", str(tmp_path / "missing.png"), "--engine", "cpu")
+    assert result.exit_code == 2 and "No such file" in result.stderr  # type: ignore[attr-defined]
+    schema_missing = _run("ocr", str(tmp_path), "--mode", "json")
+    assert schema_missing.exit_code == 2 and "needs a JSON schema" in schema_missing.stderr  # type: ignore[attr-defined]
+    unknown = _run("ocr", "resume", "nope")
+    assert unknown.exit_code == 2 and "No OCR job 'nope'" in unknown.stderr  # type: ignore[attr-defined]
+    huge_dpi = _run("ocr", str(tmp_path), "--dpi", "5000", "--engine", "cpu")
+    assert huge_dpi.exit_code == 2 and "out of range" in huge_dpi.stderr  # type: ignore[attr-defined]
