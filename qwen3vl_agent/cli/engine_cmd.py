@@ -1,0 +1,176 @@
+"""`qwen3vl-agent engine start|status|stop`: the managed vLLM server from a terminal.
+
+`start` shows the start's progress and keeps the engine running until Ctrl-C (or, with
+`--detach`, leaves it running in the background); either way it records the engine in the data
+dir so that `status` and `stop` in another terminal find it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import time
+from typing import Any
+
+import click
+
+from qwen3vl_agent.errors import UserFacingError
+
+
+def _settings(overrides: dict[str, Any]) -> Any:
+    from qwen3vl_agent.config import load_settings
+
+    settings = load_settings()
+    update = {k: v for k, v in overrides.items() if v not in (None, ())}
+    if "extra_args" in update:
+        update["extra_args"] = [*settings.engine.extra_args, *update["extra_args"]]
+    return settings.engine.model_copy(update=update)
+
+
+def _live_record() -> Any:
+    from qwen3vl_agent.engine.state_file import clear_record, read_record
+
+    record = read_record()
+    if record is not None and not record.alive():
+        clear_record()  # left behind by an engine that is gone
+        return None
+    return record
+
+
+@click.group()
+def engine() -> None:
+    """Start, check and stop the local vLLM engine."""
+
+
+@engine.command()
+@click.option("--detach", is_flag=True, help="Leave the engine running in the background and return.")
+@click.option("--model", help="Model name or local folder (default: engine.model).")
+@click.option("--launcher", type=click.Choice(["vllm-serve", "python-module"]), help="How to start vLLM.")
+@click.option("--python", "python_executable", help="Interpreter for the python-module launcher.")
+@click.option("--port", type=int, help="Port on 127.0.0.1 (default: a free one).")
+@click.option("--extra-arg", "extra_args", multiple=True, help="Extra vLLM argument (repeatable).")
+@click.option("--timeout", "startup_timeout_s", type=float, help="Seconds to wait for the engine.")
+def start(detach: bool, **overrides: Any) -> None:
+    """Start the engine and wait until it answers."""
+    from rich.console import Console
+
+    from qwen3vl_agent.engine.managed import ManagedEngine
+    from qwen3vl_agent.engine.state_file import clear_record, write_record
+    from qwen3vl_agent.engine.status import EngineState, EngineStatus
+    from qwen3vl_agent.paths import app_paths
+
+    record = _live_record()
+    if record is not None:
+        raise UserFacingError(
+            f"An engine is already running at {record.base_url} (pid {record.pid})",
+            "stop it first with `qwen3vl-agent engine stop`",
+        )
+    settings = _settings(overrides)
+    log_dir = app_paths().ensure().log_dir
+    managed = ManagedEngine(settings, log_dir, detached=detach)
+    console = Console(stderr=True)
+
+    async def run() -> None:
+        began = time.monotonic()
+        with console.status(f"Starting {settings.model} …") as spinner:
+
+            def progress(status: EngineStatus) -> None:
+                spinner.update(
+                    f"Starting the engine ({status.elapsed_s:.0f} s): {status.last_log_line[-100:]}"
+                )
+
+            await managed.start(progress)
+        write_record(managed, detached=detach)
+        console.print(
+            f"[green]Engine ready[/green] in {time.monotonic() - began:.0f} s at {managed.base_url} "
+            f"(model {managed.served_model_name}, pid {managed.pid}, log {managed.log_path})"
+        )
+        if detach:
+            console.print("Running in the background; stop it with `qwen3vl-agent engine stop`.")
+            return
+        console.print("Press Ctrl-C to stop it.")
+        done = asyncio.Event()
+
+        def on_change(status: EngineStatus) -> None:
+            console.print(status.describe())
+            if status.state == EngineState.READY:
+                write_record(managed, detached=False)  # a restart may have a new pid
+            if status.state in (EngineState.FAILED, EngineState.STOPPED):
+                done.set()
+
+        managed.add_listener(on_change)
+        loop = asyncio.get_running_loop()
+        main = asyncio.current_task()
+        assert main is not None
+        loop.add_signal_handler(signal.SIGTERM, main.cancel)
+        try:
+            await done.wait()
+        finally:
+            failed = managed.state == EngineState.FAILED
+            error = managed.status.error
+            with console.status("Stopping the engine …"):
+                await managed.stop()
+            clear_record()
+            console.print("Engine stopped.")
+        if failed:
+            raise UserFacingError(f"The engine failed: {error}", f"see {managed.log_path}")
+
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+        asyncio.run(run())
+
+
+@engine.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def status(as_json: bool) -> None:
+    """Say whether the recorded engine runs and answers /health (exit 1 when it does not)."""
+    import httpx
+
+    record = _live_record()
+    if record is None:
+        if as_json:
+            click.echo(json.dumps({"running": False}))
+        else:
+            click.echo("No engine is running (start one with `qwen3vl-agent engine start`).")
+        raise SystemExit(1)
+    try:
+        healthy = httpx.get(f"{record.base_url.removesuffix('/v1')}/health", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        healthy = False
+    if as_json:
+        from dataclasses import asdict
+
+        click.echo(json.dumps({"running": True, "healthy": healthy, **asdict(record)}, indent=2))
+    else:
+        state = "running and healthy" if healthy else "running but not answering /health (still starting?)"
+        click.echo(f"Engine {state} at {record.base_url}")
+        click.echo(f"  model {record.served_model_name}, pid {record.pid}, log {record.log_path}")
+    if not healthy:
+        raise SystemExit(1)
+
+
+@engine.command()
+@click.option("--grace", type=float, default=15.0, show_default=True, help="Seconds before SIGKILL.")
+def stop(grace: float) -> None:
+    """Stop the recorded engine (and every process of its group)."""
+    from qwen3vl_agent.engine.managed import stop_process_group
+    from qwen3vl_agent.engine.processes import group_members, pid_alive
+    from qwen3vl_agent.engine.state_file import clear_record
+
+    record = _live_record()
+    if record is None:
+        click.echo("No engine is running.")
+        return
+    if not record.detached and record.owner_pid != os.getpid() and pid_alive(record.owner_pid):
+        # A foreground `engine start` owns it: ask that process to stop (its watchdog would
+        # otherwise restart the server).
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.owner_pid, signal.SIGTERM)
+        end = time.monotonic() + grace + 10
+        while time.monotonic() < end and (pid_alive(record.owner_pid) or group_members(record.pid)):
+            time.sleep(0.2)
+    stop_process_group(record.pid, grace)
+    clear_record()
+    click.echo(f"Engine stopped (pid {record.pid}).")

@@ -1,0 +1,87 @@
+"""`qwen3vl-agent engine start|status|stop` as a user runs them: separate processes, a real engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from qwen3vl_agent.config import Settings, save_settings
+from qwen3vl_agent.engine.processes import group_members
+from qwen3vl_agent.engine.state_file import read_record
+from tests.support.engine_fixtures import tiny_engine_settings
+
+
+def agent(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "qwen3vl_agent", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_status_and_stop_without_an_engine() -> None:
+    status = agent("engine", "status")
+    assert status.returncode == 1 and "No engine is running" in status.stdout
+    stop = agent("engine", "stop")
+    assert stop.returncode == 0 and "No engine is running" in stop.stdout
+
+
+def test_start_without_vllm_is_one_clear_line(tmp_path: Path) -> None:
+    save_settings(Settings(engine={"vllm_executable": str(tmp_path / "no-vllm")}))
+    result = agent("engine", "start")
+    assert result.returncode == 2
+    assert "vLLM is not installed" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.engine
+@pytest.mark.slow
+def test_detached_engine_outlives_start_and_is_stopped_by_stop(tiny_model_dir: Path) -> None:
+    save_settings(Settings(engine=tiny_engine_settings(tiny_model_dir)))
+    started = agent("engine", "start", "--detach", timeout=600)
+    assert started.returncode == 0, started.stderr[-2000:]
+    assert "Engine ready" in started.stderr
+    record = read_record()
+    assert record is not None and record.detached
+    try:
+        status = agent("engine", "status", "--json")
+        assert status.returncode == 0, status.stdout
+        info = json.loads(status.stdout)
+        assert info["healthy"] and info["base_url"] == record.base_url
+        assert (os.stat(record.api_key_path).st_mode & 0o077) == 0  # the key file is owner-only
+    finally:
+        stopped = agent("engine", "stop")
+    assert stopped.returncode == 0 and "Engine stopped" in stopped.stdout
+    assert group_members(record.pid) == []
+    assert read_record() is None
+    assert agent("engine", "status").returncode == 1
+
+
+@pytest.mark.engine
+@pytest.mark.slow
+def test_foreground_engine_is_stopped_from_another_terminal(tiny_model_dir: Path) -> None:
+    save_settings(Settings(engine=tiny_engine_settings(tiny_model_dir)))
+    fg = subprocess.Popen(
+        [sys.executable, "-m", "qwen3vl_agent", "engine", "start"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        end = time.monotonic() + 600
+        while time.monotonic() < end and read_record() is None and fg.poll() is None:
+            time.sleep(0.5)
+        record = read_record()
+        assert record is not None and not record.detached, fg.stderr.read() if fg.poll() is not None else ""
+        stopped = agent("engine", "stop")
+        assert stopped.returncode == 0
+        assert fg.wait(60) == 0
+    finally:
+        if fg.poll() is None:
+            fg.kill()
+            fg.wait()
+    assert group_members(record.pid) == []
+    assert "Engine stopped." in fg.stderr.read()
