@@ -286,15 +286,20 @@ def register_memory_image(name: str, image: Image.Image) -> PageRef:
 
 
 def capture_screen_region(left: int, top: int, width: int, height: int) -> Image.Image:
-    """Grab a region of the screen (virtual-desktop pixels) as an RGB image."""
-    try:
-        import mss
+    """Grab a region of the desktop (virtual-desktop pixels) with the app's capturer, so the
+    user's privacy masks apply to OCR too."""
+    from qwen3vl_agent.config import load_settings
+    from qwen3vl_agent.screen.capture import CaptureTarget, ScreenCapturer
+    from qwen3vl_agent.screen.geometry import Rect
 
-        with mss.mss() as grabber:
-            shot = grabber.grab({"left": left, "top": top, "width": width, "height": height})
-            return Image.frombytes("RGB", shot.size, shot.rgb)
+    try:
+        with ScreenCapturer.from_settings(load_settings()) as capturer:
+            shot = capturer.capture(CaptureTarget.region(Rect(left, top, width, height)))
+    except UserFacingError:
+        raise
     except Exception as exc:
         raise DocumentError(f"Cannot capture the screen region: {exc}", "is a display available?") from exc
+    return shot.image.convert("RGB")
 
 
 def clipboard_image() -> Image.Image:
