@@ -152,8 +152,15 @@ class AgentPane(QWidget):
         self.batch_progress = QProgressBar()
         self.batch_progress.setObjectName("batchProgress")
         self.batch_progress.setFormat("%v / %m rows")
+        self.batch_progress.hide()  # shown when a data file's rows run
+        self.rows_hint = QLabel(
+            "Choose a data file to run the task once per row; each row's progress shows here."
+        )
+        self.rows_hint.setObjectName("hint")
+        self.rows_hint.setWordWrap(True)
         rows_box = QGroupBox("Rows")
         rbv = QVBoxLayout(rows_box)
+        rbv.addWidget(self.rows_hint)
         rbv.addWidget(self.batch_progress)
         rbv.addWidget(self.rows)
 
@@ -193,6 +200,7 @@ class AgentPane(QWidget):
         self.steps.setHeaderLabels(["Step", "Action", "Outcome"])
         self.steps.setWordWrap(True)
         self.steps.header().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.steps.setColumnWidth(0, 60)
         right = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()
         tv = QVBoxLayout(top)
@@ -427,6 +435,8 @@ class AgentPane(QWidget):
         elif name == "BatchNotice":
             self.ctx.bridge.notice.emit("info", event.message)
         elif name == "BatchPlanned":
+            self.rows_hint.hide()
+            self.batch_progress.show()
             self.rows.setRowCount(0)
             self._row_items.clear()
             self.batch_progress.setRange(0, event.total)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from qwen3vl_agent.config import Settings
 from qwen3vl_agent.paths import app_paths
-from qwen3vl_agent.ui import icons, theme
+from qwen3vl_agent.ui import icons, probe, theme
 from qwen3vl_agent.ui.agent_pane import AgentPane
 from qwen3vl_agent.ui.chat_pane import ChatPane
 from qwen3vl_agent.ui.context import AppContext, ensure_database
@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.tray = self._build_tray()
         self._restore_layout()
+        probe.install(self)
 
     # ---- menus and shortcuts -----------------------------------------------------------
     def _action(

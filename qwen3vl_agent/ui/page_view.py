@@ -24,6 +24,12 @@ class PageView(QGraphicsView):
         self._selected = -1
         self._fit = True
         self.scene().selectionChanged.connect(self._scene_selection)
+        self._placeholder()
+
+    def _placeholder(self) -> None:
+        text = self.scene().addText("Select a page on the left to see it\nwith its recognized lines")
+        text.setDefaultTextColor(QColor(225, 227, 232))
+        self.scene().setSceneRect(text.boundingRect())
 
     @property
     def box_count(self) -> int:
@@ -35,6 +41,7 @@ class PageView(QGraphicsView):
         self._boxes = []
         self._selected = -1
         if pixmap is None or pixmap.isNull():
+            self._placeholder()
             return
         scene.addPixmap(pixmap)
         scene.setSceneRect(QRectF(pixmap.rect()))

@@ -58,11 +58,12 @@ class EngineIndicator(QWidget):
         self.settings_button.hide()
         for w in (self.dot, self.label, self.progress, self.log_button, self.settings_button):
             layout.addWidget(w)
+        layout.addStretch(1)
 
     def show_view(self, view: EngineView) -> None:
         self.view = view
         self.dot.setStyleSheet(f"color: {STATE_COLORS.get(view.state, '#8a8d96')};")
-        limit = 70 if view.state in ("failed", "unavailable") else 110
+        limit = 56 if view.state in ("failed", "unavailable") else 110
         text = view.text if len(view.text) <= limit else view.text[: limit - 1] + "…"
         if view.state in ("failed", "unavailable"):
             text += f" — {SHORT_HINT}"

@@ -69,6 +69,9 @@ def light_palette() -> QPalette:
     }
     for role, color in roles.items():
         p.setColor(role, color)
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):
+        p.setColor(QPalette.ColorGroup.Disabled, role, QColor(160, 163, 172))
+    p.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Button, QColor(236, 237, 241))
     return p
 
 
