@@ -111,7 +111,9 @@ class SamplingParams:
 
     @staticmethod
     def greedy(max_tokens: int = 1024) -> SamplingParams:
-        return SamplingParams(temperature=0.0, top_p=1.0, top_k=-1, presence_penalty=0.0, max_tokens=max_tokens)
+        return SamplingParams(
+            temperature=0.0, top_p=1.0, top_k=-1, presence_penalty=0.0, max_tokens=max_tokens
+        )
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,9 @@
 """The result cache: L1 in-memory LRU (bounded in entries and bytes) in front of L2 SQLite.
 
+A miss must cost almost nothing (every new screenshot is one), so the keys present in L2 are
+loaded once into a set: a key that is not there skips the round trip to the SQLite thread.
+Keys another process writes later are not seen until restart; that only costs a miss.
+
 Keys come from `cache_key` (exact pixel hashes, never perceptual ones). The near-duplicate
 lookup (`get_near`) compares perceptual hashes within requests of the same shape; the service
 calls it only when a request opts in with a Hamming threshold. L2 writes are queued on the
@@ -20,6 +24,8 @@ from qwen3vl_agent.inference.cache_key import phash_distance
 from qwen3vl_agent.inference.request import InferenceResult, Usage
 from qwen3vl_agent.inference.result_store import ResultStore, StoredResult
 from qwen3vl_agent.paths import app_paths
+
+L2_INDEX_LIMIT = 500_000  # more live keys than this: ask SQLite on every miss instead
 
 
 def default_cache_path() -> Path:
@@ -88,6 +94,8 @@ class ResultCache:
         self._stats = CacheStats()
         self._pending: set[asyncio.Future[bool]] = set()
         self._flushed_counters: dict[str, int] = {}
+        self._l2_keys: set[str] | None = None
+        self._l2_index_loaded = False
 
     # -- L1 ---------------------------------------------------------------------------------
     def _l1_get(self, key: str, now: float) -> StoredResult | None:
@@ -135,7 +143,15 @@ class ResultCache:
         if found is not None:
             self._stats.l1_hits += 1
             return CacheHit(key, "l1", found)
+        if not self._l2_index_loaded:
+            self._l2_index_loaded = True
+            self._l2_keys = await self.store.keys(now, L2_INDEX_LIMIT)
+        if self._l2_keys is not None and key not in self._l2_keys:
+            self._stats.misses += 1
+            return None
         found = await self.store.get(key, now)
+        if found is None and self._l2_keys is not None:
+            self._l2_keys.discard(key)  # expired (or cleared by another process)
         if found is not None:
             self._stats.l2_hits += 1
             self._l1_put(key, found, min(found.expires_at, now + self.settings.l1_ttl_s), None, None)
@@ -188,6 +204,8 @@ class ResultCache:
         )
         self._stats.stores += 1
         self._l1_put(key, stored, now + self.settings.l1_ttl_s, shape, phashes)
+        if self._l2_keys is not None:
+            self._l2_keys.add(key)
         future = self.store.put(key, shape or "", phashes, stored)
         self._pending.add(future)
         future.add_done_callback(self._written)
@@ -224,6 +242,8 @@ class ResultCache:
         self._l1.clear()
         self._shapes.clear()
         self._l1_bytes = 0
+        if self._l2_keys is not None:
+            self._l2_keys.clear()
         return await self.store.clear()
 
     async def _save_counters(self) -> None:

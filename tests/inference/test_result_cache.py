@@ -159,7 +159,7 @@ async def test_exclusively_locked_database_reads_as_a_miss(tmp_path: Path) -> No
     try:
         reader = ResultCache(CacheSettings(), path)
         assert await reader.get("k") is None
-        assert reader.stats().l2_failures == {"locked": 1}
+        assert set(reader.stats().l2_failures) == {"locked"}
         await reader.close()
     finally:
         other.close()
@@ -192,3 +192,25 @@ async def test_l2_runs_on_its_own_thread(cache: ResultCache) -> None:
     ident = await cache.store.run(lambda db: threading.get_ident(), 0, "probe")
     assert ident != threading.get_ident()
     assert time.time() > 0
+
+
+async def test_a_miss_of_an_unknown_key_does_not_touch_sqlite(tmp_path: Path) -> None:
+    path = tmp_path / "results.sqlite3"
+    c = ResultCache(CacheSettings(), path)
+    c.put("known", result())
+    await c.close()
+    reader = ResultCache(CacheSettings(l1_max_entries=0), path)
+    asked: list[str] = []
+    real_get = reader.store.get
+
+    async def counting_get(key: str, now: float):  # type: ignore[no-untyped-def]  # a spy on the real store
+        asked.append(key)
+        return await real_get(key, now)
+
+    reader.store.get = counting_get  # type: ignore[method-assign]
+    assert (await reader.get("known")).level == "l2"  # type: ignore[union-attr]  # loads the key index
+    assert await reader.get("unknown") is None
+    assert asked == ["known"]  # the unknown key was answered from the index
+    reader.put("later", result())
+    assert (await reader.get("later")).level == "l2"  # type: ignore[union-attr]  # written keys join the index
+    await reader.close()
