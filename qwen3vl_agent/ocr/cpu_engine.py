@@ -140,6 +140,13 @@ def _mean_conf(lines: list[OcrLine]) -> float:
     return page.confidence or 0.0
 
 
+def _looks_sideways(lines: list[OcrLine]) -> bool:
+    """Tesseract reads vertical text lines too, but then its boxes stand upright: turn the page."""
+    long = [ln for ln in lines if ln.box is not None and len(ln.text) >= 8]
+    tall = [ln for ln in long if ln.box is not None and ln.box.height > ln.box.width]
+    return bool(long) and len(tall) * 2 > len(long)
+
+
 def recognise_image(image: Image.Image, options: CpuOptions | None = None, index: int = 0) -> OcrPage:
     """Read one page image; boxes are in the pixels of the upright page."""
     options = options or CpuOptions()
@@ -148,12 +155,13 @@ def recognise_image(image: Image.Image, options: CpuOptions | None = None, index
     gray = image.convert("L")
     lines, text = _recognise(gray, lang, options.psm)
     rotation = 0
-    if options.detect_orientation and (len(lines) < 2 or _mean_conf(lines) < _LOW_CONFIDENCE):
+    suspicious = len(lines) < 2 or _mean_conf(lines) < _LOW_CONFIDENCE or _looks_sideways(lines)
+    if options.detect_orientation and suspicious:
         rotation = detect_rotation(gray)
         if rotation:
             gray = gray.rotate(-rotation, expand=True)  # PIL turns counter-clockwise
             turned_lines, turned_text = _recognise(gray, lang, options.psm)
-            if _mean_conf(turned_lines) >= _mean_conf(lines):
+            if _looks_sideways(lines) or _mean_conf(turned_lines) >= _mean_conf(lines):
                 lines, text = turned_lines, turned_text
             else:
                 rotation, gray = 0, image.convert("L")

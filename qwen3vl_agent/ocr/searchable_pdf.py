@@ -6,6 +6,7 @@ technique OCRmyPDF's hOCR renderer used. It works for every engine (Tesseract's 
 output would only serve the CPU engine and cost a second recognition pass). For PDF inputs,
 pypdfium2 copies the ORIGINAL pages (vector text and images stay as they were) and stamps the
 text layer on them as a form XObject; image inputs become image pages under the text layer.
+Pages the engine turned upright get their layer turned back onto the original page.
 Pages that already had a text layer, or that failed, are kept without a new layer.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from PIL import Image
 
@@ -99,6 +100,27 @@ def _overlay_pdf(sizes: Sequence[tuple[float, float]], pages: Sequence[OcrPage |
     return buf.getvalue()
 
 
+def _upright_size(size: tuple[float, float], page: OcrPage | None) -> tuple[float, float]:
+    """The page size in the frame the OCR boxes refer to (turned when the engine turned the page)."""
+    w, h = size
+    return (h, w) if page is not None and page.rotation in (90, 270) else (w, h)
+
+
+def _upright_to_page(rotation: int, w: float, h: float) -> Any:
+    """Matrix taking the upright frame (the engine turned the page clockwise by `rotation`)
+    back onto the original page of size w x h, so the text lies on the printed lines."""
+    import pypdfium2 as pdfium
+
+    matrix = pdfium.PdfMatrix()
+    if rotation == 90:
+        return matrix.rotate(90, ccw=True).translate(w, 0)
+    if rotation == 180:
+        return matrix.rotate(180).translate(w, h)
+    if rotation == 270:
+        return matrix.rotate(90).translate(0, h)
+    return matrix
+
+
 def _pdf_from_pdf(source: str, pages: Sequence[OcrPage | None], tmp: Path) -> None:
     import pypdfium2 as pdfium
 
@@ -106,7 +128,8 @@ def _pdf_from_pdf(source: str, pages: Sequence[OcrPage | None], tmp: Path) -> No
         src = pdfium.PdfDocument(source)
         try:
             sizes = [src.get_page_size(i) for i in range(len(src))]
-            overlay = pdfium.PdfDocument(_overlay_pdf(sizes, pages))
+            upright = [_upright_size(size, page) for size, page in zip(sizes, pages, strict=True)]
+            overlay = pdfium.PdfDocument(_overlay_pdf(upright, pages))
             out = pdfium.PdfDocument.new()
             try:
                 out.import_pages(src)
@@ -115,10 +138,11 @@ def _pdf_from_pdf(source: str, pages: Sequence[OcrPage | None], tmp: Path) -> No
                         continue
                     target = out[i]
                     left, bottom, _, _ = target.get_mediabox()
-                    xobject = overlay.page_as_xobject(i, out)
-                    stamp = xobject.as_pageobject()
+                    stamp = overlay.page_as_xobject(i, out).as_pageobject()
+                    matrix = _upright_to_page(page.rotation, *sizes[i])
                     if left or bottom:
-                        stamp.transform(pdfium.PdfMatrix().translate(left, bottom))
+                        matrix = matrix.translate(left, bottom)
+                    stamp.transform(matrix)
                     target.insert_obj(stamp)
                     target.gen_content()
                     target.close()

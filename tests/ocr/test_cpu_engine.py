@@ -76,7 +76,7 @@ def test_line_boxes_sit_on_the_printed_lines() -> None:
     assert 125 <= header.box.left <= 140
 
 
-@pytest.mark.parametrize("quarter_turns", [1, 2])
+@pytest.mark.parametrize("quarter_turns", [1, 2, 3])
 def test_a_page_scanned_sideways_or_upside_down_is_turned_upright(quarter_turns: int) -> None:
     page = rotated_scan_page(quarter_turns=quarter_turns)
     result = recognise_image(page.image)

@@ -161,3 +161,28 @@ def test_a_disk_that_fills_while_exporting(tiny_disk: Path, tmp_path: Path) -> N
     names = sorted(os.listdir(tiny_disk))
     assert names == ["scan.json", "scan.txt"]  # no partial PDF, no temporary file
     json.loads((tiny_disk / "scan.json").read_text(encoding="utf-8"))  # complete, not truncated
+
+
+@pytest.mark.parametrize("quarter_turns", [1, 2, 3])
+def test_searchable_layer_of_a_sideways_scan_lies_on_the_printed_lines(
+    tmp_path: Path, quarter_turns: int
+) -> None:
+    """The engine reads the page upright; the text layer is turned back onto the original page."""
+    from tests.support.ocr_documents import normalise, rotated_scan_page
+
+    page = rotated_scan_page(quarter_turns=quarter_turns)
+    scan = write_scanned_pdf(tmp_path / "sideways.pdf", [page.image])
+    doc = _ocr(scan)
+    assert doc.pages[0].rotation == (90 * quarter_turns) % 360
+    (out,) = export_document(doc, ["pdf"], tmp_path / "out")
+    pdf = pdfium.PdfDocument(str(out))
+    try:
+        w, h = pdf[0].get_size()
+        assert (w > h) == (quarter_turns % 2 == 1)  # the original page, still sideways
+        # the upright page's first line runs along this edge of the original (PDF y-up coordinates)
+        strip = {1: (0, 0, 0.15 * w, h), 2: (0, 0, w, 0.15 * h), 3: (0.85 * w, 0, w, h)}[quarter_turns]
+        found = normalise(pdf[0].get_textpage().get_text_bounded(*strip))
+    finally:
+        pdf.close()
+    first_line = normalise(doc.pages[0].lines[0].text)
+    assert first_line[:25] in found
