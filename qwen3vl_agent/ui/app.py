@@ -55,6 +55,37 @@ def build_context(settings: Settings) -> object:
     )
 
 
+PRELOAD = (
+    "qwen3vl_agent.agents.ocr_job",
+    "qwen3vl_agent.ocr.exports",
+    "qwen3vl_agent.agents.loop",
+    "qwen3vl_agent.agents.wiring",
+    "qwen3vl_agent.agents.form_fill",
+    "qwen3vl_agent.agents.report",
+    "qwen3vl_agent.imaging.prep",
+    "qwen3vl_agent.screen.capture",
+    "qwen3vl_agent.executor.executor",
+    "qwen3vl_agent.executor.backend",
+    "pyautogui",
+)
+
+
+def preload_modules() -> None:
+    """Import what the panes need later on a background thread, so a first OCR job or agent run
+    does not stall the Qt thread for the length of an import (~0.1-0.3 s each)."""
+    import importlib
+    import threading
+
+    def work() -> None:
+        for name in PRELOAD:
+            try:
+                importlib.import_module(name)
+            except Exception:  # a missing optional part shows up when it is used, not here
+                log.debug("preload of %s failed", name, exc_info=True)
+
+    threading.Thread(target=work, name="preload", daemon=True).start()
+
+
 def run_app(argv: list[str] | None = None, *, start_engine: bool = True) -> int:
     """Run the desktop app until its window is closed; return the exit code."""
     _setup_logging()
@@ -112,6 +143,7 @@ def run_app(argv: list[str] | None = None, *, start_engine: bool = True) -> int:
             parent=window,
         )
         box.open()
+    QTimer.singleShot(200, preload_modules)
     if start_engine and not os.environ.get("QWEN3VL_AGENT_NO_ENGINE"):
         QTimer.singleShot(0, ctx.core.start)  # type: ignore[attr-defined]
 

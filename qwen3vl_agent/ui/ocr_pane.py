@@ -244,7 +244,7 @@ class OcrPane(QWidget):
     @property
     def worker(self) -> WorkerLoop:
         if self._worker is None:
-            self._worker = WorkerLoop("ui-ocr")
+            self._worker = WorkerLoop("ui-ocr", nice=10)  # OCR workers yield the CPU to the UI
         return self._worker
 
     @property

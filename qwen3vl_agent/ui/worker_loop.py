@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -22,12 +24,21 @@ T = TypeVar("T")
 class WorkerLoop:
     """An asyncio event loop running on a daemon thread until `close()`."""
 
-    def __init__(self, name: str = "ui-jobs") -> None:
+    def __init__(self, name: str = "ui-jobs", nice: int = 0) -> None:
+        """`nice` > 0 lowers the CPU priority of this thread and of every process it starts
+        (Linux: niceness is per thread and inherited by children), so batch work such as OCR
+        worker processes never starves the UI thread of a CPU."""
+        self.nice = nice
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()
 
     def _main(self) -> None:
+        if self.nice and sys.platform.startswith("linux"):
+            with contextlib.suppress(OSError):
+                os.setpriority(
+                    os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + self.nice
+                )
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
         with contextlib.suppress(Exception):
