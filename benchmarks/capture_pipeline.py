@@ -77,6 +77,31 @@ def show(display_name: str, image: Image.Image) -> object:
     return (d, w)
 
 
+def show_windows(display_name: str, count: int) -> object:
+    """`count` small titled windows on monitor 2 (one of them to be masked by title)."""
+    from Xlib import X, display
+
+    d = display.Display(display_name)
+    screen = d.screen()
+    for i in range(count):
+        w = screen.root.create_window(
+            2000 + 20 * i,
+            200 + 20 * i,
+            200,
+            120,
+            0,
+            screen.root_depth,
+            X.InputOutput,
+            X.CopyFromParent,
+            background_pixel=0x808080 + i,
+            override_redirect=True,
+        )
+        w.set_wm_name("Password manager" if i == count // 2 else f"Window {i}")
+        w.map()
+    d.sync()
+    return d
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
@@ -103,8 +128,13 @@ def main() -> None:
     try:
         handle = show(os.environ["DISPLAY"], screen_content((1920, 1080)))
         privacy = PrivacySettings(masked_rects=[RectSetting(left=1500, top=40, width=300, height=200)])
+        by_title = PrivacySettings(
+            masked_rects=privacy.masked_rects, masked_window_titles=["Password manager"]
+        )
+        handle = (handle, show_windows(os.environ["DISPLAY"], 20))
         rows = []
-        for label, priv in (("no masks", None), ("1 masked rect", privacy)):
+        variants = (("no masks", None), ("1 masked rect", privacy), ("1 rect + 1 window title", by_title))
+        for label, priv in variants:
             cap_ms, prep_ms, total_ms = [], [], []
             with ScreenCapturer(privacy=priv) as capturer:
                 for i in range(args.iterations + 10):
