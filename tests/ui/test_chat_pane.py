@@ -127,3 +127,53 @@ def test_pasted_image_becomes_an_attachment(make_window: Any) -> None:
     assert strip.images[0].image.getpixel((5, 5)) == (0x33, 0x66, 0xCC)
     strip.remove(0)
     assert strip.count() == 0 and not strip.isVisible()
+
+
+@pytest.mark.xvfb
+def test_region_dragged_on_the_overlay_becomes_an_attachment(make_window: Any, qloop: Any, xvfb: Any) -> None:
+    from PySide6.QtCore import QRect
+    from PySide6.QtWidgets import QApplication
+
+    from qwen3vl_agent.ui.region_overlay import RegionOverlay
+
+    settings = Settings.model_validate({"engine": {"vllm_executable": "/nonexistent/vllm"}})
+    window = make_window(settings, start_engine=False)
+    chat = window.chat
+    task = window.ctx.tasks.spawn(chat.attach_capture("region"))
+
+    def overlay() -> Any:
+        return next(
+            (w for w in QApplication.topLevelWidgets() if isinstance(w, RegionOverlay) and w.isVisible()),
+            None,
+        )
+
+    qloop.wait_until(lambda: overlay() is not None, 30, "the region overlay")
+    ov = overlay()
+    scale = ov._scale
+    ov.select_logical(QRect(100, 50, 200, 120))
+    qloop.wait_until(task.done, 10, "the capture")
+    assert window.isVisible()  # hidden only for the grab, back afterwards
+    assert chat.attachments.count() == 1
+    image = chat.attachments.images[0].image
+    assert abs(image.width - 200 * scale) <= 2 and abs(image.height - 120 * scale) <= 2
+
+
+def test_escape_on_the_overlay_cancels(qloop: Any) -> None:
+    from PIL import Image as PILImage
+    from PySide6.QtCore import QRect, Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from qwen3vl_agent.ui.region_overlay import RegionOverlay, pick_region
+
+    shot = PILImage.new("RGB", (400, 300), "white")
+    task = qloop.loop.create_task(pick_region(shot, QRect(0, 0, 400, 300)))
+    qloop.wait_until(
+        lambda: any(isinstance(w, RegionOverlay) and w.isVisible() for w in QApplication.topLevelWidgets()),
+        10,
+        "overlay",
+    )
+    ov = next(w for w in QApplication.topLevelWidgets() if isinstance(w, RegionOverlay) and w.isVisible())
+    QTest.keyClick(ov, Qt.Key.Key_Escape)
+    qloop.wait_until(task.done, 10, "cancel")
+    assert task.result() is None
