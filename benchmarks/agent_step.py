@@ -21,9 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ from qwen3vl_agent.agents.wiring import AgentKit, Target, open_store
 from qwen3vl_agent.config import Settings
 from qwen3vl_agent.runtime import build_runtime
 from tests.support.form_app_fixture import FormApp
-from tests.support.policy_server import PolicyContext, PolicyServer, form_planner
+from tests.support.policy_server import PolicyContext, PolicyServer, form_planner, tool_call
 from tests.support.xvfb import start_xvfb, stop_xvfb
 
 
@@ -119,6 +121,77 @@ async def run_mode(server: PolicyServer, form: FormApp, mode: str, steps: int) -
     }
 
 
+def press_stop_hotkey(display: str) -> None:
+    """Ctrl+Alt+Esc through XTEST, as a keyboard would send it."""
+    from Xlib import XK, X
+    from Xlib import display as xdisplay
+    from Xlib.ext import xtest
+
+    d = xdisplay.Display(display)
+    try:
+        codes = [d.keysym_to_keycode(XK.string_to_keysym(k)) for k in ("Control_L", "Alt_L", "Escape")]
+        for code in codes:
+            xtest.fake_input(d, X.KeyPress, code)
+        d.sync()
+        for code in reversed(codes):
+            xtest.fake_input(d, X.KeyRelease, code)
+        d.sync()
+    finally:
+        d.close()
+
+
+async def stop_latency(server: PolicyServer, form: FormApp, while_thinking: bool) -> float:
+    """Seconds from the stop hotkey (sent to the X server) to the run's RunFinished event."""
+    if while_thinking:
+        server.planner, server.delay_s = (
+            (lambda ctx: tool_call({"action": "terminate", "status": "success"})),
+            20.0,
+        )
+        trigger, mode = ev.StepStarted, "dry-run"
+    else:
+        server.planner, server.delay_s = (lambda ctx: tool_call({"action": "wait", "time": 30})), 0.0
+        trigger, mode = ev.ActionProposed, "auto"
+    settings = Settings(**server.settings_overrides(), safety={"mode": mode}, cache={"enabled": False})
+    store = open_store()
+    kit = AgentKit(settings, Target(monitor=form.monitor.index), mode)
+    runtime = await build_runtime(settings)
+    pressed: list[float] = []
+    finished: list[float] = []
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, trigger) and not pressed:
+
+            def fire() -> None:
+                pressed.append(time.perf_counter())
+                press_stop_hotkey(form.display.name)
+
+            asyncio.get_running_loop().call_later(0.4, fire)
+        elif isinstance(event, ev.RunFinished):
+            finished.append(time.perf_counter())
+
+    try:
+        loop = AgentLoop(
+            "stop me",
+            observer=kit.observer,
+            model=runtime.service,
+            mapper=kit.mapper,
+            actor=kit.actor,
+            store=store,
+            parse=kit.parse,
+            config=kit.loop_config(on_stuck="stop"),
+            on_event=on_event,
+        )
+        kit.watch_stop(loop.stop)
+        result = await loop.run()
+        assert result.status == "stopped", result
+    finally:
+        server.delay_s = 0.0
+        await runtime.close()
+        kit.close()
+        store.close()
+    return finished[0] - pressed[0]
+
+
 def describe(values: list[float]) -> str:
     return f"median {statistics.median(values):6.1f} ms, p99 {pct(values, 0.99):6.1f} ms"
 
@@ -127,6 +200,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--modes", default="dry-run,auto")
+    parser.add_argument("--stops", type=int, default=10, help="stop-hotkey measurements per case")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="agent-bench-"))
     os.environ["QWEN3VL_AGENT_HOME"] = str(work / "home")
@@ -155,11 +229,20 @@ async def main() -> None:
                     print(
                         f"  step {step:3d}: {total:5d} ≈ {image_tokens:5d} + {total - image_tokens:5d}; {n_images} image(s)"
                     )
+        for thinking in (False, True):
+            latencies = [await stop_latency(server, form, thinking) * 1000 for _ in range(args.stops)]
+            what = "while the model thinks" if thinking else "during a 30 s wait action"
+            print(f"stop hotkey -> RunFinished, {what}: {describe(latencies)} (max {max(latencies):.1f} ms)")
     finally:
         server.stop()
         form.close()
         stop_xvfb(proc)
 
 
+def _exit_on_sigterm(*_: object) -> None:
+    raise SystemExit(143)  # run the `finally` blocks: Xvfb, the form and the server are stopped
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     asyncio.run(main())
