@@ -37,9 +37,8 @@ def _setup_logging() -> Path:
 
 def build_context(settings: Settings) -> object:
     """The shared AppContext (bridge, tasks, core session, stores); call with a running QApplication."""
-    from qwen3vl_agent.storage.conversations import ConversationStore
     from qwen3vl_agent.ui.bridge import CoreBridge
-    from qwen3vl_agent.ui.context import AppContext
+    from qwen3vl_agent.ui.context import AppContext, LazyConversationStore
     from qwen3vl_agent.ui.core_session import CoreSession
     from qwen3vl_agent.ui.tasks import TaskTracker
 
@@ -51,7 +50,7 @@ def build_context(settings: Settings) -> object:
         bridge=bridge,
         tasks=tasks,
         core=core,
-        conversations=ConversationStore(app_paths().database_file),
+        conversations=LazyConversationStore(app_paths().database_file),
     )
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
-from PySide6.QtGui import QGuiApplication, QImage, QTextDocument
+from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QShortcut, QTextDocument
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -41,12 +41,14 @@ from qwen3vl_agent.inference.request import (
     TaskKind,
     TextPart,
 )
-from qwen3vl_agent.storage.conversations import Attachment, ChatMessage
 from qwen3vl_agent.ui import capture, icons
 from qwen3vl_agent.ui.chat_widgets import AttachmentStrip, ComposerEdit, PendingImage
 from qwen3vl_agent.ui.context import AppContext
 from qwen3vl_agent.ui.region_overlay import pick_region
 from qwen3vl_agent.ui.tasks import describe_error
+
+if TYPE_CHECKING:
+    from qwen3vl_agent.storage.conversations import ChatMessage
 
 SAVE_EVERY_S = 1.5  # store the streaming answer this often (and at its end)
 RENDER_EVERY_MS = 50
@@ -113,6 +115,8 @@ class ChatPane(QWidget):
         self.search.setPlaceholderText("Search conversations (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        find = QShortcut(QKeySequence.StandardKey.Find, self)
+        find.activated.connect(lambda: (self.search.setFocus(), self.search.selectAll()))
         self.conversations = QListWidget()
         self.conversations.setObjectName("conversationList")
         self.conversations.setTextElideMode(Qt.TextElideMode.ElideRight)
@@ -481,6 +485,8 @@ class ChatPane(QWidget):
                 conv = await t.run_db(store.create, title)
                 self.conversation_id = conv.id
                 self.history = []
+            from qwen3vl_agent.storage.conversations import Attachment
+
             pngs = [await t.run_io(p.png) for p in images]
             atts = [
                 Attachment(p.label, data, p.image.width, p.image.height)

@@ -96,7 +96,8 @@ class MainWindow(QMainWindow):
             act.setIcon(icons.icon(icon))
         if shortcut:
             act.setShortcut(QKeySequence(shortcut))
-            act.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+            # the main window only: Esc in a dialog or the region overlay keeps its own meaning
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         if tip:
             act.setStatusTip(tip)
         act.triggered.connect(lambda _checked=False: slot())
