@@ -102,3 +102,29 @@ def test_confirm_mode_waits_for_the_user(make_window: Any, qloop: Any, xvfb: Any
     executed = [e for e in pane.events if isinstance(e, ev.ActionExecuted)]
     assert executed and executed[0].outcome == "declined"
     assert not pane.confirm_bar.isVisible()
+
+
+@pytest.mark.xvfb
+def test_form_fill_batch_shows_per_row_progress(
+    make_window: Any, qloop: Any, xvfb: Any, policy_server: Any, tmp_path: Any
+) -> None:
+    from tests.support.policy_server import terminate_planner
+
+    policy_server.planner = terminate_planner
+    data = tmp_path / "rows.csv"
+    data.write_text("name,city\nAda,Zürich\nGrace,Tokyo\n", encoding="utf-8")
+    window = make_window(agent_settings(policy_server.url))
+    qloop.wait_until(
+        lambda: window.ctx.core.engine_ready.is_set() or window.ctx.core.engine_error, 30, "the engine"
+    )
+    pane = window.agent
+    qloop.wait_until(lambda: pane.target.count() > 0, 10, "monitors")
+    pane.task.setPlainText("Fill the form with name {name} and city {city}")
+    pane.data_file.setText(str(data))
+    pane.safety.setCurrentIndex(pane.safety.findData("dry-run"))
+    pane.primary_action()
+    qloop.wait_until(lambda: pane._run_task is not None and not pane.busy, 60, "the batch")
+    assert pane.rows.rowCount() == 2
+    assert [pane.rows.item(r, 1).text() for r in range(2)] == ["done", "done"]
+    assert pane.batch_progress.isVisible() or not pane.isVisible()
+    assert pane.batch_progress.value() == pane.batch_progress.maximum() == 2
