@@ -377,7 +377,10 @@ class AgentLoop:
             )
             raise
         t1 = time.perf_counter()
-        self._recorder.update(row, outcome=outcome, execution_s=t1 - t0)
+        details = getattr(self.actor, "last_details", None)
+        self._recorder.update(
+            row, outcome=outcome, execution_s=t1 - t0, **({"execution": details} if details else {})
+        )
         self.emit(
             ev.ActionExecuted(
                 self.run_id,

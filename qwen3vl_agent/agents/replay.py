@@ -128,7 +128,8 @@ async def replay_run(
             emit(ev.ActionProposed(new_id, n, action, None, resolved))
             handle = recorder.add(None, action, resolved=resolved, outcome="proposed")
             result = await actor.execute(resolved, obs)
-            recorder.update(handle, outcome=result)
+            details = getattr(actor, "last_details", None)
+            recorder.update(handle, outcome=result, **({"execution": details} if details else {}))
             emit(ev.ActionExecuted(new_id, n, resolved, result))
             if result == "declined":
                 status, outcome, message = "stopped", "stopped", f"the user declined step {n}; replay stopped"

@@ -134,6 +134,8 @@ def render_report(run: RunRecord, steps: list[StepRecord]) -> str:
         out.append("<table class='t'>")
         for n, r in enumerate(rows, 1):
             point = f" → screen point {r.point}" if r.point else ""
+            if r.execution and r.execution.get("risk", {}).get("risky"):
+                point += f" [risky: {'; '.join(r.execution['risk'].get('reasons', []))}]"
             cls = "err" if r.error else "ok"
             out.append(
                 f"<tr><td>{n}.</td><td>{_esc(_describe(r.action))}{_esc(point)}</td>"

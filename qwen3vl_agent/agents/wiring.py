@@ -59,7 +59,7 @@ class ScreenObserver:
 
         self.settings = settings
         self.target = target
-        self.capturer = ScreenCapturer(privacy=settings.privacy, input_scale=settings.screen.input_scale)
+        self.capturer = ScreenCapturer.from_settings(settings)
         self.capture_target = (
             CaptureTarget.window(target.window) if target.window else CaptureTarget.monitor(target.monitor)
         )
@@ -132,8 +132,10 @@ class ExecutorActor:
     def __init__(self, executor: ActionExecutor) -> None:
         self.executor = executor
         self.on_confirmation: Callable[[ResolvedAction], None] | None = None
+        self.last_details: dict[str, Any] | None = None  # the last ExecutionResult, for the trajectory
 
     async def execute(self, resolved: ResolvedAction, observation: Observation) -> str:
+        self.last_details = None
         try:
             result = await self.executor.execute(resolved)
         except ExecutorStopped as exc:
@@ -142,6 +144,7 @@ class ExecutorActor:
             raise ActionRefused(exc.message) from exc
         except ValueError as exc:
             raise ActionRefused(str(exc)) from exc
+        self.last_details = result.to_json()
         return {"rejected": "declined", "no-op": "executed"}.get(result.status, result.status)
 
     def stop(self) -> None:

@@ -62,7 +62,17 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-register_migrations(COMPONENT, [Migration(1, "agent runs, steps, form-fill batches and rows", _v1)])
+def _v2(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE agent_steps ADD COLUMN execution TEXT")
+
+
+register_migrations(
+    COMPONENT,
+    [
+        Migration(1, "agent runs, steps, form-fill batches and rows", _v1),
+        Migration(2, "agent_steps.execution: what the executor did (primitives, risk, notes)", _v2),
+    ],
+)
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,7 @@ class StepRecord:
     completion_tokens: int | None = None
     created_at: float = field(default_factory=time.time)
     id: int | None = None
+    execution: dict[str, Any] | None = None  # the executor's report (primitives, risk, notes)
 
 
 @dataclass(frozen=True)
@@ -301,7 +312,7 @@ class TrajectoryStore:
 
     def update_step(self, step_id: int, **fields: Any) -> None:
         """Fill in what became known after the step was first written (execution result, timing)."""
-        allowed = {"outcome", "error", "execution_s", "point", "start_point"}
+        allowed = {"outcome", "error", "execution_s", "point", "start_point", "execution"}
         sets: list[str] = []
         values: list[Any] = []
         for name, value in fields.items():
@@ -313,7 +324,7 @@ class TrajectoryStore:
                 values += [value[0] if value else None, value[1] if value else None]
             else:
                 sets.append(f"{name} = ?")
-                values.append(value)
+                values.append(json.dumps(value, ensure_ascii=False) if name == "execution" else value)
         if not sets:
             return
         with self.db.conn:
@@ -324,7 +335,7 @@ class TrajectoryStore:
             "SELECT id, run_id, step_index, part, screenshot_path, screenshot_hash, image_width,"
             " image_height, geometry, raw_text, thought, action, point_x, point_y, start_point_x,"
             " start_point_y, outcome, error, capture_s, prepare_s, queue_wait_s, inference_s,"
-            " execution_s, prompt_tokens, completion_tokens, created_at"
+            " execution_s, prompt_tokens, completion_tokens, created_at, execution"
             " FROM agent_steps WHERE run_id = ? ORDER BY step_index, id",
             [run_id],
         ).fetchall()
@@ -356,6 +367,7 @@ class TrajectoryStore:
                     prompt_tokens=r[23],
                     completion_tokens=r[24],
                     created_at=r[25],
+                    execution=_loads(r[26]),
                 )
             )
         return out

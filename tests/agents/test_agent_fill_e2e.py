@@ -101,6 +101,8 @@ async def test_fill_three_rows_through_the_api(
     assert steps and all(s.screenshot_path and Path(s.screenshot_path).exists() for s in steps)
     clicks = [s for s in steps if s.action and s.action["action"] == "left_click"]
     assert clicks and all(s.point is not None and s.outcome == "executed" for s in clicks)
+    assert all(s.execution and s.execution["status"] == "executed" and s.execution["primitives"] for s in clicks)
+    assert all(s.execution and s.execution["point"] == list(s.point or ()) for s in clicks)
     store.close()
 
 
