@@ -27,6 +27,7 @@ declare -A SRV=(
   [mnbt16k]="--max-num-batched-tokens 16384"
   [mmcache0]="--max-num-batched-tokens 8192 --mm-processor-cache-gb 0"
   [api4]="--max-num-batched-tokens 8192 --api-server-count 4"
+  [mnbt32k]="--max-num-batched-tokens 32768"
 )
 VB=(python3 -m vllm.entrypoints.cli.main bench serve --backend openai-chat --endpoint /v1/chat/completions
     --host 127.0.0.1 --port 8000 --model /root/model --served-model-name qwen3vl4b --ignore-eos
@@ -110,6 +111,7 @@ if [ -d $REPO/.gpu/app ] && [ ! -f /root/appsite/.done ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --target /root/appsite $REPO/.gpu/app/*.whl && touch /root/appsite/.done
 fi
 [ "${1:-}" = "install-only" ] && exit 0
+[ -f /root/datasets.started ] || { touch /root/datasets.started; (cd $APPROOT && setsid nohup bash benchmarks/h100/datasets.sh > /root/datasets.log 2>&1 < /dev/null &); }
 
 # --- rows 1-6 of the issue, concurrency 120 unless said; one server (s0) --------------------------
 step r1n_c120      150 s0 vbn --num-prompts 240 --max-concurrency 120 --seed 11
@@ -136,11 +138,12 @@ step agent_c120     90 s0 ab --no-cache --workload agent --users 120 --count 360
 # --- where the ceiling comes from: one flag changed at a time, same rows --------------------------
 step x_mnbt16k_r1r 300 mnbt16k vbr:300:31 --max-concurrency 120
 step x_mnbt16k_r3  100 mnbt16k ab --no-cache --budget 1024 --users 120 --count 480 --seed 32
-step x_mmc0_r1r    300 mmcache0 vbr:300:41 --max-concurrency 120
 step x_mmc0_r3     100 mmcache0 ab --no-cache --budget 1024 --users 120 --count 480 --seed 42
-step x_api4_r1n    300 api4 vbn --num-prompts 240 --max-concurrency 120 --seed 51
+step x_api4_r1n    280 api4 vbn --num-prompts 240 --max-concurrency 120 --seed 51
 step x_api4_r1r    120 api4 vbr:300:52 --max-concurrency 120
 step x_api4_r3     100 api4 ab --no-cache --budget 1024 --users 120 --count 480 --seed 53
 step ocr_c32        90 api4 ab --no-cache --workload ocr --users 32 --count 128 --seed 60
+step x_mnbt32k_r3  100 mnbt32k ab --no-cache --budget 1024 --users 120 --count 480 --seed 82
+step x_mnbt32k_r1r  60 mnbt32k vbr:300:31 --max-concurrency 120
 echo "[$(el)s] done: $(ls $R/*.json 2>/dev/null | grep -v sys.json | wc -l) result files"
 python3 $H/show.py $(ls $R/*.json | grep -v -e sys.json -e warm_)
