@@ -137,3 +137,24 @@ async def test_list_models_and_health(tiny_engine) -> None:
         health = await client.health()
     assert [m["id"] for m in models] == [tiny_engine.served_model_name]
     assert health == {tiny_engine.base_url: True}
+
+
+async def test_pool_follows_the_managed_engine(tiny_engine) -> None:
+    from qwen3vl_agent.config import EngineSettings
+    from qwen3vl_agent.engine.client import OpenAIEngineClient
+    from qwen3vl_agent.engine.endpoints import EndpointPool
+
+    settings = EngineSettings()
+    pool = EndpointPool([], settings)
+    endpoint = pool.attach_managed(tiny_engine.engine)
+    await pool.start()
+    client = OpenAIEngineClient(pool, settings)
+    try:
+        assert endpoint is not None and endpoint.managed and endpoint.healthy
+        assert endpoint.model == tiny_engine.served_model_name
+        result = await client.complete(image_request(max_tokens=2))
+        assert result.endpoint == tiny_engine.base_url
+    finally:
+        await client.aclose()
+        await pool.close()
+    assert pool.snapshot()[0]["managed"]
