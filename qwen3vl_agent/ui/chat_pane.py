@@ -14,7 +14,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
-from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QShortcut, QTextDocument
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QTextBrowser,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -42,7 +41,7 @@ from qwen3vl_agent.inference.request import (
     TextPart,
 )
 from qwen3vl_agent.ui import capture, icons
-from qwen3vl_agent.ui.chat_widgets import AttachmentStrip, ComposerEdit, PendingImage
+from qwen3vl_agent.ui.chat_widgets import AttachmentStrip, ComposerEdit, PendingImage, TranscriptBrowser
 from qwen3vl_agent.ui.context import AppContext
 from qwen3vl_agent.ui.region_overlay import pick_region
 from qwen3vl_agent.ui.tasks import describe_error
@@ -64,7 +63,10 @@ def chat_system_prompt() -> str:
 
 
 def build_request(
-    history: list[ChatMessage], prepared: dict[int, Any], max_images: int, max_tokens: int = 1024
+    history: list[ChatMessage],
+    prepared: dict[int, Any],
+    max_images: int,
+    sampling: SamplingParams | None = None,
 ) -> InferenceRequest:
     """The chat request: system prompt, the conversation's text, and its newest images (<= max_images)."""
     budget = max_images
@@ -83,9 +85,7 @@ def build_request(
         parts: list[Any] = [ImagePart(prepared[a.id]) for a in msg.attachments if a.id in keep]
         parts.append(TextPart(msg.text or "Describe this image."))
         messages.append(Message("user", tuple(parts)))
-    return InferenceRequest(
-        messages=messages, kind=TaskKind.CHAT, sampling=SamplingParams(max_tokens=max_tokens)
-    )
+    return InferenceRequest(messages=messages, kind=TaskKind.CHAT, sampling=sampling or SamplingParams())
 
 
 class ChatPane(QWidget):
@@ -94,7 +94,7 @@ class ChatPane(QWidget):
         self.ctx = ctx
         self.setObjectName("chatPane")
         self.conversation_id: int | None = None
-        self.max_tokens = 1024  # answer length limit per message
+        self.sampling = SamplingParams()  # the model card's chat sampling; max_tokens bounds an answer
         self.history: list[ChatMessage] = []
         self._streaming: dict[int, str] = {}  # assistant message id -> text so far
         self._stream_task: asyncio.Task[None] | None = None
@@ -141,7 +141,7 @@ class ChatPane(QWidget):
         lv.addLayout(row)
 
         # right: transcript + composer
-        self.transcript = QTextBrowser()
+        self.transcript = TranscriptBrowser()
         self.transcript.setObjectName("transcript")
         self.transcript.setOpenLinks(False)
         self.transcript.anchorClicked.connect(self._anchor)
@@ -309,7 +309,6 @@ class ChatPane(QWidget):
 
     def render(self) -> None:
         """Render the conversation as Markdown (images as thumbnails, a Copy link per answer)."""
-        doc = self.transcript.document()
         bar = self.transcript.verticalScrollBar()
         at_bottom = bar.value() >= bar.maximum() - 8
         parts: list[str] = []
@@ -318,16 +317,7 @@ class ChatPane(QWidget):
             parts.append(f"#### {name}")
             for att in msg.attachments:
                 url = f"att:{att.id}"
-                if doc.resource(QTextDocument.ResourceType.ImageResource, QUrl(url)) is None:
-                    img = QImage.fromData(att.data)
-                    if not img.isNull():
-                        img = img.scaled(
-                            320,
-                            200,
-                            Qt.AspectRatioMode.KeepAspectRatio,
-                            Qt.TransformationMode.SmoothTransformation,
-                        )
-                    doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(url), img)
+                self.transcript.add_image(url, att.data)
                 parts.append(f"![{att.label}]({url}) ")
             text = self._streaming.get(msg.id, msg.text)
             if msg.role == "assistant" and msg.id in self._streaming:
@@ -543,7 +533,7 @@ class ChatPane(QWidget):
             prepared[att.id] = await self.ctx.tasks.run_io(  # type: ignore[index]
                 prepare_image, att.data, s.images.chat_budget_tokens, s.images.encoding
             )
-        return build_request(history, prepared, s.engine.limit_mm_images, self.max_tokens)
+        return build_request(history, prepared, s.engine.limit_mm_images, self.sampling)
 
     def _on_delta(self, token: int, delta: str) -> None:
         if token in self._streaming:

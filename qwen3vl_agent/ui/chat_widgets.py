@@ -7,9 +7,9 @@ import io
 from dataclasses import dataclass
 
 from PIL import Image
-from PySide6.QtCore import QMimeData, QSize, Qt, Signal
+from PySide6.QtCore import QMimeData, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QIcon, QImage, QKeyEvent, QPixmap
-from PySide6.QtWidgets import QListWidget, QListWidgetItem, QPlainTextEdit, QWidget
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QPlainTextEdit, QTextBrowser, QWidget
 
 from qwen3vl_agent.ui.region_overlay import pil_to_qimage, qimage_to_pil
 
@@ -41,6 +41,30 @@ def image_paths_from_mime(mime: QMimeData) -> list[str]:
         for u in mime.urls()
         if u.isLocalFile() and u.toLocalFile().lower().endswith(IMAGE_SUFFIXES)
     ]
+
+
+class TranscriptBrowser(QTextBrowser):
+    """The conversation view; `att:<id>` image URLs in its Markdown resolve to attachment thumbnails."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.images: dict[str, QImage] = {}
+
+    def add_image(self, key: str, data: bytes, max_size: QSize | None = None) -> None:
+        max_size = max_size or QSize(320, 200)
+        if key in self.images:
+            return
+        img = QImage.fromData(data)
+        if not img.isNull() and (img.width() > max_size.width() or img.height() > max_size.height()):
+            img = img.scaled(
+                max_size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
+        self.images[key] = img
+
+    def loadResource(self, kind: int, url: QUrl) -> object:
+        if url.scheme() == "att" and url.toString() in self.images:
+            return self.images[url.toString()]
+        return super().loadResource(kind, url)
 
 
 class ComposerEdit(QPlainTextEdit):

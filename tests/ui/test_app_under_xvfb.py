@@ -205,7 +205,7 @@ def sample_data() -> None:
         conv.id,
         "assistant",
         "The invoice **48213** shows:\n\n| | |\n|---|---|\n| Total | **1,284.50 EUR** |\n| Due | 15 March 2024 |\n\n"
-        "_(sample conversation written by the test; the tiny test model itself answers with noise)_",
+        "(Sample conversation written by the test; the tiny test model itself answers with noise.)",
     )
     store.close()
 

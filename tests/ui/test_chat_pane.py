@@ -12,6 +12,7 @@ from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QImage
 
 from qwen3vl_agent.config import Settings
+from qwen3vl_agent.inference.request import SamplingParams
 
 
 def screenshot_like() -> Image.Image:
@@ -48,7 +49,7 @@ def test_message_with_image_streams_answer_from_tiny_engine(
     assert window.status.model.text() == tiny_engine.served_model_name
 
     chat = window.chat
-    chat.max_tokens = 48
+    chat.sampling = SamplingParams(max_tokens=48)
     deltas: list[str] = []
     partial_views: list[str] = []
 
@@ -82,7 +83,7 @@ def test_message_with_image_streams_answer_from_tiny_engine(
     assert stored[1].text == answer.text
 
     # stop mid-answer keeps what streamed so far
-    chat.max_tokens = 2000
+    chat.sampling = SamplingParams(max_tokens=2000, ignore_eos=True)  # a long answer to stop
     chat.input.setPlainText("Describe it in great detail.")
     chat.primary_action()
     qloop.wait_until(
