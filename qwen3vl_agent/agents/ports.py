@@ -26,6 +26,7 @@ class Observation:
     capture_s: float = 0.0
     prepare_s: float = 0.0
     geometry_json: dict[str, Any] = field(default_factory=dict)  # for the trajectory
+    source: Any = None  # the full-resolution capture (a PIL image), when the observer keeps it
 
 
 class Observer(Protocol):

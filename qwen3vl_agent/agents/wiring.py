@@ -23,6 +23,7 @@ from qwen3vl_agent.actions.model import ResolvedAction
 from qwen3vl_agent.actions.parser import ParsedResponse, ParseOptions, parse_response
 from qwen3vl_agent.agents.loop import LoopConfig
 from qwen3vl_agent.agents.ports import ActionRefused, ExecutionStopped, Observation
+from qwen3vl_agent.agents.target_text import TargetTexts, context_for
 from qwen3vl_agent.config import Settings
 from qwen3vl_agent.executor import ActionExecutor, ConfirmationRequest, ExecutorError
 from qwen3vl_agent.executor import ExecutionStopped as ExecutorStopped
@@ -98,6 +99,7 @@ class ScreenObserver:
             capture_s=t1 - t0,
             prepare_s=t2 - t1,
             geometry_json=shot.geometry.to_json(),
+            source=shot.image,
         )
 
     def close(self) -> None:
@@ -133,11 +135,21 @@ class ExecutorActor:
         self.executor = executor
         self.on_confirmation: Callable[[ResolvedAction], None] | None = None
         self.last_details: dict[str, Any] | None = None  # the last ExecutionResult, for the trajectory
+        self._texts = TargetTexts()
+
+    @property
+    def reads_targets(self) -> bool:
+        """Risk rules need the target's text only when just the risky actions are confirmed."""
+        return self.executor.mode == "confirm" and self.executor.safety.confirm_only_risky
 
     async def execute(self, resolved: ResolvedAction, observation: Observation) -> str:
         self.last_details = None
+        context = None
+        if self.reads_targets:
+            text = await asyncio.to_thread(self._texts.for_action, resolved, observation)
+            context = context_for(text)
         try:
-            result = await self.executor.execute(resolved)
+            result = await self.executor.execute(resolved, context)
         except ExecutorStopped as exc:
             raise ExecutionStopped(str(exc)) from exc
         except ExecutorError as exc:

@@ -225,3 +225,34 @@ async def test_pause_from_another_thread_holds_the_run_until_resume(
     kinds = [type(e).__name__ for e in h.events]
     between = kinds[kinds.index("RunPaused") : kinds.index("RunResumed")]
     assert "ActionExecuted" not in between and "StepStarted" not in between
+
+
+async def test_confirm_only_risky_asks_for_submit_and_password_only(
+    form_app: FormApp, policy_server: PolicyServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent reads the text around each target (OCR) so the executor's risk rules see it."""
+    from qwen3vl_agent.agents import target_text
+
+    read: list[str] = []  # what was read, for the failure message (the real OCR still runs)
+    real = target_text.text_around
+    monkeypatch.setattr(target_text, "text_around", lambda obs, xy: read.append(real(obs, xy)) or read[-1])
+    policy_server.planner = form_planner(form_app.widget_rect, monitor_rect(form_app))
+    asked: list[tuple[str, tuple[str, ...]]] = []
+
+    def confirm(request) -> bool:  # type: ignore[no-untyped-def]
+        asked.append((request.description, request.risk.reasons))
+        return True
+
+    settings = policy_settings(
+        policy_server, mode="confirm", safety={"confirm_only_risky": True, "step_limit": 30}
+    )
+    h = Harness(settings, form_app.monitor.index, confirm=confirm)
+    row = {"name": "Ada Lovelace", "city": "London", "password": "hunter22"}
+    result = await h.run(task_for(row))
+    assert result.outcome == "success"
+    descriptions = [d for d, _ in asked]
+    assert descriptions == ["type 'hunter22'", descriptions[-1]], read
+    assert descriptions[-1].startswith("left_click")
+    assert "password" in asked[0][1][0] and "submit" in asked[1][1][0].lower()
+    [submission] = form_app.submissions()
+    assert (submission["name"], submission["password"]) == ("Ada Lovelace", "hunter22")
