@@ -122,3 +122,13 @@ def test_agent_workload_and_step_overhead(tiny_engine: Any) -> None:
     for stage in ("before_model_ms", "after_model_ms", "prep_ms", "parse_ms", "map_ms", "model_ms"):
         assert o[stage]["n"] == 2 and o[stage]["p50"] is not None
     assert o["model_ms"]["p50"] > o["after_model_ms"]["p50"]
+
+
+def test_open_loop_for_a_duration(tiny_engine: Any) -> None:
+    opts = _opts(tiny_engine, use_cache=False, load=LoadConfig(rate=2.0, count=None, duration_s=2.0, seed=4))
+    report = run_bench(Settings(), opts)
+    s = report["summary"]
+    assert s["errors"] == 0, s["first_error"]
+    # Poisson arrivals at 2/s for 2 s: a handful, all answered (the last ones after the 2 s)
+    assert 1 <= s["sent"] <= 12 and s["ok"] == s["sent"]
+    assert report["options"]["load"]["rate"] == 2.0
