@@ -23,10 +23,13 @@ class PageView(QGraphicsView):
         self._boxes: list[QGraphicsRectItem] = []
         self._selected = -1
         self._fit = True
+        self._has_page = False
         self.scene().selectionChanged.connect(self._scene_selection)
         self._placeholder()
 
     def _placeholder(self) -> None:
+        self._has_page = False
+        self.resetTransform()
         text = self.scene().addText("Select a page on the left to see it\nwith its recognized lines")
         text.setDefaultTextColor(QColor(225, 227, 232))
         self.scene().setSceneRect(text.boundingRect())
@@ -43,6 +46,7 @@ class PageView(QGraphicsView):
         if pixmap is None or pixmap.isNull():
             self._placeholder()
             return
+        self._has_page = True
         scene.addPixmap(pixmap)
         scene.setSceneRect(QRectF(pixmap.rect()))
         if page is not None and page.width > 0:
@@ -95,7 +99,7 @@ class PageView(QGraphicsView):
 
     def resizeEvent(self, event: object) -> None:
         super().resizeEvent(event)  # type: ignore[arg-type]
-        if self._fit and self.scene().items():
+        if self._fit and self._has_page:
             self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
 
     def wheelEvent(self, event: QWheelEvent) -> None:

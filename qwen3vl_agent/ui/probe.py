@@ -35,6 +35,11 @@ def install(window: Any) -> None:
         visible = sorted(
             {w.objectName() for w in window.findChildren(QWidget) if w.objectName() and w.isVisible()}
         )
+        rects = {}
+        for w in window.findChildren(QWidget):
+            if w.objectName() and w.isVisible():
+                top_left = w.mapToGlobal(w.rect().topLeft())
+                rects[w.objectName()] = [top_left.x(), top_left.y(), w.width(), w.height()]
         g = window.frameGeometry()
         inner = window.geometry()
         state = {
@@ -42,6 +47,7 @@ def install(window: Any) -> None:
             "pane": pane.objectName(),
             "tab": window.tabs.tabText(window.tabs.currentIndex()),
             "visible": visible,
+            "rects": rects,
             "frame": [g.x(), g.y(), g.width(), g.height()],
             "geometry": [inner.x(), inner.y(), inner.width(), inner.height()],
             "engine_state": window.status.engine.view.state if window.status.engine.view else None,

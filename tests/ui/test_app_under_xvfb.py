@@ -113,6 +113,20 @@ class RunningApp:
         time.sleep(0.3)
         return state, self.grab(state)
 
+    def click(self, x: int, y: int) -> None:
+        self.xdotool("mousemove", str(x), str(y))
+        self.xdotool("click", "1")
+
+    def open_first_ocr_page(self, state: dict[str, Any]) -> Image.Image | None:
+        jobs, pages = state["rects"].get("ocrJobs"), state["rects"].get("ocrPages")
+        if not jobs or not pages:
+            return None
+        self.click(jobs[0] + 80, jobs[1] + 12)  # the first job: its pages load into the tree
+        time.sleep(1.5)
+        self.click(pages[0] + 60, pages[1] + 46)  # the first page under its document
+        time.sleep(2.5)
+        return self.grab(state)
+
     def grab(self, state: dict[str, Any]) -> Image.Image:
         import mss
 
@@ -204,9 +218,25 @@ def sample_data() -> None:
     store.add_message(
         conv.id,
         "assistant",
-        "The invoice **48213** shows:\n\n| | |\n|---|---|\n| Total | **1,284.50 EUR** |\n| Due | 15 March 2024 |\n\n"
+        "The invoice **48213** shows:\n\n- Total: **1,284.50 EUR**\n- Due: **15 March 2024**\n\n"
         "(Sample conversation written by the test; the tiny test model itself answers with noise.)",
     )
+    store.close()
+
+
+def sample_ocr_job(folder: Path) -> None:
+    """A finished CPU OCR job of one generated page, listed in the OCR pane."""
+    import asyncio
+
+    from qwen3vl_agent.agents.ocr_job import OcrJob, OcrJobOptions, create_job
+    from qwen3vl_agent.agents.ocr_job_store import OcrJobStore
+    from tests.support.ocr_documents import paragraphs_page
+
+    page = folder / "quarterly-report.png"
+    paragraphs_page(seed=3, paragraphs=3).image.save(page)
+    store = OcrJobStore()
+    job_id = create_job(store, [page], OcrJobOptions(engine="cpu", mode="text", formats=[], workers=1))
+    asyncio.run(OcrJob(store, job_id).run())
     store.close()
 
 
@@ -230,8 +260,9 @@ def test_start_without_gpu_or_vllm(start_app: Any) -> None:
 @pytest.mark.xvfb
 @pytest.mark.engine
 @pytest.mark.slow
-def test_app_with_engine_renders_every_pane(start_app: Any, tiny_engine: Any) -> None:
+def test_app_with_engine_renders_every_pane(start_app: Any, tiny_engine: Any, tmp_path: Path) -> None:
     sample_data()
+    sample_ocr_job(tmp_path)
     config = (
         '[engine]\nmode = "endpoints"\nlimit_mm_images = 2\n\n'
         f'[[engine.endpoints]]\nurl = "{tiny_engine.base_url}"\napi_key = "{tiny_engine.api_key}"\n'
@@ -244,5 +275,7 @@ def test_app_with_engine_renders_every_pane(start_app: Any, tiny_engine: Any) ->
         missing = EXPECTED[pane] - set(state["visible"])
         assert not missing, f"{pane}: {missing}"
         assert rendered(img), pane
+        if pane == "ocr":  # open the sample job and its page, with real clicks
+            img = app.open_first_ocr_page(state) or img
         save(img, pane, docs=True)
     assert app.close() == 0
