@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from qwen3vl_agent.config import EngineSettings
-from qwen3vl_agent.engine.endpoints import Endpoint, EndpointPool
+from qwen3vl_agent.engine.endpoints import Endpoint, EndpointPool, first_model
 from qwen3vl_agent.errors import (
     DeadlineExceededError,
     EngineError,
@@ -203,10 +203,22 @@ class OpenAIEngineClient:
             f"The engine failed {attempts} times: {last}", "check that the engine is running; see its log"
         )
 
+    async def _endpoint_model(self, endpoint: Endpoint) -> str:
+        """The model name to send: the endpoint's configured one, else what its `/v1/models`
+        serves (asked once and remembered), else the settings' name."""
+        if endpoint.model is None and not endpoint.managed:
+            try:
+                resp = await self._http.get(f"{endpoint.base_url}/models", headers=endpoint.headers())
+                if resp.status_code == 200:
+                    endpoint.model = first_model(resp.json())
+            except httpx.HTTPError as exc:
+                log.info("could not ask %s for its model: %s", endpoint.base_url, exc)
+        return endpoint.model or self._settings.served_model_name or self._settings.model
+
     async def _run_once(
         self, endpoint: Endpoint, request: InferenceRequest, on_delta: DeltaCallback | None
     ) -> InferenceResult:
-        model = request.model or endpoint.model or self._settings.served_model_name or self._settings.model
+        model = request.model or await self._endpoint_model(endpoint)
         body = json.dumps(build_payload(request, model), ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream", **endpoint.headers()}
         state = _StreamState()

@@ -219,7 +219,7 @@ class EndpointPool:
                 resp = await http.get(f"{endpoint.base_url}/models", headers=endpoint.headers())
                 if resp.status_code == 200:
                     if endpoint.model is None:
-                        endpoint.model = _first_model(resp.json())
+                        endpoint.model = first_model(resp.json())
                     return True, "ok"
                 return False, f"/v1/models answered HTTP {resp.status_code}"
             except httpx.HTTPError as exc:
@@ -242,7 +242,7 @@ class EndpointPool:
         ]
 
 
-def _first_model(body: Any) -> str | None:
+def first_model(body: Any) -> str | None:
     try:
         return str(body["data"][0]["id"])
     except (KeyError, IndexError, TypeError):

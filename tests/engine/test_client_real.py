@@ -9,6 +9,7 @@ from importlib import resources
 import jsonschema
 import pytest
 
+from qwen3vl_agent.config import EndpointSettings
 from qwen3vl_agent.errors import RequestRejectedError
 from qwen3vl_agent.inference.request import SamplingParams
 from tests.support.engine_requests import engine_client, image_request
@@ -158,3 +159,12 @@ async def test_pool_follows_the_managed_engine(tiny_engine) -> None:
         await client.aclose()
         await pool.close()
     assert pool.snapshot()[0]["managed"]
+
+
+async def test_an_endpoint_without_a_model_name_serves_what_it_lists(tiny_engine) -> None:
+    """A remote vLLM configured by URL alone: the client asks /v1/models instead of sending the
+    settings' default model name (which this server does not serve)."""
+    bare = EndpointSettings(url=tiny_engine.base_url, api_key=tiny_engine.api_key)
+    async with engine_client([bare]) as client:
+        result = await client.complete(image_request(max_tokens=2))
+    assert result.model == tiny_engine.served_model_name
