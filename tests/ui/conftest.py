@@ -16,8 +16,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
 T = TypeVar("T")
 
 
@@ -41,6 +39,26 @@ class QtLoop:
                 await asyncio.sleep(0.02)
 
         self.loop.run_until_complete(poll())
+
+
+@pytest.fixture(scope="session")
+def qapp() -> Any:
+    """The test QApplication, on the offscreen platform unless one exists already; QT_QPA_PLATFORM
+    is restored afterwards so Qt programs other tests start on Xvfb keep their default."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        old = os.environ.get("QT_QPA_PLATFORM")
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        try:
+            app = QApplication(["pytest-qt-qapp"])
+        finally:
+            if old is None:
+                os.environ.pop("QT_QPA_PLATFORM", None)
+            else:
+                os.environ["QT_QPA_PLATFORM"] = old
+    return app
 
 
 @pytest.fixture
