@@ -1,9 +1,11 @@
 """Wire settings into a running inference path: engine -> endpoints -> client -> service.
 
 `build_runtime` is what the CLI, the desktop app and the agents call to get an
-`InferenceService`. In "managed" mode it starts the local vLLM server (unless told not to) and
-points the endpoint pool at it; in "endpoints" mode it uses the configured OpenAI-compatible
-URLs. `Runtime.close()` stops everything it started, in reverse order.
+`InferenceService`. In "managed" mode it reuses an engine that `qwen3vl-agent engine start`
+left running for the same model (found through `engine.state_file`), or else starts the local
+vLLM server itself (unless told not to) and points the endpoint pool at it; in "endpoints"
+mode it uses the configured OpenAI-compatible URLs. `Runtime.close()` stops everything it
+started, in reverse order, and never an engine it only reused.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qwen3vl_agent.config import Settings
+from qwen3vl_agent.config import EndpointSettings, Settings
 from qwen3vl_agent.errors import EngineUnavailableError
 from qwen3vl_agent.inference.service import InferenceService
 from qwen3vl_agent.paths import app_paths
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from qwen3vl_agent.engine.client import OpenAIEngineClient
     from qwen3vl_agent.engine.endpoints import EndpointPool
     from qwen3vl_agent.engine.managed import ManagedEngine
+    from qwen3vl_agent.engine.state_file import EngineRecord
     from qwen3vl_agent.engine.status import StatusListener
 
 log = logging.getLogger(__name__)
@@ -36,8 +39,9 @@ class Runtime:
     service: InferenceService
     client: OpenAIEngineClient
     pool: EndpointPool
-    engine: ManagedEngine | None  # None in endpoints mode
+    engine: ManagedEngine | None  # None in endpoints mode and when an engine was reused
     model_name: str
+    reused: EngineRecord | None = None  # the running engine this runtime connected to
 
     async def start_engine(self, progress: StatusListener | None = None) -> None:
         """Start the managed engine if it is not running (no-op in endpoints mode)."""
@@ -83,12 +87,29 @@ async def _model_name(settings: Settings, client: OpenAIEngineClient, engine: Ma
     return str(models[0].get("id"))
 
 
+def running_engine(settings: Settings) -> EngineRecord | None:
+    """A recorded, live managed engine serving `settings.engine.model`, if there is one."""
+    from qwen3vl_agent.engine.state_file import read_record
+
+    record = read_record()
+    if record is None or not record.alive():
+        return None
+    wanted = settings.engine.served_model_name or settings.engine.model
+    if record.model != settings.engine.model or record.served_model_name != wanted:
+        log.warning(
+            "a running engine serves %s, not %s: starting another one", record.model, settings.engine.model
+        )
+        return None
+    return record
+
+
 async def build_runtime(
     settings: Settings,
     *,
     start_engine: bool = True,
     progress: StatusListener | None = None,
     cache_path: Path | None = None,
+    reuse_running: bool = True,
 ) -> Runtime:
     """Build (and in managed mode, start) the inference path described by `settings`.
 
@@ -101,7 +122,18 @@ async def build_runtime(
 
     engine: ManagedEngine | None = None
     engine_settings = settings.engine
-    if engine_settings.mode == "managed":
+    reused = running_engine(settings) if engine_settings.mode == "managed" and reuse_running else None
+    if reused is not None:
+        try:
+            key = reused.api_key()
+        except OSError as exc:
+            raise EngineUnavailableError(
+                f"A running engine was found but its API key cannot be read ({exc})",
+                "stop it with `qwen3vl-agent engine stop` and start again",
+            ) from exc
+        endpoint = EndpointSettings(url=reused.base_url, api_key=key, model=reused.served_model_name)
+        pool = EndpointPool([endpoint], engine_settings)
+    elif engine_settings.mode == "managed":
         from qwen3vl_agent.engine.managed import ManagedEngine
 
         engine = ManagedEngine(engine_settings, app_paths().ensure().log_dir)
@@ -124,7 +156,9 @@ async def build_runtime(
     try:
         await pool.start()
         client = OpenAIEngineClient(pool, engine_settings)
-        model = await _model_name(settings, client, engine)
+        model = (
+            reused.served_model_name if reused is not None else await _model_name(settings, client, engine)
+        )
         for endpoint in getattr(pool, "endpoints", []):
             if getattr(endpoint, "model", "") is None:
                 endpoint.model = model  # learned from /v1/models: send it, not engine.model
@@ -138,4 +172,4 @@ async def build_runtime(
         if engine is not None:
             await engine.stop()
         raise
-    return Runtime(settings, service, client, pool, engine, model)
+    return Runtime(settings, service, client, pool, engine, model, reused)

@@ -55,3 +55,43 @@ async def test_a_failed_start_leaves_nothing_running(tmp_path: Path) -> None:
 
     with pytest.raises(EngineStartError, match="not installed"):
         await build_runtime(settings, cache_path=tmp_path / "c.sqlite3")
+
+
+@pytest.mark.engine
+async def test_a_recorded_running_engine_is_reused_and_left_running(
+    tiny_engine, tiny_model_dir: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from qwen3vl_agent.engine.state_file import write_record
+
+    write_record(tiny_engine.engine, detached=True)  # what `engine start --detach` leaves behind
+    settings = Settings(engine=tiny_engine_settings(tiny_model_dir))
+    runtime = await build_runtime(settings, cache_path=tmp_path / "c.sqlite3")
+    try:
+        assert runtime.engine is None and runtime.reused is not None
+        assert runtime.reused.base_url == tiny_engine.base_url
+        result = await runtime.service.submit(question("reuse me"))
+        assert result.endpoint == tiny_engine.base_url and result.model == tiny_engine.served_model_name
+    finally:
+        await runtime.close()
+    assert tiny_engine.engine.state is EngineState.READY  # closing the runtime did not stop it
+
+
+async def test_a_recorded_engine_for_another_model_is_not_reused(tmp_path: Path) -> None:
+    import json
+    import os
+
+    from qwen3vl_agent.engine.state_file import state_path
+    from qwen3vl_agent.runtime import running_engine
+
+    path = state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "pid": os.getpid(), "port": 1, "base_url": "http://127.0.0.1:1/v1", "api_key_path": str(tmp_path / "k"),
+        "log_path": "x", "model": "other/model", "served_model_name": "other/model", "detached": True,
+        "owner_pid": 1, "started_at": 0.0,
+    }  # fmt: skip
+    path.write_text(json.dumps(record))
+    assert running_engine(Settings()) is None  # alive (this process), but another model
+    record["model"] = record["served_model_name"] = Settings().engine.model
+    path.write_text(json.dumps(record))
+    assert running_engine(Settings()) is not None
