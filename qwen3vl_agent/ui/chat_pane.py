@@ -358,7 +358,17 @@ class ChatPane(QWidget):
 
     # ---- attachments ---------------------------------------------------------------------
     def add_image(self, pending: PendingImage) -> None:
-        self.attachments.add(pending)
+        """Attach an image; a large one gets its thumbnail made off the Qt thread first."""
+        if max(pending.image.size) <= 1024:
+            self.attachments.add(pending)
+            return
+        self.ctx.tasks.spawn(self._add_large(pending), name="chat-thumbnail")
+
+    async def _add_large(self, pending: PendingImage) -> None:
+        from qwen3vl_agent.ui.chat_widgets import thumbnail_image
+
+        thumb = await self.ctx.tasks.run_io(thumbnail_image, pending.image)
+        self.attachments.add(pending, thumb)
 
     async def add_files(self, paths: list[str]) -> None:
         from qwen3vl_agent.imaging.loading import load_image

@@ -29,10 +29,19 @@ class PendingImage:
         return buf.getvalue()
 
 
-def thumbnail_icon(image: Image.Image, size: int = 96) -> QIcon:
-    thumb = image.copy()
+def thumbnail_image(image: Image.Image, size: int = 96) -> QImage:
+    """A small QImage of `image` (safe to call on any thread)."""
+    thumb = (
+        image.copy()
+        if max(image.size) <= size * 4
+        else image.resize((max(1, image.width // 4), max(1, image.height // 4)))
+    )
     thumb.thumbnail((size, size))
-    return QIcon(QPixmap.fromImage(pil_to_qimage(thumb)))
+    return pil_to_qimage(thumb)
+
+
+def thumbnail_icon(image: Image.Image, size: int = 96) -> QIcon:
+    return QIcon(QPixmap.fromImage(thumbnail_image(image, size)))
 
 
 def image_paths_from_mime(mime: QMimeData) -> list[str]:

@@ -46,7 +46,9 @@ class RegionOverlay(QWidget):
     selected = Signal(QRect)  # in the screenshot's pixels
     cancelled = Signal()
 
-    def __init__(self, shot: Image.Image, geometry: QRect | None = None) -> None:
+    def __init__(
+        self, shot: Image.Image, geometry: QRect | None = None, qimage: QImage | None = None
+    ) -> None:
         super().__init__(None)
         self.setObjectName("regionOverlay")
         self.setWindowFlags(
@@ -55,7 +57,7 @@ class RegionOverlay(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setMouseTracking(True)
-        self._shot = QPixmap.fromImage(pil_to_qimage(shot))
+        self._shot = QPixmap.fromImage(qimage if qimage is not None else pil_to_qimage(shot))
         self._scale = 1.0
         geo = geometry or QGuiApplication.primaryScreen().virtualGeometry()
         self.setGeometry(geo)
@@ -153,7 +155,8 @@ async def pick_region(shot: Image.Image, geometry: QRect | None = None) -> Image
     """Show the overlay over `shot`; return the cropped region, or None when cancelled."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[QRect | None] = loop.create_future()
-    overlay = RegionOverlay(shot, geometry)
+    qimage = await loop.run_in_executor(None, pil_to_qimage, shot)  # a QImage may be built off the GUI thread
+    overlay = RegionOverlay(shot, geometry, qimage)
     overlay.selected.connect(lambda r: future.done() or future.set_result(r))
     overlay.cancelled.connect(lambda: future.done() or future.set_result(None))
     overlay.show()
