@@ -3,7 +3,8 @@
 Each row's status (pending -> running -> done / failed / needs-attention) is written to the
 trajectory store BEFORE and AFTER its episode, so a batch killed at any point resumes at the
 first unfinished row and never re-runs (re-submits) a row marked done. A row interrupted while
-running is unfinished: it runs again, with a warning, because it may not have been submitted.
+running runs again only if its episode had not acted on the screen yet; one that had (it may
+already be submitted) is marked needs-attention, for a person to check (`retry_failed` reruns it).
 Rows stream from the file (10,000 rows cost no memory). With read-back, a row becomes done only
 after its values were seen on screen by the CPU OCR engine.
 """
@@ -137,6 +138,16 @@ async def run_batch(
                 )
             )
         if interrupted:
+            acted = store.row_actions(batch.id, row.index)
+            if acted and not options.retry_failed:
+                # it may have been submitted already: a person must look before it runs again
+                message = (
+                    f"row {row.index + 1} was interrupted after {acted} action(s) on screen;"
+                    " check the form, then run with --retry-failed"
+                )
+                store.set_row(batch.id, row.index, "needs-attention", message=message)
+                emit(RowFinished(batch.id, row.index, "needs-attention", None, message))
+                continue
             emit(
                 BatchNotice(batch.id, f"row {row.index + 1} was interrupted while running; running it again")
             )

@@ -450,6 +450,15 @@ class TrajectoryStore:
         ).fetchall()
         return {r[1]: RowState(*r) for r in result}
 
+    def row_actions(self, batch_id: int, row_index: int) -> int:
+        """Actions executed on screen by the latest run of a batch row (0 if it never acted)."""
+        row = self.db.execute(
+            "SELECT count(*) FROM agent_steps WHERE outcome = 'executed' AND run_id = ("
+            " SELECT max(id) FROM agent_runs WHERE batch_id = ? AND row_index = ?)",
+            [batch_id, row_index],
+        ).fetchone()
+        return int(row[0]) if row else 0
+
     def row_counts(self, batch_id: int) -> dict[str, int]:
         result = self.db.execute(
             "SELECT status, count(*) FROM form_rows WHERE batch_id = ? GROUP BY status", [batch_id]

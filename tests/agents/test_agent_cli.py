@@ -271,3 +271,64 @@ def test_run_cli_without_an_engine_waits_then_gives_up_clearly(
     # paused with a clear state, retried, then gave up after --engine-wait
     assert res.returncode == 1, res.stdout + res.stderr
     assert "paused (engine-unavailable)" in res.stdout and "stopped (engine-unavailable)" in res.stdout
+
+
+def test_batch_killed_mid_row_never_resubmits_it(
+    form_app: FormApp, policy_server: PolicyServer, tmp_path: Path
+) -> None:
+    """Killed after row 2 already acted on screen: the rerun does not run row 2 again (it may be
+    submitted); it marks it for attention and goes on with row 3."""
+    fill = form_planner(form_app.widget_rect, monitor_rect(form_app))
+    reached, release = threading.Event(), threading.Event()
+
+    def planner(ctx: PolicyContext) -> str:
+        if ctx.values.get("name") == ROWS[1]["name"] and ctx.step == 2 and not release.is_set():
+            reached.set()  # row 2 already clicked its field and selected all: hold it here
+            release.wait(30)
+        return fill(ctx)
+
+    policy_server.planner = planner
+    data = write_csv(tmp_path / "people.csv", ROWS)
+    env = cli_env(policy_server)
+    args = [
+        sys.executable,
+        "-m",
+        "qwen3vl_agent",
+        "agent",
+        "fill",
+        "--task",
+        "Register this person",
+        "--data",
+        str(data),
+        "--monitor",
+        str(form_app.monitor.index),
+        "--mode",
+        "auto",
+    ]
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL
+    )
+    try:
+        assert reached.wait(120), "the batch never reached row 2's third step"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        release.set()
+    again = agent_cli(
+        "fill",
+        "--task",
+        "Register this person",
+        "--data",
+        str(data),
+        "--monitor",
+        str(form_app.monitor.index),
+        "--mode",
+        "auto",
+        env=env,
+    )
+    assert again.returncode == 1, again.stdout + again.stderr  # not all rows are done
+    assert "row 2: needs-attention" in again.stdout and "after 2 action(s)" in again.stdout
+    assert submitted(form_app) == [expected(ROWS[0]), expected(ROWS[2])]
