@@ -94,3 +94,25 @@ def test_stopped_job_is_listed_and_resumes_without_redoing_pages(
     counts = store.counts(job_id)
     assert counts.done == 4 and counts.failed == 0
     assert all(completions == 1 for *_rest, completions in store.page_stats(job_id))
+
+
+def test_closing_the_window_interrupts_the_job_and_keeps_finished_pages(
+    make_window: Any, qloop: Any, tmp_path: Path
+) -> None:
+    pages = [paragraphs_page(seed=s, paragraphs=1) for s in (21, 22, 23, 24, 25)]
+    pdf = write_scanned_pdf(tmp_path / "scan.pdf", [p.image for p in pages])
+    window = make_window(settings(), start_engine=False)
+    pane = window.ocr
+    pane.add_paths([str(pdf)])
+    pane.engine.setCurrentIndex(pane.engine.findData("cpu"))
+    pane.primary_action()
+    qloop.wait_until(
+        lambda: pane.last_progress is not None and pane.last_progress.done >= 1, 180, "a first page"
+    )
+    worker_thread = pane._worker._thread
+    qloop.run(window.shutdown_work(), timeout=60)  # what closing the window runs before quitting
+    store, job_id = pane.store, pane.job_id
+    job = store.job(job_id)
+    assert job.status == "interrupted"
+    assert store.counts(job_id).done >= 1
+    assert not worker_thread.is_alive()
