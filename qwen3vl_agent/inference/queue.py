@@ -21,6 +21,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -68,6 +69,7 @@ class _Flight:
     text: list[str] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
     started: float = 0.0
+    on_result: Callable[[InferenceResult], None] | None = None
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -136,9 +138,19 @@ class RequestQueue:
         return len(self._running)
 
     async def submit(
-        self, request: InferenceRequest, on_delta: DeltaCallback | None = None, *, key: str | None = None
+        self,
+        request: InferenceRequest,
+        on_delta: DeltaCallback | None = None,
+        *,
+        key: str | None = None,
+        on_result: Callable[[InferenceResult], None] | None = None,
     ) -> InferenceResult:
-        """Run `request` when its turn comes; `key` enables coalescing with identical requests."""
+        """Run `request` when its turn comes; `key` enables coalescing with identical requests.
+
+        `on_result` is called once per engine call with its result, before any waiter wakes
+        and before the key stops coalescing (the service stores it in the cache there, so an
+        identical request arriving in between finds it).
+        """
         if self._closed:
             raise RequestCancelledError("The request queue is shut down")
         loop = asyncio.get_running_loop()
@@ -159,7 +171,7 @@ class RequestQueue:
                     f"The engine is busy: {self.waiting} requests are already waiting (queue.max_queued)",
                     "try again in a moment",
                 )
-            flight = _Flight(request, key, priority, next(self._seq))
+            flight = _Flight(request, key, priority, next(self._seq), on_result=on_result)
             self._queues[priority].append(flight)
             self._depth[priority] += 1
             if key is not None:
@@ -306,6 +318,11 @@ class RequestQueue:
             self._fail(flight, exc)
         else:
             self._counts["completed"] += 1
+            if flight.on_result is not None:
+                try:
+                    flight.on_result(result)
+                except Exception:
+                    log.exception("a result hook failed; the answer is still delivered")
             end = time.monotonic()
             service = result.timings.service_s or (end - flight.started)
             for waiter in flight.waiters:

@@ -261,6 +261,8 @@ class ResultCache:
     async def close(self) -> None:
         """Finish queued writes, record hit/miss counters for `cache stats`, purge expired rows."""
         await self.flush()
-        await self._save_counters()
-        await self.store.purge_expired(time.time())
+        s = self._stats
+        if s.l1_hits or s.l2_hits or s.near_hits or s.misses or s.stores:  # never used: leave the file alone
+            await self._save_counters()
+            await self.store.purge_expired(time.time())
         await asyncio.get_running_loop().run_in_executor(None, self.store.close)

@@ -74,12 +74,14 @@ class InferenceService:
             if on_delta is not None and hit.result.text:
                 on_delta(hit.result.text)
             return replace(hit.to_result(), timings=Timings(total_s=time.monotonic() - start))
-        result = await self.queue.submit(request, on_delta, key=key)
-        if result.cached is None and result.finish_reason in CACHEABLE_FINISH:
-            if phashes and shape is None:
-                shape = shape_key(request, model)
-            self.cache.put(key, result, shape=shape, phashes=phashes)
-        return result
+        if phashes and shape is None:
+            shape = shape_key(request, model)
+
+        def store(result: InferenceResult) -> None:
+            if result.finish_reason in CACHEABLE_FINISH:
+                self.cache.put(key, result, shape=shape, phashes=phashes)
+
+        return await self.queue.submit(request, on_delta, key=key, on_result=store)
 
     async def stream(self, request: InferenceRequest) -> AsyncIterator[str]:
         """The answer as an async iterator of text deltas (closing it cancels the request)."""

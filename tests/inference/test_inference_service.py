@@ -164,3 +164,10 @@ async def test_stream_reraises_errors(tmp_path: Path) -> None:
         async for _ in service.stream(greedy("x")):
             pass
     await service.close()
+
+
+async def test_disabled_cache_never_creates_its_file(tmp_path: Path) -> None:
+    service = make_service(FakeEngineClient(), tmp_path, enabled=False)
+    await service.submit(greedy("hi"))
+    await service.close()
+    assert not (tmp_path / "results.sqlite3").exists()

@@ -242,3 +242,21 @@ async def test_metrics_percentiles_and_depth() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
     assert percentile([float(i) for i in range(1, 101)], 99) == 99.0
     assert percentile([], 50) == 0.0
+
+
+async def test_result_hook_runs_once_before_any_waiter_wakes() -> None:
+    client = FakeEngineClient(hold=True)
+    queue = RequestQueue(client, QueueSettings(max_in_flight=1))
+    seen: list[tuple[str, int]] = []
+    tasks: list[asyncio.Task[object]] = []
+
+    def hook(result: object) -> None:
+        seen.append((getattr(result, "text", ""), sum(t.done() for t in tasks)))
+
+    tasks.append(asyncio.create_task(queue.submit(req("same"), key="k", on_result=hook)))
+    await client.wait_started(1)
+    tasks += [asyncio.create_task(queue.submit(req("same"), key="k", on_result=hook)) for _ in range(2)]
+    await asyncio.sleep(0)
+    client.release(client.started[0])
+    await asyncio.gather(*tasks)
+    assert seen == [("echo: same", 0)]  # once per engine call, while every waiter still waits
