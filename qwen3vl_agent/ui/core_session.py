@@ -37,6 +37,7 @@ class CoreSession:
         self.engine_ready = asyncio.Event()
         self.engine_error: str | None = None
         self._start_task: asyncio.Task[None] | None = None
+        self.closed = False  # set when the app quits: nothing starts an engine after that
 
     @property
     def service(self) -> Any:
@@ -59,6 +60,8 @@ class CoreSession:
 
     def start(self) -> None:
         """Build the runtime and start the engine in the background."""
+        if self.closed:
+            return
         if self._start_task is None or self._start_task.done():
             self._start_task = self.tasks.spawn(self._start(), name="core-start")
 
@@ -140,6 +143,11 @@ class CoreSession:
                 f"No model engine: {reason}", "see the status bar; OCR works with the CPU engine"
             )
         return self.service
+
+    async def close(self) -> None:
+        """Shut down for good (the app is quitting): no restart may start an engine afterwards."""
+        self.closed = True
+        await self.shutdown()
 
     async def shutdown(self) -> None:
         """Stop the engine cleanly (no orphaned vLLM) and close the runtime."""

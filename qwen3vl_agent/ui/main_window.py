@@ -365,7 +365,7 @@ class MainWindow(QMainWindow):
                 await asyncio.wait_for(pane.shutdown(), timeout=15)
         await self.ctx.tasks.cancel_all(timeout=10)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.ctx.core.shutdown(), timeout=40)
+            await asyncio.wait_for(self.ctx.core.close(), timeout=40)
         self.ctx.bridge.stop()
         from qwen3vl_agent.ui.capture import close_capturer
 
