@@ -106,28 +106,36 @@ class Heartbeat:
 
     def start(self) -> None:
         self.t0 = self.last = time.perf_counter()
+        self.last_cpu = time.thread_time()
         self.gaps.clear()
         self.stall_at: list[tuple[float, int]] = []
         self.timer.start()
 
     def beat(self) -> None:
         now = time.perf_counter()
+        cpu = time.thread_time()  # CPU time of the Qt thread itself
         gap = (now - self.last) * 1000
         self.gaps.append(gap)
         if gap > STALL_MS:
-            self.stall_at.append((round(now - self.t0, 2), round(gap)))
-        self.last = now
+            busy = (cpu - self.last_cpu) * 1000
+            self.stall_at.append((round(now - self.t0, 2), round(gap), round(busy)))
+        self.last, self.last_cpu = now, cpu
 
     def stop(self) -> dict[str, Any]:
         self.timer.stop()
         g = sorted(self.gaps)
         stalls = [x for x in g if x > STALL_MS]
+        # a stall in which the Qt thread itself ran for most of the gap was our code blocking it;
+        # otherwise the thread was ready but not running (CPU contention, or waiting for the GIL)
+        busy = [s for s in self.stall_at if s[2] > 0.5 * s[1]]
         return {
             "beats": len(g),
             "stalls_over_50ms": len(stalls),
             "max_gap_ms": round(g[-1], 1) if g else None,
             "p99_gap_ms": round(g[int(0.99 * (len(g) - 1))], 1) if g else None,
-            "stalls_at_s_ms": self.stall_at[:10],
+            "stalls_ui_thread_busy": len(busy),
+            "max_busy_stall_ms": max((s[1] for s in busy), default=0),
+            "stalls_at_s_gap_busy_ms": self.stall_at[:8],
         }
 
 

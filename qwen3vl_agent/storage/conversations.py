@@ -91,7 +91,8 @@ class ConversationStore:
         db = self._conn()
         with db.conn:
             cur = db.execute(
-                "INSERT INTO conversations (title, created_at, updated_at) VALUES (?, ?, ?)", [title, now, now]
+                "INSERT INTO conversations (title, created_at, updated_at) VALUES (?, ?, ?)",
+                [title, now, now],
             )
         return Conversation(int(cur.lastrowid or 0), title, now, now)
 
@@ -165,7 +166,9 @@ class ConversationStore:
         """Store the answer so far (called while streaming and when it ends)."""
         db = self._conn()
         with db.conn:
-            db.execute("UPDATE chat_messages SET text = ?, status = ? WHERE id = ?", [text, status, message_id])
+            db.execute(
+                "UPDATE chat_messages SET text = ?, status = ? WHERE id = ?", [text, status, message_id]
+            )
 
     def messages(self, conversation_id: int) -> list[ChatMessage]:
         db = self._conn()
@@ -186,7 +189,13 @@ class ConversationStore:
             )
         return [
             ChatMessage(
-                int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), float(r[5]), tuple(atts.get(int(r[0]), []))
+                int(r[0]),
+                int(r[1]),
+                str(r[2]),
+                str(r[3]),
+                str(r[4]),
+                float(r[5]),
+                tuple(atts.get(int(r[0]), [])),
             )
             for r in rows
         ]
