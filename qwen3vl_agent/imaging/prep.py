@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Literal
@@ -36,6 +37,15 @@ BAND_MIN_PIXELS = 1_000_000  # below this a second thread costs more than it sav
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+
+
+def _forget_pool_in_child() -> None:
+    """A forked child has none of the parent's threads: it must build its own pool."""
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def _workers() -> ThreadPoolExecutor:

@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -80,7 +79,6 @@ class ResultStore:
         self._closed = False
         self.failures: dict[str, int] = {"locked": 0, "corrupt": 0, "full": 0, "error": 0}
         self.rebuilds = 0
-        self._thread_id: int | None = None
 
     # -- threading -------------------------------------------------------------------------
     async def run(self, fn: Callable[[sqlite_utils.Database], T], default: T, what: str) -> T:
@@ -135,7 +133,6 @@ class ResultStore:
     def _connection(self) -> sqlite_utils.Database:
         if self._db is not None:
             return self._db
-        self._thread_id = threading.get_ident()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout_ms / 1000, isolation_level=None)
         try:

@@ -110,3 +110,17 @@ def test_fast_png_is_a_standard_lossless_png() -> None:
     assert decoded.mode == "RGB" and decoded.tobytes() == img.tobytes()
     with pytest.raises(ValueError, match="RGB"):
         encode_png(__import__("numpy").zeros((4, 4), dtype="uint8"))
+
+
+def test_prepare_works_in_a_forked_child_after_use_in_the_parent() -> None:
+    import multiprocessing
+
+    prepare_image(screenshot(), 1024)  # the parent's worker threads exist now
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        tokens = pool.apply_async(_child_prepare).get(timeout=120)
+    assert tokens == 1008
+
+
+def _child_prepare() -> int:
+    return prepare_image(screenshot(), 1024).visual_tokens
