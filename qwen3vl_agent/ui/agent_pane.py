@@ -373,6 +373,11 @@ class AgentPane(QWidget):
         elif isinstance(event, ev.StepStarted):
             self._step_item(event.step).setText(1, "looking at the screen…")
             self.state_label.setText(f"Step {event.step}")
+            self._thinking = ""
+        elif isinstance(event, ev.ModelDelta):
+            self._thinking = (getattr(self, "_thinking", "") + event.text)[-400:]
+            line = self._thinking.replace("\n", " ").strip()
+            self._step_item(event.step).setText(1, "model: " + (line[-90:] if len(line) > 90 else line))
         elif isinstance(event, ev.ActionProposed):
             item = self._step_item(event.step)
             item.setText(1, event.action.describe())

@@ -308,7 +308,19 @@ class ChatPane(QWidget):
         self.stack.setCurrentIndex(0 if not self.history else 1)
 
     def render(self) -> None:
-        """Render the conversation as Markdown (images as thumbnails, a Copy link per answer)."""
+        """Render the conversation as Markdown (images as thumbnails, a Copy link per answer).
+
+        While an answer streams this runs at most every RENDER_EVERY_MS, and never more often
+        than three times its own duration, so a long conversation cannot saturate the Qt thread.
+        """
+        started = time.perf_counter()
+        try:
+            self._render()
+        finally:
+            took_ms = (time.perf_counter() - started) * 1000
+            self._render_timer.setInterval(max(RENDER_EVERY_MS, int(3 * took_ms)))
+
+    def _render(self) -> None:
         bar = self.transcript.verticalScrollBar()
         at_bottom = bar.value() >= bar.maximum() - 8
         parts: list[str] = []

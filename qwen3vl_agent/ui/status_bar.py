@@ -66,7 +66,16 @@ class EngineIndicator(QWidget):
         limit = 56 if view.state in ("failed", "unavailable") else 110
         text = view.text if len(view.text) <= limit else view.text[: limit - 1] + "…"
         if view.state in ("failed", "unavailable"):
-            text += f" — {SHORT_HINT}"
+            lowered = view.text.lower()
+            missing = any(
+                w in lowered
+                for w in ("not installed", "not found", "cuda", "gpu", "no endpoint", "core is not")
+            )
+            text += (
+                f" — {SHORT_HINT}"
+                if missing
+                else " — see the Log, or change the engine in Settings; OCR runs on the CPU"
+            )
         self.label.setText(text)
         tip = view.text + (f"\n\n{view.hint}" if view.hint else "")
         if view.log_path:
