@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from qwen3vl_agent.config import Settings, load_settings
-from qwen3vl_agent.errors import ConfigError
+from qwen3vl_agent.errors import ConfigError, UserFacingError
 from qwen3vl_agent.paths import app_paths
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,20 @@ def preload_modules() -> None:
     threading.Thread(target=work, name="preload", daemon=True).start()
 
 
+def check_display() -> None:
+    """Fail with a clear message instead of Qt's abort when there is no screen to open a window on."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise UserFacingError(
+            "No graphical display to open the window on (DISPLAY and WAYLAND_DISPLAY are not set)",
+            "start it from a desktop session, or use the command-line tools: qwen3vl-agent --help",
+        )
+
+
 def run_app(argv: list[str] | None = None, *, start_engine: bool = True) -> int:
     """Run the desktop app until its window is closed; return the exit code."""
+    check_display()
     _setup_logging()
     import qasync
     from PySide6.QtCore import QTimer

@@ -114,3 +114,15 @@ def test_every_pane_has_its_main_controls(make_window: Any) -> None:
         "stopHotkey",
     ):
         assert name in names, name
+
+
+def test_no_display_gives_a_clear_message_not_a_crash(app_home: Any) -> None:
+    import os
+    import subprocess
+    from pathlib import Path
+
+    app = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "qwen3vl-agent"
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run([str(app)], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "No graphical display" in result.stderr and "Traceback" not in result.stderr
