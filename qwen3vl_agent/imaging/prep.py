@@ -23,9 +23,10 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from qwen3vl_agent.errors import ImageError
 from qwen3vl_agent.imaging.fast_png import encode_png
 from qwen3vl_agent.imaging.loading import DEFAULT_MAX_INPUT_PIXELS, ImageSource, load_image
-from qwen3vl_agent.imaging.sizing import fit_budget
+from qwen3vl_agent.imaging.sizing import SizingError, fit_budget
 from qwen3vl_agent.inference.request import PreparedImage
 
 Encoding = Literal["png", "webp", "jpeg"]
@@ -127,7 +128,11 @@ def prepare_image(
 ) -> PreparedImage:
     """Load, resize to the visual-token budget, encode and hash one image (raises `ImageError`)."""
     image = load_image(source, max_pixels=max_input_pixels)
-    resized = resize_to_budget(image, budget_tokens)
+    try:
+        resized = resize_to_budget(image, budget_tokens)
+    except SizingError as exc:
+        where = f" ({source})" if isinstance(source, str | os.PathLike) else ""
+        raise ImageError(f"The image{where} cannot be sent to the model: {exc}") from exc
     pixels = np.asarray(resized)
     salt = "" if encoding == "png" else f"{encoding}:q{quality}"
     header = f"RGB:{resized.width}x{resized.height}:{salt}"

@@ -124,3 +124,10 @@ def test_prepare_works_in_a_forked_child_after_use_in_the_parent() -> None:
 
 def _child_prepare() -> int:
     return prepare_image(screenshot(), 1024).visual_tokens
+
+
+def test_absurd_aspect_ratio_is_an_image_error(tmp_path: Path) -> None:
+    path = tmp_path / "ribbon.png"
+    Image.new("RGB", (30000, 10), "white").save(path)
+    with pytest.raises(ImageError, match=r"ribbon\.png.*elongated"):
+        prepare_image(path, 1024)
