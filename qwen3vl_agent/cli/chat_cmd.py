@@ -173,6 +173,12 @@ def chat(
     if not question.strip():
         raise click.UsageError("the question is empty")
     settings = load_settings()
+    limit = settings.engine.limit_mm_images
+    if settings.engine.mode == "managed" and len(images) + int(screen) > limit:
+        raise click.UsageError(
+            f"{len(images) + int(screen)} images, but the engine takes at most {limit} per question"
+            " (engine.limit_mm_images)"
+        )
     prepared = _prepare(images, screen, monitor, settings)
     request = _request(question, prepared, max_tokens, temperature, deadline, no_cache)
     # engine errors (not installed, not running, too slow, ...) are UserFacingErrors: main prints them

@@ -135,3 +135,13 @@ def test_chat_about_one_monitor_with_the_tiny_engine(
     image = json.loads(result.output)["images"][0]
     assert (image["source_width"], image["source_height"]) == (1280, 1024)  # monitor 2 of the test display
     assert image["visual_tokens"] <= 1280
+
+
+def test_more_images_than_the_engine_takes_is_refused_before_starting_it(tmp_path: Path) -> None:
+    paths = []
+    for i in range(5):  # the default limit is 4 images per prompt
+        path = tmp_path / f"{i}.png"
+        Image.new("RGB", (64, 64)).save(path)
+        paths += ["--image", str(path)]
+    result = CliRunner().invoke(cli, ["chat", "compare these", *paths])
+    assert result.exit_code == 2 and "at most 4 per question" in result.output
