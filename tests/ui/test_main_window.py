@@ -6,6 +6,7 @@ from __future__ import annotations
 import tomllib
 from typing import Any
 
+import pytest
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton
 
 from qwen3vl_agent.config import Settings, load_settings
@@ -126,3 +127,37 @@ def test_no_display_gives_a_clear_message_not_a_crash(app_home: Any) -> None:
     result = subprocess.run([str(app)], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "No graphical display" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.engine
+@pytest.mark.slow
+def test_managed_engine_starts_with_progress_and_stops_with_the_window(
+    make_window: Any, qloop: Any, tiny_model_dir: Any
+) -> None:
+    """The app's own managed engine (vLLM CPU build, tiny model): the status bar shows it
+    starting, then ready; shutting the window down leaves no engine process behind."""
+    import os
+
+    from tests.support.engine_fixtures import tiny_engine_settings
+
+    settings = Settings.model_validate({"engine": tiny_engine_settings(tiny_model_dir).model_dump()})
+    window = make_window(settings)
+    views: list[Any] = []
+    window.ctx.bridge.engine_changed.connect(views.append)
+    qloop.wait_until(
+        lambda: window.ctx.core.engine_ready.is_set() or window.ctx.core.engine_error,
+        480,
+        "the managed engine",
+    )
+    assert window.ctx.core.engine_error is None
+    starting = [v for v in views if v.state == "starting"]
+    assert starting and any(v.elapsed_s > 0 for v in starting)  # progress while vLLM loads
+    assert window.status.engine.view.state == "ready" and not window.status.engine.progress.isVisible()
+    assert window.status.model.text() == "tiny-qwen3vl"
+    assert window.status.engine.log_button.isVisible()
+    engine = window.ctx.core.engine
+    pid = engine.server_pid
+    assert pid is not None
+    qloop.run(window.shutdown_work(), timeout=120)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
