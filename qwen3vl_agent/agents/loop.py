@@ -50,7 +50,7 @@ class Parsed(Protocol):
     actions: Any  # a sequence of Action
 
 
-Parser = Callable[[str], Parsed]
+Parser = Callable[[str, Any], Parsed]  # (model text, the Observation it answered) -> actions
 
 
 @dataclass
@@ -64,6 +64,7 @@ class LoopConfig:
     max_text_steps: int = 30  # older steps kept as one line of text each
     max_tokens: int = 512
     grid: int = 1000
+    coordinate_mode: str = "relative"  # "absolute": the grid is the sent image's pixels (Qwen2.5-VL)
     structured_output: bool = False  # force the tool-call JSON schema (for models that need it)
     engine_retry_s: float = 2.0
     engine_wait_limit_s: float | None = None  # give up (status "stopped") after this long without engine
@@ -159,6 +160,7 @@ class AgentLoop:
                 "step_limit": cfg.step_limit,
                 "max_images": cfg.max_images,
                 "grid": cfg.grid,
+                "coordinate_mode": cfg.coordinate_mode,
                 "structured_output": cfg.structured_output,
             },
         )
@@ -245,20 +247,21 @@ class AgentLoop:
         t_start = time.perf_counter()
         self.emit(ev.StepStarted(self.run_id, step))
         obs = await self._race_stop(self.observer.observe())
+        grid = (obs.image.width, obs.image.height) if cfg.coordinate_mode == "absolute" else cfg.grid
         messages = build_messages(
             self.task,
             self.history,
             obs.image,
             max_images=cfg.max_images,
             max_text_steps=cfg.max_text_steps,
-            grid=cfg.grid,
+            grid=grid,
         )
         request = InferenceRequest(
             messages=messages,
             kind=TaskKind.AGENT,
             priority=Priority.AGENT,
             sampling=SamplingParams.greedy(cfg.max_tokens),
-            json_schema=tool_call_schema(cfg.grid) if cfg.structured_output else None,
+            json_schema=tool_call_schema(grid) if cfg.structured_output else None,
             cache=CachePolicy(use=False),
         )
         t_ready = time.perf_counter()
@@ -286,7 +289,7 @@ class AgentLoop:
         }
         self._recorder.begin_step(step, obs, result, timings)
         try:
-            parsed = self.parse(result.text)
+            parsed = self.parse(result.text, obs)
             actions: list[Action] = list(parsed.actions)
             if not actions:
                 raise ActionRefused("no <tool_call> with a computer_use action was found")

@@ -39,19 +39,26 @@ class HistoryEntry:
     feedback: str | None = None  # what the loop told the model about this answer
 
 
+Grid = int | tuple[int, int]  # relative: 1000 (or 999); absolute mode: the sent image's (w, h)
+
+
+def _wh(grid: Grid) -> tuple[int, int]:
+    return (grid, grid) if isinstance(grid, int) else grid
+
+
 @cache
-def tool_schema(grid: int = 1000) -> dict[str, Any]:
+def tool_schema(grid: Grid = 1000) -> dict[str, Any]:
     """The `computer_use` function tool, with the coordinate grid filled in."""
-    return computer_use_tool(grid)
+    return computer_use_tool(*_wh(grid))
 
 
 @cache
-def arguments_schema(grid: int = 1000) -> dict[str, Any]:
+def arguments_schema(grid: Grid = 1000) -> dict[str, Any]:
     """The strict JSON schema of one call's arguments (structured output) on the grid."""
-    return action_arguments_schema(grid)
+    return action_arguments_schema(*_wh(grid))
 
 
-def tool_call_schema(grid: int = 1000) -> dict[str, Any]:
+def tool_call_schema(grid: Grid = 1000) -> dict[str, Any]:
     """A whole tool call `{"name": "computer_use", "arguments": {...}}` as a JSON schema."""
     args = dict(arguments_schema(grid))
     args.pop("$schema", None)
@@ -64,8 +71,8 @@ def tool_call_schema(grid: int = 1000) -> dict[str, Any]:
 
 
 @cache
-def system_prompt(grid: int = 1000) -> str:
-    return computer_use_system_prompt(grid)
+def system_prompt(grid: Grid = 1000) -> str:
+    return computer_use_system_prompt(*_wh(grid))
 
 
 def build_messages(
@@ -76,7 +83,7 @@ def build_messages(
     max_images: int = 3,
     max_text_steps: int = 30,
     feedback: str | None = None,
-    grid: int = 1000,
+    grid: Grid = 1000,
 ) -> list[Message]:
     """The whole prompt for the next step (see the module docstring for the layout)."""
     max_images = max(1, max_images)

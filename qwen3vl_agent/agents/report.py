@@ -47,10 +47,10 @@ def _data_url(path: str | None) -> str | None:
     return f"data:{mime};base64,{base64.b64encode(p.read_bytes()).decode('ascii')}"
 
 
-def _marker_svg(actions: list[dict[str, Any]], grid: int) -> str:
+def _marker_svg(actions: list[dict[str, Any]], grid: tuple[int, int]) -> str:
     """Markers for every pointer action of a step, drawn in model space (0..grid)."""
     shapes: list[str] = []
-    r = grid * 0.012
+    r = max(grid) * 0.012
     for n, action in enumerate(actions, 1):
         coord = action.get("coordinate")
         start = action.get("start_coordinate")
@@ -70,10 +70,17 @@ def _marker_svg(actions: list[dict[str, Any]], grid: int) -> str:
     if not shapes:
         return ""
     return (
-        f'<svg viewBox="0 0 {grid} {grid}" preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">'
+        f'<svg viewBox="0 0 {grid[0]} {grid[1]}" preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">'
         + "".join(shapes)
         + "</svg>"
     )
+
+
+def _grid_of(run: RunRecord, step: StepRecord, grid: int) -> tuple[int, int]:
+    """The model's coordinate grid for a step: 0..grid, or the sent image's pixels (absolute mode)."""
+    if run.settings.get("coordinate_mode") == "absolute" and step.image_width and step.image_height:
+        return (step.image_width, step.image_height)
+    return (grid, grid)
 
 
 def _fmt_s(value: float | None) -> str:
@@ -125,7 +132,7 @@ def render_report(run: RunRecord, steps: list[StepRecord]) -> str:
             out.append(
                 f"<div class='shot'><img src='{url}' alt='screenshot of step {index}' "
                 f"width='{first.image_width or ''}' height='{first.image_height or ''}'>"
-                f"{_marker_svg(actions, grid)}</div>"
+                f"{_marker_svg(actions, _grid_of(run, first, grid))}</div>"
             )
         elif first.screenshot_path:
             out.append(f"<p class='err'>screenshot missing: {_esc(first.screenshot_path)}</p>")

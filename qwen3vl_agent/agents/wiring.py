@@ -117,15 +117,25 @@ class ScreenMapper:
         return resolved
 
 
-def make_parser(settings: Settings) -> Callable[[str], ParsedResponse]:
+def make_parser(settings: Settings) -> Callable[..., ParsedResponse]:
+    """`parse(text, observation)`: the grid is the observation's (absolute mode: its image size)."""
     screen = settings.screen
-    options = ParseOptions.for_grid(
+    relative = ParseOptions.for_grid(
         "relative",
         screen.coordinate_scale,
         out_of_range=screen.out_of_range,
         clamp_margin=screen.clamp_margin,
     )
-    return lambda text: parse_response(text, options)
+
+    def parse(text: str, observation: Observation | None = None) -> ParsedResponse:
+        options = relative
+        model_input = getattr(observation, "geometry", None)
+        if screen.coordinate_mode == "absolute" and hasattr(model_input, "parse_options"):
+            assert model_input is not None
+            options = model_input.parse_options(screen.out_of_range, screen.clamp_margin)
+        return parse_response(text, options)
+
+    return parse
 
 
 class ExecutorActor:
@@ -175,7 +185,7 @@ class AgentKit:
     actor: ExecutorActor = field(init=False)
     observer: ScreenObserver = field(init=False)
     mapper: ScreenMapper = field(init=False)
-    parse: Callable[[str], ParsedResponse] = field(init=False)
+    parse: Callable[..., ParsedResponse] = field(init=False)
     _watch_stop: threading.Event = field(default_factory=threading.Event, init=False)
     _on_stop: Callable[[], None] | None = field(default=None, init=False)
     _watcher: threading.Thread | None = field(default=None, init=False)
@@ -214,6 +224,7 @@ class AgentKit:
             max_text_steps=a.history_text_steps,
             max_tokens=a.max_tokens,
             grid=self.settings.screen.coordinate_scale,
+            coordinate_mode=self.settings.screen.coordinate_mode,
             structured_output=a.structured_output,
             engine_retry_s=a.engine_retry_s,
             engine_wait_limit_s=a.engine_wait_limit_s,

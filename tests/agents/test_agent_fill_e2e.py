@@ -101,7 +101,9 @@ async def test_fill_three_rows_through_the_api(
     assert steps and all(s.screenshot_path and Path(s.screenshot_path).exists() for s in steps)
     clicks = [s for s in steps if s.action and s.action["action"] == "left_click"]
     assert clicks and all(s.point is not None and s.outcome == "executed" for s in clicks)
-    assert all(s.execution and s.execution["status"] == "executed" and s.execution["primitives"] for s in clicks)
+    assert all(
+        s.execution and s.execution["status"] == "executed" and s.execution["primitives"] for s in clicks
+    )
     assert all(s.execution and s.execution["point"] == list(s.point or ()) for s in clicks)
     store.close()
 
@@ -164,3 +166,33 @@ async def test_read_back_marks_a_mistyped_row_for_attention(
     assert "Manchester" in (states[1].message or "") and "Alan Turing" not in (states[1].message or "")
     assert len(form_app.submissions()) == 2  # it was submitted; a person must look at it
     store.close()
+
+
+async def test_absolute_pixel_mode_clicks_the_right_widget(
+    form_app: FormApp, policy_server: PolicyServer
+) -> None:
+    """Qwen2.5-VL style: coordinates in pixels of the image the model was sent (not 0..1000)."""
+    from qwen3vl_agent.agents import events as ev
+    from tests.agents.agent_harness import Harness, policy_settings
+    from tests.support.policy_server import PolicyContext, tool_call
+
+    left, top, _w, height = form_app.widget_rect("subscribe")
+    m = form_app.monitor
+
+    def planner(ctx: PolicyContext) -> str:
+        if ctx.step:
+            return tool_call({"action": "terminate", "status": "success"})
+        w, h = ctx.image_sizes[-1]  # the resized screenshot the model saw
+        x = round((left + 9 - m.left) / m.width * w)
+        y = round((top + height / 2 - m.top) / m.height * h)
+        assert f"resolution is {w}x{h}" in ctx.body["messages"][0]["content"]
+        return tool_call({"action": "left_click", "coordinate": [x, y]})
+
+    policy_server.planner = planner
+    settings = policy_settings(policy_server, screen={"coordinate_mode": "absolute"})
+    h = Harness(settings, m.index)
+    result = await h.run("Tick the newsletter box")
+    assert result.outcome == "success", result
+    [executed] = h.of(ev.ActionExecuted)
+    assert executed.outcome == "executed"
+    form_app.wait_for(lambda s: s["subscribe"] is True)
