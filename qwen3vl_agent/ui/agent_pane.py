@@ -383,7 +383,10 @@ class AgentPane(QWidget):
             item.setText(1, event.action.describe())
             if event.thought:
                 item.setToolTip(1, event.thought)
-                child = QTreeWidgetItem(["", f"💭 {event.thought}", ""])
+                child = QTreeWidgetItem(["", f"↳ {event.thought}", ""])
+                font = child.font(1)
+                font.setItalic(True)
+                child.setFont(1, font)
                 child.setFirstColumnSpanned(False)
                 item.addChild(child)
                 item.setExpanded(True)

@@ -53,6 +53,7 @@ def install(window: Any) -> None:
             "engine_state": window.status.engine.view.state if window.status.engine.view else None,
             "engine_text": window.status.engine.label.text(),
             "model": window.status.model.text(),
+            "agent_state": window.agent.state_label.text(),
             "pid": os.getpid(),
         }
         tmp = out / "state.json.tmp"
@@ -63,3 +64,7 @@ def install(window: Any) -> None:
     window.tabs.currentChanged.connect(lambda _i: timer.start())
     window.ctx.bridge.engine_changed.connect(lambda _v: timer.start())
     timer.start()
+    tick = QTimer(window)  # and once a second, for states that change without a signal here
+    tick.setInterval(1000)
+    tick.timeout.connect(write)
+    tick.start()

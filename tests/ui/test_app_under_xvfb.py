@@ -279,3 +279,45 @@ def test_app_with_engine_renders_every_pane(start_app: Any, tiny_engine: Any, tm
             img = app.open_first_ocr_page(state) or img
         save(img, pane, docs=True)
     assert app.close() == 0
+
+
+@pytest.mark.xvfb
+@pytest.mark.slow
+def test_agent_fills_the_real_form_through_the_app(start_app: Any, form_app: Any, policy_server: Any) -> None:
+    """The Agent pane driven with real input: type a task, pick monitor 2, Start; the scripted
+    policy fills and submits the real Qt form there (auto mode); the pane shows the run."""
+    from tests.support.policy_server import form_planner
+
+    mon = form_app.monitor
+    policy_server.planner = form_planner(form_app.widget_rect, (mon.left, mon.top, mon.width, mon.height))
+    app = start_app(
+        f'[engine]\nmode = "endpoints"\n\n[[engine.endpoints]]\nurl = "{policy_server.url}"\n\n'
+        '[safety]\nmode = "auto"\n\n[executor]\nstop_hotkey_enabled = false\n'
+    )
+    app.wait(lambda s: s["engine_state"] == "ready", 60, "the engine")
+    state, _img = app.show_pane("agent")
+    task = state["rects"]["agentTask"]
+    app.click(task[0] + 40, task[1] + 20)
+    app.xdotool(
+        "type", "--delay", "5", "Fill in the registration form and submit it. Use exactly these values:"
+    )
+    for line in ("- name: Ada Lovelace", "- city: London"):
+        app.xdotool("key", "Return")
+        app.xdotool("type", "--delay", "5", "--", line)
+    target = state["rects"]["agentTarget"]
+    app.click(target[0] + 60, target[1] + 10)  # open the screen list, pick monitor 2
+    time.sleep(0.5)
+    app.xdotool("key", "Down")
+    app.xdotool("key", "Return")
+    time.sleep(0.3)
+    start = state["rects"]["agentStart"]
+    app.click(start[0] + 20, start[1] + 10)
+    done = app.wait(lambda s: s["agent_state"].startswith("Finished"), 120, "the agent run")
+    assert "success" in done["agent_state"], done["agent_state"]
+    submitted = form_app.submissions()
+    assert submitted and submitted[-1]["name"] == "Ada Lovelace" and submitted[-1]["city"] == "London"
+    time.sleep(0.5)
+    img = app.grab(done)
+    assert rendered(img)
+    save(img, "agent", docs=True)
+    assert app.close() == 0
