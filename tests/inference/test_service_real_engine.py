@@ -178,3 +178,27 @@ async def test_deadline_aborts_a_slow_request(tiny_engine, tmp_path: Path) -> No
         assert ok.text is not None and ok.finish_reason in ("stop", "length")
     finally:
         await runtime.close()
+
+
+async def test_cancelling_the_caller_aborts_the_request_in_the_engine(tiny_engine, tmp_path: Path) -> None:
+    runtime = await runtime_for(tiny_engine, tmp_path)
+    long = SamplingParams(
+        temperature=0.0, top_p=1.0, top_k=-1, presence_penalty=0.0, max_tokens=4000, ignore_eos=True
+    )
+    streamed = asyncio.Event()
+    try:
+        task = asyncio.create_task(
+            runtime.service.submit(ask(None, "cancel me", sampling=long), lambda _: streamed.set())
+        )
+        await asyncio.wait_for(streamed.wait(), 120)  # it is running in the engine
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert runtime.service.queue.in_flight == 0
+        end = time.monotonic() + 10  # far less than generating 4000 tokens takes here
+        while tiny_engine.metric("vllm:num_requests_running") > 0 and time.monotonic() < end:
+            await asyncio.sleep(0.1)
+        assert tiny_engine.metric("vllm:num_requests_running") == 0  # aborted, not left generating
+        assert runtime.service.stats().queue.cancelled == 1
+    finally:
+        await runtime.close()
