@@ -33,7 +33,6 @@ from qwen3vl_agent.inference.request import (
     InferenceRequest,
     InferenceResult,
     Priority,
-    Timings,
 )
 
 log = logging.getLogger(__name__)
@@ -345,4 +344,4 @@ class RequestQueue:
             self._pump()
 
 
-__all__ = ["QueueStats", "RequestQueue", "Timings", "percentile"]
+__all__ = ["QueueStats", "RequestQueue", "percentile"]
