@@ -64,7 +64,10 @@ class EngineIndicator(QWidget):
         self.view = view
         self.dot.setStyleSheet(f"color: {STATE_COLORS.get(view.state, '#8a8d96')};")
         limit = 56 if view.state in ("failed", "unavailable") else 110
-        text = view.text if len(view.text) <= limit else view.text[: limit - 1] + "…"
+        text = view.text
+        if view.state in ("failed", "unavailable"):  # "engine unavailable: <reason>: <detail>" -> the reason
+            text = ": ".join(text.split(": ")[:2])
+        text = text if len(text) <= limit else text[: limit - 1] + "…"
         if view.state in ("failed", "unavailable"):
             lowered = view.text.lower()
             missing = any(

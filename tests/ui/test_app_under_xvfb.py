@@ -242,7 +242,10 @@ def sample_ocr_job(folder: Path) -> None:
 
 @pytest.mark.xvfb
 @pytest.mark.slow
-def test_start_without_gpu_or_vllm(start_app: Any) -> None:
+def test_start_without_gpu_or_vllm(start_app: Any, app_home: Path) -> None:
+    ui_state = app_home / "config" / "ui-state.ini"  # the View > Theme choice, as the app saves it
+    ui_state.parent.mkdir(parents=True, exist_ok=True)
+    ui_state.write_text("[General]\ntheme=dark\n")
     app = start_app('[engine]\nvllm_executable = "/nonexistent/vllm"\n')
     state = app.wait(lambda s: s["engine_state"] == "failed", 60, "the engine failure in the status bar")
     assert (
@@ -253,7 +256,8 @@ def test_start_without_gpu_or_vllm(start_app: Any) -> None:
     state, img = app.show_pane("ocr")
     assert EXPECTED["ocr"] <= set(state["visible"])
     assert rendered(img)
-    save(img, "no-engine-ocr", docs=False)
+    assert sum(ImageStat.Stat(img.convert("L")).mean) < 110  # the dark theme is on
+    save(img, "no-engine-dark", docs=True)
     assert app.close() == 0
 
 
