@@ -75,6 +75,7 @@ class PeakSampler(threading.Thread):
 def run_once(pdf: Path, workers: int, dpi: int, texts: list[str]) -> dict[str, float]:
     store = OcrJobStore()
     job_id = create_job(store, [pdf], OcrJobOptions(engine="cpu", dpi=dpi, workers=workers))
+    baseline = _tree_pss_mb(os.getpid())  # this script alone (interpreter, libraries, page images)
     sampler = PeakSampler()
     sampler.start()
     start = time.perf_counter()
@@ -93,6 +94,7 @@ def run_once(pdf: Path, workers: int, dpi: int, texts: list[str]) -> dict[str, f
         "seconds": round(elapsed, 2),
         "pages_per_s": round(len(texts) / elapsed, 3),
         "peak_tree_pss_mb": round(sampler.peak, 1),
+        "of_which_this_script_mb": round(baseline, 1),
         "cer_percent": round(100 * cer(ref, hyp), 3),
     }
 

@@ -138,6 +138,10 @@ async def main_async(args: argparse.Namespace, tmp: Path) -> None:
     print(f"direct (queue only): {d / n * 1000:.1f} ms/page ({n / d:.2f} pages/s)")
     print(f"job:                 {j / n * 1000:.1f} ms/page ({n / j:.2f} pages/s)")
     print(f"job overhead:        {(j - d) / n * 1000:.1f} ms/page (median of rounds)")
+    dc, jc, pc = statistics.median(d_cpu), statistics.median(j_cpu), statistics.median(preps)
+    print(f"client CPU (this process): direct {dc / n * 1000:.1f} ms/page, job {jc / n * 1000:.1f} ms/page")
+    print(f"  page load + image prep (direct did it before timing): {pc / n * 1000:.1f} ms/page")
+    print(f"  job machinery (SQLite, events, parsing, tasks): {(jc - dc - pc) / n * 1000:.1f} ms/page")
     print(
         f"create_job:          {statistics.median(creates) / n * 1000:.2f} ms/page (discover, count, page rows)"
     )

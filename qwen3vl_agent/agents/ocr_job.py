@@ -26,7 +26,15 @@ from qwen3vl_agent.agents.ocr_job_store import JobCounts, OcrJobStore, PendingPa
 from qwen3vl_agent.errors import EngineUnavailableError, UserFacingError
 from qwen3vl_agent.ocr import cpu_engine
 from qwen3vl_agent.ocr.exports import FORMATS, export_document
-from qwen3vl_agent.ocr.inputs import LoadOptions, PageRef, discover, document_kind, load_page, page_count
+from qwen3vl_agent.ocr.inputs import (
+    LoadOptions,
+    PageRef,
+    close_cached_pdfs,
+    discover,
+    document_kind,
+    load_page,
+    page_count,
+)
 from qwen3vl_agent.ocr.model import OcrPage
 from qwen3vl_agent.ocr.qwen_engine import MODES, Mode, OcrSubmitter, QwenOcrEngine, QwenOptions, check_schema
 
@@ -136,6 +144,7 @@ def create_job(store: OcrJobStore, paths: Sequence[str | Path], options: OcrJobO
         store.add_document(job_id, position, str(path), count, error)
         if error:
             store.add_event(job_id, "document_failed", error)
+    close_cached_pdfs()
     return job_id
 
 
@@ -380,6 +389,7 @@ class OcrJob:
             )
             raise
         exported = await self._export()
+        close_cached_pdfs()
         self._counts = self.store.counts(self.job_id)
         failures = self.store.failures(self.job_id)
         c = self._counts

@@ -33,6 +33,8 @@ class _DefaultRunGroup(click.Group):
 def ocr() -> None:
     """Read documents (images, PDFs, folders) to text, Markdown, HTML, JSON or a searchable PDF.
 
+    `ocr PATH...` is short for `ocr run PATH...` (see `ocr run --help` for the options).
+
     \b
     qwen3vl-agent ocr scans/ --out out/ --format md --format pdf
     qwen3vl-agent ocr invoice.pdf --mode json --schema invoice.schema.json --out out/
@@ -202,6 +204,12 @@ def _parse_region(text: str) -> tuple[int, int, int, int]:
 @click.option(
     "--concurrency", type=int, help="Qwen pages in flight (default and maximum: the queue's bound)."
 )
+@click.option(
+    "--budget-tokens",
+    type=int,
+    help="Visual tokens per page for Qwen3-VL (default: images.ocr_budget_tokens).",
+)
+@click.option("--max-tokens", type=int, help="Longest answer per page for Qwen3-VL (default: per mode).")
 @click.option("--screen-region", help="Also read a screen region LEFT,TOP,WIDTH,HEIGHT.")
 @click.option("--clipboard", is_flag=True, help="Also read the image on the clipboard.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
@@ -219,6 +227,8 @@ def run_cmd(
     languages: str | None,
     workers: int | None,
     concurrency: int | None,
+    budget_tokens: int | None,
+    max_tokens: int | None,
     screen_region: str | None,
     clipboard: bool,
     no_progress: bool,
@@ -226,6 +236,7 @@ def run_cmd(
     """Start a new OCR job on PATH... (files and folders)."""
     from qwen3vl_agent.agents.ocr_job import OcrJobOptions, create_job
     from qwen3vl_agent.agents.ocr_job_store import OcrJobStore
+    from qwen3vl_agent.config import load_settings
     from qwen3vl_agent.ocr import inputs
     from qwen3vl_agent.paths import app_paths
 
@@ -257,6 +268,8 @@ def run_cmd(
         languages=languages,
         workers=workers,
         concurrency=concurrency,
+        budget_tokens=budget_tokens or load_settings().images.ocr_budget_tokens,
+        max_tokens=max_tokens,
     )
     store = OcrJobStore()
     try:
