@@ -8,10 +8,12 @@ Corrupt or locked files raise `StorageError` with a message that says what to do
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +52,9 @@ def _is_corrupt(exc: sqlite3.Error) -> bool:
     return "malformed" in text or "not a database" in text or "corrupt" in text
 
 
-def open_database(path: Path, *, busy_timeout_ms: int = 5000, what: str = "database") -> sqlite_utils.Database:
+def open_database(
+    path: Path, *, busy_timeout_ms: int = 5000, what: str = "database"
+) -> sqlite_utils.Database:
     """Open (creating) a WAL database, or raise a clear `StorageError`."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,6 +119,23 @@ def migrate(db: sqlite_utils.Database, components: Sequence[str] | None = None) 
     return ran
 
 
+@contextlib.contextmanager
+def _migration_lock(path: Path) -> Iterator[None]:
+    """One migrator at a time per database file, across threads AND processes.
+
+    Two stores opening a fresh database at once (two threads, or the app and a CLI command)
+    would otherwise both create the same tables. An exclusive `flock` on a side file serialises
+    them; `migrate` re-reads what ran once it holds the lock.
+    """
+    lock_path = path.with_name(path.name + ".migrate-lock")
+    with open(lock_path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 class Database:
     """Per-thread connections to the app's database, migrated on first open."""
 
@@ -134,7 +155,8 @@ class Database:
             with self._migrate_lock:
                 if not self._migrated:
                     try:
-                        migrate(db, self._components)
+                        with _migration_lock(self.path):
+                            migrate(db, self._components)
                     except sqlite3.Error as exc:
                         raise storage_error(exc, self.path, self.what) from exc
                     self._migrated = True
