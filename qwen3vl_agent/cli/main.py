@@ -18,19 +18,31 @@ import click
 from qwen3vl_agent import __version__
 from qwen3vl_agent.errors import UserFacingError
 
-# module path -> attribute holding a click command or group
-COMMAND_MODULES: list[tuple[str, str]] = [
-    ("qwen3vl_agent.cli.config_cmd", "config"),
-    ("qwen3vl_agent.cli.engine_cmd", "engine"),
-    ("qwen3vl_agent.cli.cache_cmd", "cache"),
-    ("qwen3vl_agent.cli.chat_cmd", "chat"),
-    ("qwen3vl_agent.cli.ocr_cmd", "ocr"),
-    ("qwen3vl_agent.cli.agent_cmd", "agent"),
-    ("qwen3vl_agent.cli.bench_cmd", "bench"),
-]
+# command name -> (module, attribute holding the click command or group); imported on first use,
+# so `qwen3vl-agent` with no command opens the window without loading every command's modules.
+COMMAND_MODULES: dict[str, tuple[str, str]] = {
+    "config": ("qwen3vl_agent.cli.config_cmd", "config"),
+    "engine": ("qwen3vl_agent.cli.engine_cmd", "engine"),
+    "cache": ("qwen3vl_agent.cli.cache_cmd", "cache"),
+    "chat": ("qwen3vl_agent.cli.chat_cmd", "chat"),
+    "ocr": ("qwen3vl_agent.cli.ocr_cmd", "ocr"),
+    "agent": ("qwen3vl_agent.cli.agent_cmd", "agent"),
+    "bench": ("qwen3vl_agent.cli.bench_cmd", "bench"),
+}
 
 
 class _App(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMAND_MODULES:
+            return None
+        module_name, attr = COMMAND_MODULES[cmd_name]
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -56,20 +68,6 @@ def cli(ctx: click.Context) -> None:
         from qwen3vl_agent.ui.app import run_app  # lazy: only the GUI needs Qt
 
         sys.exit(run_app())
-
-
-def _register() -> None:
-    for module_name, attr in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # command group not built yet
-            raise
-        cli.add_command(getattr(module, attr))
-
-
-_register()
 
 
 def main() -> None:
