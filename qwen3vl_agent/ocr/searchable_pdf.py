@@ -7,7 +7,8 @@ output would only serve the CPU engine and cost a second recognition pass). For 
 pypdfium2 copies the ORIGINAL pages (vector text and images stay as they were) and stamps the
 text layer on them as a form XObject; image inputs become image pages under the text layer.
 Pages the engine turned upright get their layer turned back onto the original page.
-Pages that already had a text layer, or that failed, are kept without a new layer.
+Pages that already had a text layer, or that failed, are kept without a new layer; text from
+modes without positions (Qwen text/markdown/json) is laid in unplaced, so it is still searchable.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def _draw_text_layer(canvas: object, page: OcrPage, w_pt: float, h_pt: float, fo
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
     sx, sy = w_pt / max(1, page.width), h_pt / max(1, page.height)
+    if not any(line.box for line in page.lines):
+        _draw_unplaced_text(canvas, page.text, h_pt, font)
+        return
     for line in page.lines:
         if not line.text.strip():
             continue
@@ -64,6 +68,22 @@ def _draw_text_layer(canvas: object, page: OcrPage, w_pt: float, h_pt: float, fo
         t.setTextOrigin(line.box.left * sx, h_pt - line.box.bottom * sy + size * 0.2)
         t.textLine(line.text)
         canvas.drawText(t)  # type: ignore[attr-defined]
+
+
+def _draw_unplaced_text(canvas: object, text: str, h_pt: float, font: str) -> None:
+    """Modes without positions (text, markdown, json): the page text, invisible, from the top
+    left, so the page is still searchable even though a selection will not match the print."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return
+    size = max(1.0, min(10.0, (h_pt - 72) / (1.2 * len(lines))))
+    t = canvas.beginText()  # type: ignore[attr-defined]
+    t.setTextRenderMode(3)
+    t.setFont(font, size, leading=size * 1.2)
+    t.setTextOrigin(36, h_pt - 36 - size)
+    for line in lines:
+        t.textLine(line)
+    canvas.drawText(t)  # type: ignore[attr-defined]
 
 
 class _CheckedWriter:
@@ -134,7 +154,7 @@ def _pdf_from_pdf(source: str, pages: Sequence[OcrPage | None], tmp: Path) -> No
             try:
                 out.import_pages(src)
                 for i, page in enumerate(pages):
-                    if page is None or page.source == "text-layer" or not page.lines:
+                    if page is None or page.source == "text-layer" or not (page.lines or page.text.strip()):
                         continue
                     target = out[i]
                     left, bottom, _, _ = target.get_mediabox()

@@ -186,3 +186,13 @@ def test_searchable_layer_of_a_sideways_scan_lies_on_the_printed_lines(
         pdf.close()
     first_line = normalise(doc.pages[0].lines[0].text)
     assert first_line[:25] in found
+
+
+def test_text_without_positions_still_makes_the_page_searchable(tmp_path: Path) -> None:
+    """Qwen's text/markdown modes give no boxes; the text still goes into the layer (unplaced)."""
+    page = paragraphs_page()
+    png = tmp_path / "page.png"
+    page.image.save(png)
+    doc = OcrDocument(str(png), [OcrPage(0, 1240, 1754, page.text, engine="qwen3-vl:text")], [], 1)
+    (out,) = export_document(doc, ["pdf"], tmp_path / "out")
+    assert cer(page.text, _pdf_text(out, 0)) < 0.01
