@@ -71,3 +71,17 @@ def test_bad_input_is_one_clear_line_with_exit_code_2(tmp_path: Path) -> None:
     assert unknown.exit_code == 2 and "No OCR job 'nope'" in unknown.stderr  # type: ignore[attr-defined]
     huge_dpi = _run("ocr", str(tmp_path), "--dpi", "5000", "--engine", "cpu")
     assert huge_dpi.exit_code == 2 and "out of range" in huge_dpi.stderr  # type: ignore[attr-defined]
+
+
+def test_without_an_engine_the_default_qwen_run_falls_back_to_cpu_and_says_so(
+    tmp_path: Path, monkeypatch: object
+) -> None:
+    monkeypatch.setenv("QWEN3VL_AGENT_ENGINE__VLLM_EXECUTABLE", str(tmp_path / "no-such-vllm"))  # type: ignore[attr-defined]
+    page = paragraphs_page()
+    png = tmp_path / "letter.png"
+    page.image.save(png)
+    result = _run("ocr", str(png), "--no-progress", "--workers", "1")
+    assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
+    stderr = result.stderr  # type: ignore[attr-defined]
+    assert "fallback: Qwen3-VL is unavailable" in stderr and "using the CPU engine" in stderr
+    assert "(engine: cpu)" in stderr and cer(page.text, result.stdout) < 0.02  # type: ignore[attr-defined]
