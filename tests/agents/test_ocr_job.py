@@ -96,6 +96,36 @@ async def test_cpu_job_over_a_folder_records_the_unreadable_file_and_does_the_re
     store.close()
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_a_2000_page_pdf_job_streams_its_pages(tmp_path: Path) -> None:
+    """Every page row exists up front, pages go through the workers one by one, memory stays flat."""
+    from tests.support.ocr_documents import write_many_page_pdf
+
+    pdf = write_many_page_pdf(tmp_path / "long.pdf", 2000)
+    store = OcrJobStore()
+    options = OcrJobOptions(engine="cpu", workers=2, formats=["txt"], out_dir=str(tmp_path / "out"))
+    job_id = create_job(store, [pdf], options)
+    samples: dict[int, float] = {}
+
+    def on_progress(event: JobProgress) -> None:
+        if event.kind == "page_done" and event.done in (100, 2000):
+            samples[event.done] = _rss_mb()
+
+    summary = await OcrJob(store, job_id, on_progress=on_progress).run()
+    assert summary.counts.done == 2000 and summary.status == "done"
+    assert samples[2000] - samples[100] < 64  # results go to SQLite, not into memory
+    text = (tmp_path / "out" / "long.txt").read_text()
+    assert text.count("\f") == 1999 and "Page 2000 of a long report" in text
+    store.close()
+
+
 async def test_a_failing_page_is_recorded_and_the_job_goes_on(tmp_path: Path) -> None:
     from reportlab.pdfgen import canvas
 
