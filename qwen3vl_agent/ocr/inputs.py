@@ -28,6 +28,9 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".g
 PDF_SUFFIXES = {".pdf"}
 DEFAULT_MAX_PIXELS = 200_000_000
 MIN_TEXT_LAYER_CHARS = 3
+# a page that is mostly one scanned image with only a stamped line of text is still a scan
+SCAN_IMAGE_COVERAGE = 0.5
+SCAN_MAX_STAMP_CHARS = 100
 
 PDFIUM_LOCK = threading.RLock()
 
@@ -177,6 +180,25 @@ def _pdf_text_lines(textpage: Any, page_height_pt: float, scale: float) -> list[
     return lines
 
 
+def _image_coverage(page: Any, w_pt: float, h_pt: float) -> float:
+    """Share of the page covered by its largest image (a scan is one page-sized image)."""
+    import pypdfium2.raw as pdfium_c
+
+    largest = 0.0
+    for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2):
+        left, bottom, right, top = obj.get_bounds()
+        largest = max(largest, max(0.0, right - left) * max(0.0, top - bottom))
+    return largest / max(1.0, w_pt * h_pt)
+
+
+def _usable_text_layer(page: Any, lines: list[OcrLine], w_pt: float, h_pt: float) -> bool:
+    chars = sum(len(ln.text) for ln in lines)
+    if chars < MIN_TEXT_LAYER_CHARS:
+        return False
+    # a scan with a stamped page number or header: read the scan
+    return chars >= SCAN_MAX_STAMP_CHARS or _image_coverage(page, w_pt, h_pt) < SCAN_IMAGE_COVERAGE
+
+
 def _load_pdf_page(ref: PageRef, options: LoadOptions) -> PageInput:
     scale = options.dpi / 72.0
     with PDFIUM_LOCK:
@@ -193,7 +215,7 @@ def _load_pdf_page(ref: PageRef, options: LoadOptions) -> PageInput:
                     lines = _pdf_text_lines(textpage, h_pt, scale)
                 finally:
                     textpage.close()
-                if sum(len(ln.text) for ln in lines) >= MIN_TEXT_LAYER_CHARS:
+                if _usable_text_layer(page, lines, w_pt, h_pt):
                     return PageInput(ref, width, height, text_lines=lines, dpi=options.dpi)
             if width * height > options.max_pixels:
                 raise DocumentError(

@@ -145,3 +145,29 @@ def test_a_2000_page_pdf_streams_in_bounded_memory(tmp_path: Path) -> None:
     assert last.text_layer_text == "Page 2000 of a long report"
     with pytest.raises(DocumentError, match="no page 2001"):
         load_page(PageRef(str(pdf), "pdf", 2000))
+
+
+def test_a_scan_with_only_a_stamped_line_of_text_is_still_read_as_a_scan(tmp_path: Path) -> None:
+    """A page-sized image plus a short text stamp (a page number, a fax header) is a scan;
+    a scan that already carries a full OCR text layer keeps using it."""
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    scan = paragraphs_page().image
+    path = tmp_path / "stamped.pdf"
+    c = canvas.Canvas(str(path), pagesize=(595.2, 841.92))
+    c.drawImage(ImageReader(scan), 0, 0, 595.2, 841.92)
+    c.drawString(500, 20, "Page 1 of 2")
+    c.showPage()
+    c.drawImage(ImageReader(scan), 0, 0, 595.2, 841.92)
+    text = c.beginText(72, 700)
+    text.setTextRenderMode(3)  # what OCR tools put over a scan
+    for line in paragraphs_page().text.splitlines():
+        text.textLine(line)
+    c.drawText(text)
+    c.showPage()
+    c.save()
+    stamped = load_page(PageRef(str(path), "pdf", 0), LoadOptions(dpi=72))
+    assert stamped.image is not None and stamped.text_lines is None
+    ocrd = load_page(PageRef(str(path), "pdf", 1), LoadOptions(dpi=72))
+    assert ocrd.image is None and ocrd.text_lines
