@@ -61,6 +61,7 @@ class OcrJobOptions:
     concurrency: int | None = None  # Qwen pages in flight; None = the queue's max_in_flight
     workers: int | None = None  # CPU worker processes; None = CPU count
     max_pixels: int = 200_000_000
+    cluster: str | None = None  # a Ray address: the pages run on that cluster (agents/ocr_cluster.py)
 
     def validate(self) -> OcrJobOptions:
         if self.engine not in ENGINES:

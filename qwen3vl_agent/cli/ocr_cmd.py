@@ -81,7 +81,7 @@ def _progress_printer(show: bool) -> tuple[Any, Any]:
     return on_progress, close
 
 
-async def _run_job(job_id: str, show_progress: bool) -> Any:
+async def _run_job(job_id: str, show_progress: bool, cluster: str | None = None) -> Any:
     from qwen3vl_agent.agents.ocr_job import OcrJob
     from qwen3vl_agent.agents.ocr_job_store import OcrJobStore
     from qwen3vl_agent.config import load_settings
@@ -91,7 +91,8 @@ async def _run_job(job_id: str, show_progress: bool) -> Any:
     settings = load_settings()
     runtime = None
     reason = None
-    if job.options.get("engine") == "qwen":
+    cluster = cluster or job.options.get("cluster")
+    if job.options.get("engine") == "qwen" and not cluster:
         from qwen3vl_agent.runtime import build_runtime
 
         try:
@@ -100,14 +101,24 @@ async def _run_job(job_id: str, show_progress: bool) -> Any:
             reason = str(exc)
     on_progress, close = _progress_printer(show_progress)
     try:
-        runner = OcrJob(
-            store,
-            job_id,
-            runtime.service if runtime else None,
-            on_progress=on_progress,
-            unavailable_reason=reason,
-            max_in_flight=settings.queue.max_in_flight,
-        )
+        runner: OcrJob
+        if cluster:
+            from qwen3vl_agent.agents.ocr_cluster import ClusterOcrJob, ClusterOptions
+
+            endpoints = [e.model_dump(exclude_none=True) for e in settings.engine.endpoints]
+            workers = job.options.get("workers")
+            runner = ClusterOcrJob(
+                store, job_id, ClusterOptions(cluster, workers, endpoints), on_progress=on_progress
+            )
+        else:
+            runner = OcrJob(
+                store,
+                job_id,
+                runtime.service if runtime else None,
+                on_progress=on_progress,
+                unavailable_reason=reason,
+                max_in_flight=settings.queue.max_in_flight,
+            )
         return await runner.run()
     finally:
         close()
@@ -212,6 +223,12 @@ def _parse_region(text: str) -> tuple[int, int, int, int]:
 @click.option("--max-tokens", type=int, help="Longest answer per page for Qwen3-VL (default: per mode).")
 @click.option("--screen-region", help="Also read a screen region LEFT,TOP,WIDTH,HEIGHT.")
 @click.option("--clipboard", is_flag=True, help="Also read the image on the clipboard.")
+@click.option(
+    "--cluster",
+    metavar="ADDRESS",
+    help="Run the pages on an existing Ray cluster (ray://HOST:10001 or HOST:6379); the documents "
+    "must be on storage every node sees. Needs the cluster extra (ray[data]).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def run_cmd(
     paths: tuple[Path, ...],
@@ -231,6 +248,7 @@ def run_cmd(
     max_tokens: int | None,
     screen_region: str | None,
     clipboard: bool,
+    cluster: str | None,
     no_progress: bool,
 ) -> None:
     """Start a new OCR job on PATH... (files and folders)."""
@@ -270,6 +288,7 @@ def run_cmd(
         concurrency=concurrency,
         budget_tokens=budget_tokens or load_settings().images.ocr_budget_tokens,
         max_tokens=max_tokens,
+        cluster=cluster,
     )
     store = OcrJobStore()
     try:

@@ -211,7 +211,7 @@ class OpenAIEngineClient:
                 resp = await self._http.get(f"{endpoint.base_url}/models", headers=endpoint.headers())
                 if resp.status_code == 200:
                     endpoint.model = first_model(resp.json())
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, ValueError) as exc:
                 log.info("could not ask %s for its model: %s", endpoint.base_url, exc)
         return endpoint.model or self._settings.served_model_name or self._settings.model
 

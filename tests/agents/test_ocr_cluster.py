@@ -172,3 +172,33 @@ def test_unreachable_cluster_is_a_clear_error(corpus: Path) -> None:
     assert done.returncode == 3, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Cannot connect to the Ray cluster" in done.stdout
     assert store.counts(job).pending == 1  # nothing lost: the page is still there to do
+
+
+def test_cli_cluster_option_runs_the_job_on_the_cluster(
+    corpus: Path, ray_cluster: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    files = [str(corpus / "pngs" / f"page-{n:03d}.png") for n in (21, 22, 23)]
+    cli = [
+        sys.executable,
+        "-m",
+        "qwen3vl_agent",
+        "ocr",
+        "run",
+        *files,
+        "--engine",
+        "cpu",
+        "--cluster",
+        ray_cluster,
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    done = subprocess.run(
+        cli, capture_output=True, text=True, timeout=600, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Document 022 page 1" in (out / "page-022.txt").read_text()
+    store = OcrJobStore()
+    (job,) = store.jobs(1)
+    assert job.options["cluster"] == ray_cluster and store.counts(job.id).done == 3
