@@ -24,27 +24,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def build(dist: Path) -> Path:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "PyInstaller",
-            "--noconfirm",
-            "--log-level",
-            "ERROR",
-            "--distpath",
-            str(dist),
-            "--workpath",
-            str(dist / ".build"),
-            str(REPO / "packaging" / "pyinstaller" / "qwen3vl-agent.spec"),
-        ],
-        check=True,
-        cwd=REPO,
-    )
-    return dist / "qwen3vl-agent" / "qwen3vl-agent"
-
-
 def one_start(exe: Path, env: dict[str, str]) -> float:
     start = time.perf_counter()
     proc = subprocess.Popen([str(exe)], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -60,6 +39,7 @@ def one_start(exe: Path, env: dict[str, str]) -> float:
 
 
 def main() -> None:
+    from tests.support.bundle import build_bundle
     from tests.support.xvfb import start_xvfb, stop_xvfb
 
     parser = argparse.ArgumentParser()
@@ -68,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        exe = args.bundle or build(root / "dist")
+        exe = args.bundle or build_bundle(root / "dist")
         proc, display = start_xvfb(workdir=root)
         try:
             env = {

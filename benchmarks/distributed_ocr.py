@@ -14,8 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +21,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-RAY = Path(sys.executable).with_name("ray")
 
 
 def make_corpus(root: Path, pages: int) -> None:
@@ -45,12 +42,6 @@ def make_corpus(root: Path, pages: int) -> None:
         write_scanned_pdf(root / f"scan-{doc:03d}.pdf", [page(doc, p) for p in range(1, 6)])
     for doc in range(pdfs, pdfs + pages - pdfs * 5):
         page(doc, 1).save(root / f"page-{doc:04d}.png")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run_variant(name: str, corpus: Path, out: Path, cluster: str | None, workers: int) -> dict[str, float]:
@@ -78,6 +69,8 @@ def run_variant(name: str, corpus: Path, out: Path, cluster: str | None, workers
 
 
 def main() -> None:
+    from tests.support.ray_cluster import start_ray_head, stop_ray
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--json", type=Path, help="Write the results here too.")
@@ -91,33 +84,12 @@ def main() -> None:
         corpus.mkdir()
         make_corpus(corpus, args.pages)
         results = {"local_2_processes": run_variant("local (2 procs)", corpus, root / "o-local", None, 2)}
-        port = free_port()
-        subprocess.run(
-            [
-                str(RAY),
-                "start",
-                "--head",
-                "--num-cpus",
-                "2",
-                "--node-ip-address",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--include-dashboard",
-                "false",
-                "--disable-usage-stats",
-                "--temp-dir",
-                str(root / "ray"),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        address = start_ray_head(root / "ray", num_cpus=2)
         try:
-            address = f"127.0.0.1:{port}"
             results["ray_1_worker"] = run_variant("ray 1 worker", corpus, root / "o-ray1", address, 1)
             results["ray_2_workers"] = run_variant("ray 2 workers", corpus, root / "o-ray2", address, 2)
         finally:
-            subprocess.run([str(RAY), "stop", "--force"], capture_output=True)
+            stop_ray()
         local = results["local_2_processes"]["pages_per_s"]
         for key in ("ray_1_worker", "ray_2_workers"):
             results[key]["ratio_to_local"] = round(results[key]["pages_per_s"] / local, 3)

@@ -5,7 +5,6 @@ nothing, and the outputs are byte-identical to a local job's on the same pages."
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import subprocess
 import sys
@@ -19,10 +18,10 @@ from qwen3vl_agent.agents.ocr_cluster import ClusterOcrJob, ClusterOptions
 from qwen3vl_agent.agents.ocr_job import OcrJob, OcrJobOptions, create_job
 from qwen3vl_agent.agents.ocr_job_store import OcrJobStore
 from tests.support.ocr_documents import font, write_scanned_pdf
+from tests.support.ray_cluster import ray_env, start_ray_head, stop_ray
 
 pytest.importorskip("ray", reason="the cluster extra (ray[data]) is part of the test install")
 
-RAY = Path(sys.executable).with_name("ray")
 WORDS = [
     "invoice",
     "order",
@@ -66,48 +65,14 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Ray head on loopback with two CPUs (two worker slots); stopped at the end."""
-    port = _free_port()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "OMP_THREAD_LIMIT": "1"}
-    temp = tmp_path_factory.mktemp("ray")
-    subprocess.run(
-        [
-            str(RAY),
-            "start",
-            "--head",
-            "--num-cpus",
-            "2",
-            "--node-ip-address",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--include-dashboard",
-            "false",
-            "--disable-usage-stats",
-            "--temp-dir",
-            str(temp),
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
+    address = start_ray_head(tmp_path_factory.mktemp("ray"), num_cpus=2)
     try:
-        yield f"127.0.0.1:{port}"
+        yield address
     finally:
-        import ray
-
-        if ray.is_initialized():
-            ray.shutdown()
-        subprocess.run([str(RAY), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        stop_ray()
 
 
 def _outputs(out: Path) -> dict[str, bytes]:
@@ -154,7 +119,9 @@ def test_cluster_job_does_every_page_once_and_matches_a_local_run(
 def test_unreachable_cluster_is_a_clear_error(corpus: Path) -> None:
     store = OcrJobStore()
     job = create_job(store, [corpus / "pngs" / "page-020.png"], OcrJobOptions(engine="cpu"))
-    port = _free_port()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
     code = (
         "import asyncio, sys\n"
         "from qwen3vl_agent.agents.ocr_cluster import ClusterOcrJob, ClusterOptions, ClusterError\n"
@@ -167,7 +134,7 @@ def test_unreachable_cluster_is_a_clear_error(corpus: Path) -> None:
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+        env=ray_env(),
     )
     assert done.returncode == 3, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Cannot connect to the Ray cluster" in done.stdout
@@ -194,9 +161,7 @@ def test_cli_cluster_option_runs_the_job_on_the_cluster(
         str(out),
         "--no-progress",
     ]
-    done = subprocess.run(
-        cli, capture_output=True, text=True, timeout=600, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    )
+    done = subprocess.run(cli, capture_output=True, text=True, timeout=600, env=ray_env())
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Document 022 page 1" in (out / "page-022.txt").read_text()
     store = OcrJobStore()

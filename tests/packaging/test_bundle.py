@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.bundle import build_bundle
 from tests.support.xvfb import XvfbDisplay
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,30 +23,9 @@ pytestmark = [pytest.mark.xvfb, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dist = tmp_path_factory.mktemp("dist")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "PyInstaller",
-            "--noconfirm",
-            "--log-level",
-            "ERROR",
-            "--distpath",
-            str(dist),
-            "--workpath",
-            str(dist / ".build"),
-            str(ROOT / "packaging" / "pyinstaller" / "qwen3vl-agent.spec"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    exe = dist / "qwen3vl-agent" / "qwen3vl-agent"
+    exe = build_bundle(tmp_path_factory.mktemp("dist"))
     assert exe.is_file() and os.access(exe, os.X_OK)
-    internal = dist / "qwen3vl-agent" / "_internal"
+    internal = exe.parent / "_internal"
     assert not (internal / "vllm").exists() and not (internal / "torch").exists()
     return exe
 
