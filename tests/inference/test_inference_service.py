@@ -108,9 +108,14 @@ async def test_identical_concurrent_requests_share_one_engine_call(tmp_path: Pat
     service = make_service(client, tmp_path)
     tasks = [asyncio.create_task(service.submit(greedy("same"))) for _ in range(5)]
     await client.wait_started(1)
-    await asyncio.sleep(0)
+    # release only once the four others have joined the running call (under load they can
+    # still be in the cache lookup when the first call starts)
+    for _ in range(500):
+        if service.stats().queue.coalesced >= 4:
+            break
+        await asyncio.sleep(0.01)
     client.release(client.started[0])
-    results = await asyncio.gather(*tasks)
+    results = await asyncio.wait_for(asyncio.gather(*tasks), 30)  # a second engine call would hang
     assert client.calls == 1
     assert sorted(str(r.cached) for r in results) == ["None"] + ["coalesced"] * 4
     await service.close()
