@@ -79,6 +79,7 @@ def _outputs(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.timeout(1800)
 def test_cluster_job_does_every_page_once_and_matches_a_local_run(
     corpus: Path, ray_cluster: str, tmp_path: Path
 ) -> None:
