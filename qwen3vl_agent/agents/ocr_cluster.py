@@ -30,6 +30,9 @@ from qwen3vl_agent.ocr.model import OcrPage
 from qwen3vl_agent.ocr.qwen_engine import Mode, QwenOptions
 
 
+PAGES_PER_TASK = 4
+
+
 class ClusterError(UserFacingError):
     """The Ray cluster cannot be reached or failed the run."""
 
@@ -191,8 +194,9 @@ def run_pages(
     ctx.verbose_stats_logs = False
     width = cluster.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     rows = [{"key": p.key, "path": p.path, "kind": p.kind, "index": p.index} for p in pages]
-    # one page per block, so pages spread over the workers and stream back one by one
-    ds: Any = ray.data.from_items(rows, override_num_blocks=len(rows))
+    # a few pages per task: one page per task spends a good part of a small page's time in Ray's
+    # scheduling; a few still spread over the workers and stream back steadily
+    ds: Any = ray.data.from_items(rows, override_num_blocks=max(width, -(-len(rows) // PAGES_PER_TASK)))
     if engine == "cpu":
         ds = ds.map(
             _cpu_page, fn_kwargs={"load": load, "options": cpu_options}, num_cpus=1, concurrency=width
