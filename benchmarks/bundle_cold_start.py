@@ -61,13 +61,12 @@ def main() -> None:
             times = [one_start(exe, env) for _ in range(args.runs)]
         finally:
             stop_xvfb(proc)
+        size_mib = sum(f.stat().st_size for f in exe.parent.rglob("*") if f.is_file()) / 2**20
     result = {
         "first_run_s": round(times[0], 3),
         "warm_median_s": round(statistics.median(times[1:] or times), 3),
         "runs": [round(t, 3) for t in times],
-        "bundle_mib": round(sum(f.stat().st_size for f in exe.parent.rglob("*") if f.is_file()) / 2**20, 1)
-        if exe.exists()
-        else None,
+        "bundle_mib": round(size_mib, 1),
     }
     print(json.dumps(result, indent=2))
 
