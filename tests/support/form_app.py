@@ -25,6 +25,7 @@ import argparse
 import json
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -280,9 +281,23 @@ class FormWindow(QWidget):
         self.country.setCurrentIndex(0)
         self.country.blockSignals(False)
 
+    def _show_and_wait_exposed(self, timeout_s: float = 5.0) -> None:
+        """Map the window again and return once X shows it (so the next click lands on it)."""
+        self.show()
+        self.raise_()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            QApplication.processEvents()
+            handle = self.windowHandle()
+            if handle is not None and handle.isExposed():
+                break
+            time.sleep(0.01)
+
     def _on_command(self, command: dict[str, Any]) -> None:
         cmd = command.get("cmd")
         if cmd == "reset":
+            if not self.isVisible():
+                self._show_and_wait_exposed()
             self.country.hidePopup()
             self.reset_fields()
             self.scroll.verticalScrollBar().setValue(0)
@@ -304,6 +319,10 @@ class FormWindow(QWidget):
             self.write_state()
         elif cmd == "state":
             self.write_state()
+        elif cmd == "hide":  # between tests: the desktop is left bare for tests that read pixels
+            self.country.hidePopup()
+            self.hide()
+            QApplication.processEvents()
         elif cmd == "quit":
             QApplication.quit()
             return

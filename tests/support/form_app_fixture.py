@@ -188,12 +188,15 @@ def form_app_session(
 
 
 @pytest.fixture
-def form_app(form_app_session: FormApp, xvfb: XvfbDisplay) -> FormApp:
-    """The form on monitor 2, reset for this test; DISPLAY/XAUTHORITY point at its Xvfb."""
+def form_app(form_app_session: FormApp, xvfb: XvfbDisplay) -> Iterator[FormApp]:
+    """The form on monitor 2, reset (and shown) for this test, hidden after it so that later tests
+    that read the desktop's pixels find it bare; DISPLAY/XAUTHORITY point at its Xvfb."""
     if form_app_session.process.poll() is not None:
         raise RuntimeError(
             f"the form app died earlier: {form_app_session.log_file.read_text(errors='replace')[-3000:]}"
         )
     form_app_session.reset()
     assert os.environ["DISPLAY"] == xvfb.name
-    return form_app_session
+    yield form_app_session
+    if form_app_session.process.poll() is None:
+        form_app_session.send("hide")
