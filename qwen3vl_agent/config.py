@@ -108,16 +108,24 @@ class SafetySettings(BaseModel):
 class AgentSettings(BaseModel):
     """The agent loop's prompt bounds and retries (qwen3vl_agent/agents/loop.py)."""
 
-    history_images: int = Field(default=3, ge=1, description="Screenshots per prompt, the current one included")
+    history_images: int = Field(
+        default=3, ge=1, description="Screenshots per prompt, the current one included"
+    )
     history_text_steps: int = Field(default=30, ge=0, description="Older steps kept as one line of text each")
-    max_feedback: int = Field(default=3, ge=1, description="Unusable answers in a row before the run gives up")
+    max_feedback: int = Field(
+        default=3, ge=1, description="Unusable answers in a row before the run gives up"
+    )
     max_tokens: int = Field(default=512, ge=16, description="Longest answer per step")
     engine_retry_s: float = Field(default=2.0, gt=0, description="Retry interval while the engine is away")
     engine_wait_limit_s: float | None = Field(
-        default=None, gt=0, description="Stop a run after waiting this long for the engine (None: wait until stopped)"
+        default=None,
+        gt=0,
+        description="Stop a run after waiting this long for the engine (None: wait until stopped)",
     )
     structured_output: bool = Field(default=False, description="Force the tool-call JSON schema on the model")
-    settle_s: float = Field(default=0.3, ge=0, description="Replay: pause between actions for the screen to settle")
+    settle_s: float = Field(
+        default=0.3, ge=0, description="Replay: pause between actions for the screen to settle"
+    )
 
 
 class ExecutorSettings(BaseModel):
@@ -126,10 +134,14 @@ class ExecutorSettings(BaseModel):
     drag_steps: int = Field(default=12, ge=1, description="Pointer moves between press and release")
     type_chunk_chars: int = Field(default=4, ge=1, description="ASCII characters per interruptible piece")
     paste_chunk_chars: int = Field(default=64, ge=1, description="Unicode characters per clipboard paste")
-    scroll_pixels_per_click: float = Field(default=100.0, gt=0, description="Model scroll pixels per wheel click")
+    scroll_pixels_per_click: float = Field(
+        default=100.0, gt=0, description="Model scroll pixels per wheel click"
+    )
     max_scroll_clicks: int = Field(default=50, ge=1)
     max_wait_s: float = Field(default=60.0, ge=0)
-    paste_timeout_s: float = Field(default=2.0, gt=0, description="How long to wait for the app to take a paste")
+    paste_timeout_s: float = Field(
+        default=2.0, gt=0, description="How long to wait for the app to take a paste"
+    )
     monitor_check_ttl_s: float = Field(default=0.5, ge=0, description="How long a monitor list is trusted")
     stop_hotkey_enabled: bool = True
 
@@ -148,10 +160,14 @@ class ScreenSettings(BaseModel):
         default="relative",
         description="relative: Qwen3-VL's 0..scale grid; absolute: Qwen2.5-VL pixels of the resized image",
     )
-    coordinate_scale: int = Field(default=1000, ge=1, description="Grid of relative mode: 1000 (Qwen3-VL) or 999")
+    coordinate_scale: int = Field(
+        default=1000, ge=1, description="Grid of relative mode: 1000 (Qwen3-VL) or 999"
+    )
     out_of_range: Literal["clamp", "reject"] = "clamp"
     clamp_margin: float = Field(
-        default=0.05, ge=0, description="clamp mode: fraction of the grid beyond which a value is still refused"
+        default=0.05,
+        ge=0,
+        description="clamp mode: fraction of the grid beyond which a value is still refused",
     )
     input_scale: float | None = Field(
         default=None, gt=0, description="Capture pixels per input-device point; detected when unset"
@@ -207,9 +223,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"Invalid settings ({path}): {problems}") from exc
 
 

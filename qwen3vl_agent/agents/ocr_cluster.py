@@ -29,7 +29,6 @@ from qwen3vl_agent.ocr.cpu_engine import CpuOptions
 from qwen3vl_agent.ocr.model import OcrPage
 from qwen3vl_agent.ocr.qwen_engine import Mode, QwenOptions
 
-
 PAGES_PER_TASK = 4
 
 

@@ -39,7 +39,7 @@ def test_invalid_value_names_the_field() -> None:
     path = app_paths().config_file
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("[engine]\ngpu_memory_utilization = 3.0\n")
-    with pytest.raises(ConfigError, match="engine.gpu_memory_utilization"):
+    with pytest.raises(ConfigError, match=r"engine\.gpu_memory_utilization"):
         load_settings()
 
 
@@ -58,6 +58,8 @@ def test_cli_config_show_and_path() -> None:
     path = app_paths().config_file
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("[engine\n")
-    bad = subprocess.run([sys.executable, "-m", "qwen3vl_agent", "config", "show"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "qwen3vl_agent", "config", "show"], capture_output=True, text=True
+    )
     assert bad.returncode == 2
     assert "not valid TOML" in bad.stderr and "Traceback" not in bad.stderr

@@ -15,14 +15,17 @@ APP_ID = "io.github.qwen3vlagent.Qwen3VLAgent"
 
 
 def test_desktop_file_validates() -> None:
-    done = subprocess.run(["desktop-file-validate", str(LINUX / f"{APP_ID}.desktop")], capture_output=True, text=True)
+    done = subprocess.run(
+        ["desktop-file-validate", str(LINUX / f"{APP_ID}.desktop")], capture_output=True, text=True
+    )
     assert done.returncode == 0 and "error" not in done.stdout, done.stdout + done.stderr
 
 
 def test_metainfo_validates() -> None:
     done = subprocess.run(
         ["appstreamcli", "validate", "--no-net", str(LINUX / f"{APP_ID}.metainfo.xml")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -37,7 +40,9 @@ def test_icon_sizes(size: int) -> None:
 def test_install_and_uninstall_for_the_user(tmp_path: Path) -> None:
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path)}
     script = str(LINUX / "install-desktop-entry.sh")
-    subprocess.run(["bash", script, "--exec", "/opt/q/qwen3vl-agent"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        ["bash", script, "--exec", "/opt/q/qwen3vl-agent"], env=env, check=True, capture_output=True
+    )
     entry = tmp_path / "applications" / f"{APP_ID}.desktop"
     assert "Exec=/opt/q/qwen3vl-agent" in entry.read_text()
     assert (tmp_path / "metainfo" / f"{APP_ID}.metainfo.xml").exists()

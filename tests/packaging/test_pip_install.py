@@ -20,7 +20,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     (whl,) = out.glob("qwen3vl_agent-*.whl")
     return whl
@@ -47,7 +48,11 @@ def test_fresh_venv_install_gives_the_command(wheel: Path, tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr[-3000:]
     frozen = subprocess.run([str(pip), "freeze"], capture_output=True, text=True, check=True).stdout.lower()
     assert "vllm" not in frozen and "torch" not in frozen
-    out = subprocess.run([str(env_dir / "bin" / "qwen3vl-agent"), "--version"], capture_output=True, text=True)
+    out = subprocess.run(
+        [str(env_dir / "bin" / "qwen3vl-agent"), "--version"], capture_output=True, text=True
+    )
     assert out.returncode == 0 and "qwen3vl-agent" in out.stdout
-    out = subprocess.run([str(env_dir / "bin" / "qwen3vl-agent"), "config", "path"], capture_output=True, text=True)
+    out = subprocess.run(
+        [str(env_dir / "bin" / "qwen3vl-agent"), "config", "path"], capture_output=True, text=True
+    )
     assert out.returncode == 0 and "database:" in out.stdout, out.stderr

@@ -33,9 +33,16 @@ def test_an_invalid_manifest_is_caught() -> None:
 
 def test_compose_file_is_valid() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
-         str(SERVER / "docker-compose.yml")],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(SERVER / "docker-compose.yml"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
