@@ -165,9 +165,17 @@ class _QwenPages:
             reason = str(exc) if isinstance(exc, UserFacingError) else f"{type(exc).__name__}: {exc}"
             return {"key": row["key"], "page": None, "error": reason, "seconds": time.monotonic() - start}
 
+    async def _all(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(self._one(r) for r in rows)))
+
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
-        rows = [dict(zip(batch.keys(), values, strict=True)) for values in zip(*batch.values(), strict=True)]
-        done = self._loop.run_until_complete(asyncio.gather(*(self._one(r) for r in rows)))
+        # batches arrive as numpy columns: back to plain Python values (JSON and PageRef want them)
+        rows = [
+            {"key": int(k), "path": str(p), "kind": str(kd), "index": int(i)}
+            for k, p, kd, i in zip(batch["key"], batch["path"], batch["kind"], batch["index"], strict=True)
+        ]
+        # Ray calls this from its own threads: the coroutine is built and run on the actor's loop
+        done = self._loop.run_until_complete(self._all(rows))
         return {name: [d[name] for d in done] for name in ("key", "page", "error", "seconds")}
 
 

@@ -168,3 +168,24 @@ def test_cli_cluster_option_runs_the_job_on_the_cluster(
     store = OcrJobStore()
     (job,) = store.jobs(1)
     assert job.options["cluster"] == ray_cluster and store.counts(job.id).done == 3
+
+
+@pytest.mark.engine
+def test_qwen_pages_on_the_cluster_go_through_the_configured_endpoint(
+    corpus: Path, ray_cluster: str, tiny_engine
+) -> None:
+    """Workers read their pages with Qwen3-VL through the endpoint (the real tiny vLLM): its words
+    are noise, but every page is recognised on a worker and recorded once."""
+    store = OcrJobStore()
+    files = [corpus / "pngs" / f"page-{n:03d}.png" for n in (30, 31, 32, 33, 34)]
+    job = create_job(store, files, OcrJobOptions(engine="qwen", mode="text", budget_tokens=256, max_tokens=8))
+    before = tiny_engine.metric("vllm:request_success_total")
+    endpoint = tiny_engine.endpoint_settings().model_dump(exclude_none=True)
+    summary = asyncio.run(
+        ClusterOcrJob(store, job, ClusterOptions(ray_cluster, workers=2, endpoints=[endpoint])).run()
+    )
+    assert summary.status == "done", summary.failures
+    assert store.counts(job).done == 5
+    assert tiny_engine.metric("vllm:request_success_total") == before + 5
+    engines = {r[0] for r in store.db.execute("SELECT engine FROM ocr_pages WHERE job_id = ?", [job])}
+    assert all(e.startswith("qwen") for e in engines), engines
