@@ -22,7 +22,6 @@ from qwen3vl_agent.resources_loader import (
 
 REPO = Path(__file__).resolve().parents[2]
 ENGINE_PYTHON = REPO / ".cache" / "engine-venv" / "bin" / "python"
-TOKENIZER_DIR = REPO / ".cache" / "tiny-qwen3vl"
 
 
 def test_tool_lists_every_action_and_parameter() -> None:
@@ -110,12 +109,11 @@ def test_known_keys_cover_the_usual_names() -> None:
     assert all(k == k.lower() for k in keys)
 
 
-@pytest.mark.skipif(
-    not (ENGINE_PYTHON.exists() and (TOKENIZER_DIR / "tokenizer.json").exists()),
-    reason="needs the engine venv and tiny checkpoint (scripts/install-test-engine.sh)",
-)
+@pytest.mark.engine
 @pytest.mark.parametrize("grid", [(1000, 1000), (1344, 768)])
-def test_random_outputs_under_the_schema_always_parse(tmp_path: Path, grid: tuple[int, int]) -> None:
+def test_random_outputs_under_the_schema_always_parse(
+    tmp_path: Path, grid: tuple[int, int], tiny_model_dir: Path
+) -> None:
     """xgrammar (vLLM's structured-output backend) with random token choices: every output is an action."""
     schema_file = tmp_path / "schema.json"
     schema_file.write_text(json.dumps(action_arguments_schema(*grid)))
@@ -123,7 +121,7 @@ def test_random_outputs_under_the_schema_always_parse(tmp_path: Path, grid: tupl
         [
             str(ENGINE_PYTHON),
             str(Path(__file__).with_name("xgrammar_walk.py")),
-            str(TOKENIZER_DIR),
+            str(tiny_model_dir),
             str(schema_file),
             "300",
             "7",
