@@ -79,6 +79,7 @@ def qloop(qapp: Any) -> Iterator[QtLoop]:
     loop.run_until_complete(settle())
     asyncio.set_event_loop(None)
     default_executor.shutdown(wait=True, cancel_futures=True)
+    loop.close()  # while the QApplication lives: closing it later, in GC, fails in qasync
 
 
 @pytest.fixture
