@@ -4,7 +4,7 @@ CPU vLLM, configured as an endpoint) it is ready; real keyboard shortcuts switch
 screenshot of the window on each pane shows a rendered window with the expected widgets.
 
 Screenshots go to `artifacts/ui/` (ignored; CI keeps them) and, from the engine run, to
-`docs/screenshots/` for the README. The conversation and OCR job visible in them are sample
+`docs/screenshots/` for the README when UPDATE_DOCS_SCREENSHOTS=1 is set. The conversation and OCR job visible in them are sample
 data written to the app's database before it starts.
 """
 
@@ -188,7 +188,7 @@ def rendered(img: Image.Image) -> bool:
 def save(img: Image.Image, name: str, docs: bool) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     img.save(ARTIFACTS / f"{name}.png")
-    if docs:
+    if docs and os.environ.get("UPDATE_DOCS_SCREENSHOTS"):  # refresh the README's pictures on purpose only
         DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(ARTIFACTS / f"{name}.png", DOCS_SHOTS / f"{name}.png")
 
