@@ -31,7 +31,7 @@ from qwen3vl_agent.executor import (
 from qwen3vl_agent.screen.coordinates import point_to_model, resolve_action
 from qwen3vl_agent.screen.geometry import CaptureGeometry, MonitorGeometry, Rect
 from tests.support.form_app_fixture import FormApp
-from tests.support.xvfb import MONITORS, XvfbDisplay
+from tests.support.xvfb import MONITORS, XvfbDisplay, set_monitor
 
 pytestmark = [pytest.mark.xvfb, pytest.mark.timeout(120)]
 
@@ -514,46 +514,9 @@ def test_an_action_for_a_monitor_that_is_gone_is_a_clear_error(
 
 
 def _restore_monitor_2(conn: Any) -> None:
-    """Put monitor 2 back as tests/support/xvfb.py defined it (its SetMonitor request, by hand:
-    python-xlib's own packs wrongly, and redefining monitor 1 would clash with its output)."""
-    from Xlib.ext import randr
-    from Xlib.protocol import rq
-
-    class _SetMonitor(rq.Request):  # type: ignore[misc]
-        _request = rq.Struct(
-            rq.Card8("opcode"),
-            rq.Opcode(43),
-            rq.RequestLength(),
-            rq.Window("window"),
-            rq.Card32("name"),
-            rq.Bool("primary"),
-            rq.Bool("automatic"),
-            rq.LengthOf("outputs", 2),
-            rq.Int16("x"),
-            rq.Int16("y"),
-            rq.Card16("width_in_pixels"),
-            rq.Card16("height_in_pixels"),
-            rq.Card32("width_in_millimeters"),
-            rq.Card32("height_in_millimeters"),
-            rq.List("outputs", rq.Card32Obj),
-        )
-
-    x, y, w, h = MONITORS[1]
-    _SetMonitor(
-        display=conn.display,
-        opcode=conn.display.get_extension_major(randr.extname),
-        window=conn.screen().root,
-        name=conn.intern_atom("TEST-2"),
-        primary=False,
-        automatic=False,
-        x=x,
-        y=y,
-        width_in_pixels=w,
-        height_in_pixels=h,
-        width_in_millimeters=max(1, w * 254 // 960),
-        height_in_millimeters=max(1, h * 254 // 960),
-        outputs=[],
-    )
+    """Put monitor 2 back as tests/support/xvfb.py defined it (redefining monitor 1 would clash
+    with its output)."""
+    set_monitor(conn, 2, MONITORS[1])
     conn.sync()
 
 

@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,9 +75,13 @@ class XvfbDisplay:
         return env
 
 
-def _define_monitors(display_name: str, monitors: tuple[tuple[int, int, int, int], ...]) -> None:
-    """Create RandR 1.5 monitors (python-xlib's own SetMonitor request packs wrongly, so ours)."""
-    from Xlib import display as xdisplay
+def set_monitor(
+    conn: Any, index: int, rect: tuple[int, int, int, int], outputs: list[int] | None = None
+) -> None:
+    """Define (or redefine) RandR 1.5 monitor TEST-<index> on an open python-xlib connection.
+
+    python-xlib's own SetMonitor request packs wrongly, hence this one. Monitor 1 is primary.
+    """
     from Xlib.ext import randr
     from Xlib.protocol import rq
 
@@ -99,29 +104,35 @@ def _define_monitors(display_name: str, monitors: tuple[tuple[int, int, int, int
             rq.List("outputs", rq.Card32Obj),
         )
 
+    x, y, w, h = rect
+    _SetMonitor(
+        display=conn.display,
+        opcode=conn.display.get_extension_major(randr.extname),
+        window=conn.screen().root,
+        name=conn.intern_atom(f"TEST-{index}"),
+        primary=index == 1,
+        automatic=False,
+        x=x,
+        y=y,
+        width_in_pixels=w,
+        height_in_pixels=h,
+        width_in_millimeters=max(1, w * 254 // 960),  # 96 dpi
+        height_in_millimeters=max(1, h * 254 // 960),
+        outputs=outputs or [],
+    )
+
+
+def _define_monitors(display_name: str, monitors: tuple[tuple[int, int, int, int], ...]) -> None:
+    """Create the RandR 1.5 monitors of the test layout."""
+    from Xlib import display as xdisplay
+
     d = xdisplay.Display(display_name)
     try:
-        root = d.screen().root
-        outputs = root.xrandr_get_screen_resources().outputs
-        opcode = d.display.get_extension_major(randr.extname)
-        for i, (x, y, w, h) in enumerate(monitors):
-            _SetMonitor(
-                display=d.display,
-                opcode=opcode,
-                window=root,
-                name=d.intern_atom(f"TEST-{i + 1}"),
-                primary=i == 0,
-                automatic=False,
-                x=x,
-                y=y,
-                width_in_pixels=w,
-                height_in_pixels=h,
-                width_in_millimeters=max(1, w * 254 // 960),  # 96 dpi
-                height_in_millimeters=max(1, h * 254 // 960),
-                # The first monitor takes over Xvfb's single output, which hides the automatic
-                # whole-screen monitor that would otherwise be listed too.
-                outputs=[outputs[0]] if i == 0 and outputs else [],
-            )
+        outputs = d.screen().root.xrandr_get_screen_resources().outputs
+        for i, rect in enumerate(monitors):
+            # The first monitor takes over Xvfb's single output, which hides the automatic
+            # whole-screen monitor that would otherwise be listed too.
+            set_monitor(d, i + 1, rect, [outputs[0]] if i == 0 and outputs else None)
         d.sync()
     finally:
         d.close()
