@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,7 @@ def test_fill_cli_submits_every_row_then_reports(
         monitor,
         "--mode",
         "auto",
-        env=env,
+        env=cli_env(policy_server),
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(form_app.submissions()) == 3
@@ -115,21 +116,26 @@ def test_fill_cli_submits_every_row_then_reports(
     assert submitted(form_app)[-1] == expected(ROWS[0])
 
 
-def test_killed_batch_resumes_at_the_right_row(
-    form_app: FormApp, policy_server: PolicyServer, tmp_path: Path
-) -> None:
+def _fill_killed_when(
+    policy_server: PolicyServer,
+    form_app: FormApp,
+    tmp_path: Path,
+    hold: Callable[[PolicyContext], bool],
+    where: str,
+) -> Path:
+    """Run `agent fill` over ROWS as a subprocess and SIGKILL it once the policy is asked at the
+    point `hold` picks (the request is held there until the kill); return the data file."""
     fill = form_planner(form_app.widget_rect, monitor_rect(form_app))
     reached, release = threading.Event(), threading.Event()
 
     def planner(ctx: PolicyContext) -> str:
-        if ctx.values.get("name") == ROWS[1]["name"] and not release.is_set():
-            reached.set()  # row 2's first request: the CLI is between rows; hold it here
+        if hold(ctx) and not release.is_set():
+            reached.set()
             release.wait(30)
         return fill(ctx)
 
     policy_server.planner = planner
     data = write_csv(tmp_path / "people.csv", ROWS)
-    env = cli_env(policy_server)
     args = [
         sys.executable,
         "-m",
@@ -146,10 +152,15 @@ def test_killed_batch_resumes_at_the_right_row(
         "auto",
     ]
     proc = subprocess.Popen(
-        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL
+        args,
+        env=cli_env(policy_server),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
     )
     try:
-        assert reached.wait(120), "the batch never reached row 2"
+        assert reached.wait(120), f"the batch never reached {where}"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
     finally:
@@ -157,6 +168,20 @@ def test_killed_batch_resumes_at_the_right_row(
             proc.kill()
             proc.wait()
         release.set()
+    return data
+
+
+def test_killed_batch_resumes_at_the_right_row(
+    form_app: FormApp, policy_server: PolicyServer, tmp_path: Path
+) -> None:
+    data = _fill_killed_when(
+        policy_server,
+        form_app,
+        tmp_path,
+        # row 2's first request: the CLI is between rows
+        lambda ctx: ctx.values.get("name") == ROWS[1]["name"],
+        "row 2",
+    )
     assert submitted(form_app) == [expected(ROWS[0])]
 
     again = agent_cli(
@@ -169,7 +194,7 @@ def test_killed_batch_resumes_at_the_right_row(
         str(form_app.monitor.index),
         "--mode",
         "auto",
-        env=env,
+        env=cli_env(policy_server),
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert "resuming batch" in again.stdout and "row 2 was interrupted" in again.stdout
@@ -278,45 +303,14 @@ def test_batch_killed_mid_row_never_resubmits_it(
 ) -> None:
     """Killed after row 2 already acted on screen: the rerun does not run row 2 again (it may be
     submitted); it marks it for attention and goes on with row 3."""
-    fill = form_planner(form_app.widget_rect, monitor_rect(form_app))
-    reached, release = threading.Event(), threading.Event()
-
-    def planner(ctx: PolicyContext) -> str:
-        if ctx.values.get("name") == ROWS[1]["name"] and ctx.step == 2 and not release.is_set():
-            reached.set()  # row 2 already clicked its field and selected all: hold it here
-            release.wait(30)
-        return fill(ctx)
-
-    policy_server.planner = planner
-    data = write_csv(tmp_path / "people.csv", ROWS)
-    env = cli_env(policy_server)
-    args = [
-        sys.executable,
-        "-m",
-        "qwen3vl_agent",
-        "agent",
-        "fill",
-        "--task",
-        "Register this person",
-        "--data",
-        str(data),
-        "--monitor",
-        str(form_app.monitor.index),
-        "--mode",
-        "auto",
-    ]
-    proc = subprocess.Popen(
-        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL
+    data = _fill_killed_when(
+        policy_server,
+        form_app,
+        tmp_path,
+        # row 2 already clicked its field and selected all
+        lambda ctx: ctx.values.get("name") == ROWS[1]["name"] and ctx.step == 2,
+        "row 2's third step",
     )
-    try:
-        assert reached.wait(120), "the batch never reached row 2's third step"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        release.set()
     again = agent_cli(
         "fill",
         "--task",
@@ -327,7 +321,7 @@ def test_batch_killed_mid_row_never_resubmits_it(
         str(form_app.monitor.index),
         "--mode",
         "auto",
-        env=env,
+        env=cli_env(policy_server),
     )
     assert again.returncode == 1, again.stdout + again.stderr  # not all rows are done
     assert "row 2: needs-attention" in again.stdout and "after 2 action(s)" in again.stdout
