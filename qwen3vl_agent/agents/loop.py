@@ -8,6 +8,9 @@ feedback, at most `max_feedback` times in a row. When the engine goes away the r
 (reason "engine-unavailable") and retries by itself until the engine is back or the user
 stops. `pause()`, `resume()` and `stop()` may be called from any thread. Every step is
 written to the trajectory store; events go to `on_event`.
+
+The loop's data types live in `loop_types.py`, the prompt and history in `step_prompt.py`, the
+stop and no-progress rules in `loop_guards.py`; their public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -15,16 +18,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any
 
 from qwen3vl_agent.actions.model import Action, ActionType
 from qwen3vl_agent.agents import events as ev
 from qwen3vl_agent.agents.control import RunControl
+from qwen3vl_agent.agents.loop_guards import EngineOutage, NoProgressGuard, check_time_limit
+from qwen3vl_agent.agents.loop_types import LoopConfig, Parsed, Parser, RunEnd, RunResult, StepAnswer
 from qwen3vl_agent.agents.ports import ActionRefused, Actor, ExecutionStopped, Mapper, ModelClient, Observer
-from qwen3vl_agent.agents.prompt import HistoryEntry, build_messages, summarize, tool_call_schema
+from qwen3vl_agent.agents.prompt import HistoryEntry, summarize
 from qwen3vl_agent.agents.recorder import StepRecorder
+from qwen3vl_agent.agents.step_prompt import remember, step_request
 from qwen3vl_agent.errors import (
     EngineError,
     QueueFullError,
@@ -32,60 +36,12 @@ from qwen3vl_agent.errors import (
     RequestRejectedError,
     UserFacingError,
 )
-from qwen3vl_agent.inference.request import (
-    CachePolicy,
-    InferenceRequest,
-    InferenceResult,
-    Priority,
-    SamplingParams,
-    TaskKind,
-)
+from qwen3vl_agent.inference.request import InferenceResult
 from qwen3vl_agent.storage.trajectories import TrajectoryStore
 
+__all__ = ["AgentLoop", "LoopConfig", "Parsed", "Parser", "RunEnd", "RunResult"]
+
 log = logging.getLogger(__name__)
-
-
-class Parsed(Protocol):
-    thought: str | None
-    actions: Any  # a sequence of Action
-
-
-Parser = Callable[[str, Any], Parsed]  # (model text, the Observation it answered) -> actions
-
-
-@dataclass
-class LoopConfig:
-    mode: str = "confirm"  # recorded with the run; the Actor enforces it
-    step_limit: int = 30
-    wall_clock_limit_s: float = 600.0
-    no_progress_repeats: int = 3
-    max_feedback: int = 3  # consecutive unusable answers / refused actions before giving up
-    max_images: int = 3  # screenshots in the prompt, the current one included
-    max_text_steps: int = 30  # older steps kept as one line of text each
-    max_tokens: int = 512
-    grid: int = 1000
-    coordinate_mode: str = "relative"  # "absolute": the grid is the sent image's pixels (Qwen2.5-VL)
-    structured_output: bool = False  # force the tool-call JSON schema (for models that need it)
-    engine_retry_s: float = 2.0
-    engine_wait_limit_s: float | None = None  # give up (status "stopped") after this long without engine
-    on_stuck: Literal["wait", "stop"] = "wait"  # no progress: wait for the user, or end the run
-    target: dict[str, Any] = field(default_factory=dict)  # what is captured (for the record)
-
-
-@dataclass(frozen=True)
-class RunResult:
-    run_id: int
-    status: str  # finished | failed | stopped | needs-attention
-    outcome: str
-    answer: str | None
-    message: str
-    steps: int
-
-
-class _Finish(Exception):
-    def __init__(self, status: str, outcome: str, message: str, answer: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.outcome, self.message, self.answer = status, outcome, message, answer
 
 
 class AgentLoop:
@@ -116,13 +72,12 @@ class AgentLoop:
         self._data_row, self._batch_id, self._row_index = data_row, batch_id, row_index
         self.run_id = 0
         self.history: list[HistoryEntry] = []
-        self._executed: list[tuple[str, dict[str, Any]]] = []  # (screen hash, action json)
+        self._progress = NoProgressGuard(self.config)
+        self._outage = EngineOutage(self.config)
         self._feedback_streak = 0
         self._step = 0
         self._active_s = 0.0
         self._idle_s = 0.0  # time spent waiting for the engine (not counted against the limit)
-        self._engine_down = False
-        self._engine_down_since = 0.0
         self._recorder: StepRecorder | None = None
 
     # -- outside control (thread-safe) ------------------------------------------------------
@@ -170,17 +125,17 @@ class AgentLoop:
         try:
             try:
                 await self._steps()
-                raise _Finish("failed", "step-limit", f"stopped after the step limit of {cfg.step_limit}")
-            except _Finish:
+                raise RunEnd("failed", "step-limit", f"stopped after the step limit of {cfg.step_limit}")
+            except RunEnd:
                 raise
             except ExecutionStopped as exc:
-                raise _Finish("stopped", "stopped", f"stopped by the user ({exc})") from exc
+                raise RunEnd("stopped", "stopped", f"stopped by the user ({exc})") from exc
             except asyncio.CancelledError:
-                raise _Finish("stopped", "stopped", "the run was cancelled") from None
+                raise RunEnd("stopped", "stopped", "the run was cancelled") from None
             except UserFacingError as exc:
                 self.emit(ev.RunError(self.run_id, self._step, str(exc), fatal=True))
-                raise _Finish("failed", "error", str(exc)) from exc
-        except _Finish as fin:
+                raise RunEnd("failed", "error", str(exc)) from exc
+        except RunEnd as fin:
             await self._recorder.flush()
             self.store.set_run_status(
                 self.run_id,
@@ -201,10 +156,7 @@ class AgentLoop:
         cfg = self.config
         while self._step < cfg.step_limit:
             await self._checkpoint()
-            if self._active_s > cfg.wall_clock_limit_s:
-                raise _Finish(
-                    "failed", "time-limit", f"stopped after the time limit of {cfg.wall_clock_limit_s:g} s"
-                )
+            check_time_limit(self._active_s, cfg)
             started, idle = time.perf_counter(), self._idle_s
             try:
                 await self._one_step()
@@ -214,7 +166,7 @@ class AgentLoop:
     async def _checkpoint(self) -> None:
         """Honour stop and pause between steps (a paused run waits here)."""
         if self.control.stopped:
-            raise _Finish("stopped", "stopped", "stopped by the user")
+            raise RunEnd("stopped", "stopped", "stopped by the user")
         if self.control.paused:
             reason, message = self.control.pause_reason or "user", self.control.pause_message
             self.store.set_run_status(self.run_id, "paused", message=f"{reason}: {message}")
@@ -222,7 +174,7 @@ class AgentLoop:
             while self.control.paused and not self.control.stopped:
                 await self.control.wait_change()
             if self.control.stopped:
-                raise _Finish("stopped", "stopped", "stopped by the user while paused")
+                raise RunEnd("stopped", "stopped", "stopped by the user while paused")
             self.store.set_run_status(self.run_id, "running")
             self.emit(ev.RunResumed(self.run_id))
 
@@ -237,33 +189,16 @@ class AgentLoop:
         if task not in done:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)  # abandoned either way
-            raise _Finish("stopped", "stopped", "stopped by the user")
+            raise RunEnd("stopped", "stopped", "stopped by the user")
         return task.result()
 
     async def _one_step(self) -> None:
-        cfg = self.config
         assert self._recorder is not None
         step = self._step + 1
         t_start = time.perf_counter()
         self.emit(ev.StepStarted(self.run_id, step))
         obs = await self._race_stop(self.observer.observe())
-        grid = (obs.image.width, obs.image.height) if cfg.coordinate_mode == "absolute" else cfg.grid
-        messages = build_messages(
-            self.task,
-            self.history,
-            obs.image,
-            max_images=cfg.max_images,
-            max_text_steps=cfg.max_text_steps,
-            grid=grid,
-        )
-        request = InferenceRequest(
-            messages=messages,
-            kind=TaskKind.AGENT,
-            priority=Priority.AGENT,
-            sampling=SamplingParams.greedy(cfg.max_tokens),
-            json_schema=tool_call_schema(grid) if cfg.structured_output else None,
-            cache=CachePolicy(use=False),
-        )
+        request = step_request(self.task, self.history, obs.image, self.config)
         t_ready = time.perf_counter()
 
         def on_delta(text: str) -> None:
@@ -296,31 +231,26 @@ class AgentLoop:
         except (UserFacingError, ActionRefused, ValueError) as exc:
             self._recorder.add(None, None, outcome="parse-error", error=str(exc))
             self._feedback(
-                step,
-                obs,
-                result.text,
-                None,
+                StepAnswer(step, obs, result.text, None),
                 f"Your answer could not be used: {exc}. Answer again "
                 "with a Thought, an Action and exactly one <tool_call> block.",
                 summary="(unusable answer)",
             )
             return
-        thought = parsed.thought
+        answer = StepAnswer(step, obs, result.text, parsed.thought)
         for action in actions:
-            if await self._act(step, obs, result.text, thought, action, t_answer):
+            if await self._act(answer, action, t_answer):
                 return
 
-    async def _act(
-        self, step: int, obs: Any, raw: str, thought: str | None, action: Action, t_answer: float
-    ) -> bool:
+    async def _act(self, answer: StepAnswer, action: Action, t_answer: float) -> bool:
         """Handle one action; True when the rest of this answer's actions must be skipped."""
         assert self._recorder is not None
-        cfg = self.config
+        step, obs, thought = answer.step, answer.obs, answer.thought
         if action.action is ActionType.TERMINATE:
             self._recorder.add(thought, action, outcome="final")
             self.emit(ev.ActionProposed(self.run_id, step, action, thought, None))
             ok = action.status == "success"
-            raise _Finish(
+            raise RunEnd(
                 "finished" if ok else "failed",
                 "success" if ok else "failure",
                 f"the model ended the task ({action.status})",
@@ -328,31 +258,17 @@ class AgentLoop:
         if action.action is ActionType.ANSWER:
             self._recorder.add(thought, action, outcome="final")
             self.emit(ev.ActionProposed(self.run_id, step, action, thought, None))
-            raise _Finish("finished", "answer", "the model answered", answer=action.text)
+            raise RunEnd("finished", "answer", "the model answered", answer=action.text)
         action_json = action.to_json()
-        repeats = [a for h, a in self._executed[-(cfg.no_progress_repeats - 1) :] if h == obs.screen_hash]
-        if (
-            cfg.no_progress_repeats > 1
-            and len(self._executed) >= cfg.no_progress_repeats - 1
-            and len(repeats) == cfg.no_progress_repeats - 1
-            and all(a == action_json for a in repeats)
-        ):
+        if self._progress.is_stuck(obs.screen_hash, action_json):
             self._recorder.add(thought, action, outcome="no-progress")
-            await self._stuck(step, obs, raw, thought, action)
+            await self._stuck(answer, action)
             return True
         try:
             resolved = self.mapper.resolve(action, obs.geometry)
         except (ActionRefused, UserFacingError, ValueError) as exc:
             self._recorder.add(thought, action, outcome="rejected", error=str(exc))
-            self._feedback(
-                step,
-                obs,
-                raw,
-                thought,
-                f"The action {action.describe()} was refused: {exc}",
-                summary=action.describe(),
-            )
-            return True
+            return self._refused(answer, action, exc)
         self.emit(ev.ActionProposed(self.run_id, step, action, thought, resolved))
         row = self._recorder.add(thought, action, resolved=resolved, outcome="proposed")
         if self.control.paused:  # paused while the model was thinking: do not act on a stale screen
@@ -365,15 +281,7 @@ class AgentLoop:
             self._recorder.update(
                 row, outcome="rejected", error=str(exc), execution_s=time.perf_counter() - t0
             )
-            self._feedback(
-                step,
-                obs,
-                raw,
-                thought,
-                f"The action {action.describe()} was refused: {exc}",
-                summary=action.describe(),
-            )
-            return True
+            return self._refused(answer, action, exc)
         except ExecutionStopped as exc:
             self._recorder.update(
                 row, outcome="stopped", error=str(exc), execution_s=time.perf_counter() - t0
@@ -395,80 +303,64 @@ class AgentLoop:
         )
         if outcome == "declined":
             self._feedback(
-                step,
-                obs,
-                raw,
-                thought,
+                answer,
                 f"The user declined {action.describe()}. Choose another "
                 "action, or terminate if the task cannot be done.",
                 summary=action.describe(),
             )
             return True
         self._feedback_streak = 0
-        self._executed.append((obs.screen_hash, action_json))
-        self._remember(step, obs, raw, summarize(step, thought, action.describe()), None)
+        self._progress.executed(obs.screen_hash, action_json)
+        self._remember(answer, summarize(step, thought, action.describe()), None)
         return False
 
     # -- outcomes that are not an executed action ----------------------------------------------
-    def _remember(self, step: int, obs: Any, raw: str, summary: str, feedback: str | None) -> None:
-        if self.history and self.history[-1].step == step:
-            last = self.history[-1]  # several actions in one answer: one history entry
-            last.summary += "; " + summary.split(": ", 1)[-1]
-            last.feedback = feedback or last.feedback
-            return
-        self.history.append(HistoryEntry(step, obs.image, raw, summary, feedback))
+    def _remember(self, answer: StepAnswer, summary: str, feedback: str | None) -> None:
+        remember(self.history, HistoryEntry(answer.step, answer.obs.image, answer.raw, summary, feedback))
 
-    def _feedback(
-        self, step: int, obs: Any, raw: str, thought: str | None, message: str, *, summary: str
-    ) -> None:
+    def _refused(self, answer: StepAnswer, action: Action, exc: Exception) -> bool:
+        """The mapper or the executor refused `action`: tell the model; skip the answer's rest."""
+        self._feedback(
+            answer, f"The action {action.describe()} was refused: {exc}", summary=action.describe()
+        )
+        return True
+
+    def _feedback(self, answer: StepAnswer, message: str, *, summary: str) -> None:
         self._feedback_streak += 1
-        self.emit(ev.RunError(self.run_id, step, message, fatal=False))
-        self._remember(step, obs, raw, summarize(step, thought, summary), message)
+        self.emit(ev.RunError(self.run_id, answer.step, message, fatal=False))
+        self._remember(answer, summarize(answer.step, answer.thought, summary), message)
         if self._feedback_streak >= self.config.max_feedback:
-            raise _Finish(
+            raise RunEnd(
                 "needs-attention",
                 "unusable-output",
                 f"{self._feedback_streak} unusable answers in a row; last: {message}",
             )
 
-    async def _stuck(self, step: int, obs: Any, raw: str, thought: str | None, action: Action) -> None:
-        cfg = self.config
-        message = (
-            f"no progress: {action.describe()} proposed {cfg.no_progress_repeats} times"
-            " on an unchanged screen"
-        )
-        if cfg.on_stuck == "stop":
-            raise _Finish("needs-attention", "no-progress", message)
+    async def _stuck(self, answer: StepAnswer, action: Action) -> None:
+        message = self._progress.message(action)
+        if self.config.on_stuck == "stop":
+            raise RunEnd("needs-attention", "no-progress", message)
         self.control.pause("no-progress", message)
-        self._executed.clear()
+        self._progress.clear()
         self._remember(
-            step,
-            obs,
-            raw,
-            summarize(step, thought, action.describe(), "not executed"),
+            answer,
+            summarize(answer.step, answer.thought, action.describe(), "not executed"),
             "That action had no visible effect several times; the user was asked. Try another way.",
         )
 
     async def _engine_away(self, exc: Exception) -> None:
         """The engine is gone: show a paused state, wait a little (or for the user), then retry."""
-        if not self._engine_down:
-            self._engine_down = True
-            self._engine_down_since = time.monotonic()
+        if self._outage.went_away():
             message = f"the engine is not available ({exc}); retrying every {self.config.engine_retry_s:g} s"
             self.store.set_run_status(self.run_id, "paused", message=f"engine-unavailable: {message}")
             self.emit(ev.RunPaused(self.run_id, "engine-unavailable", message))
-        limit = self.config.engine_wait_limit_s
-        if limit is not None and time.monotonic() - self._engine_down_since > limit:
-            raise _Finish(
-                "stopped", "engine-unavailable", f"gave up after {limit:g} s without an engine: {exc}"
-            )
+        self._outage.check_limit(exc)
         t0 = time.perf_counter()
         if not self.control.stopped:
             await self.control.wait_change(self.config.engine_retry_s)
         self._idle_s += time.perf_counter() - t0
 
     def _engine_back(self) -> None:
-        if self._engine_down:
-            self._engine_down = False
+        if self._outage.came_back():
             self.store.set_run_status(self.run_id, "running")
             self.emit(ev.RunResumed(self.run_id))

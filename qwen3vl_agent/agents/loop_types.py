@@ -1,0 +1,69 @@
+"""The agent loop's data: its settings, how a run ends, and the model answer a step handles.
+
+Kept apart from `loop.py` so that wiring, batches and replays can name `LoopConfig` and
+`RunResult` without the loop's machinery, and so that the loop's helpers (`step_prompt`,
+`loop_guards`) can raise `RunEnd` without importing the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from qwen3vl_agent.agents.ports import Observation
+
+
+class Parsed(Protocol):
+    thought: str | None
+    actions: Any  # a sequence of Action
+
+
+Parser = Callable[[str, Any], Parsed]  # (model text, the Observation it answered) -> actions
+
+
+@dataclass
+class LoopConfig:
+    mode: str = "confirm"  # recorded with the run; the Actor enforces it
+    step_limit: int = 30
+    wall_clock_limit_s: float = 600.0
+    no_progress_repeats: int = 3
+    max_feedback: int = 3  # consecutive unusable answers / refused actions before giving up
+    max_images: int = 3  # screenshots in the prompt, the current one included
+    max_text_steps: int = 30  # older steps kept as one line of text each
+    max_tokens: int = 512
+    grid: int = 1000
+    coordinate_mode: str = "relative"  # "absolute": the grid is the sent image's pixels (Qwen2.5-VL)
+    structured_output: bool = False  # force the tool-call JSON schema (for models that need it)
+    engine_retry_s: float = 2.0
+    engine_wait_limit_s: float | None = None  # give up (status "stopped") after this long without engine
+    on_stuck: Literal["wait", "stop"] = "wait"  # no progress: wait for the user, or end the run
+    target: dict[str, Any] = field(default_factory=dict)  # what is captured (for the record)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: int
+    status: str  # finished | failed | stopped | needs-attention
+    outcome: str
+    answer: str | None
+    message: str
+    steps: int
+
+
+class RunEnd(Exception):
+    """Ends the run from anywhere inside a step; `AgentLoop.run` records it as the result."""
+
+    def __init__(self, status: str, outcome: str, message: str, answer: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.outcome, self.message, self.answer = status, outcome, message, answer
+
+
+@dataclass(frozen=True)
+class StepAnswer:
+    """One model answer being handled: the step, the screen it answered, its text and thought."""
+
+    step: int
+    obs: Observation
+    raw: str
+    thought: str | None
