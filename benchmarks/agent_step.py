@@ -32,10 +32,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qwen3vl_agent.agents import events as ev
-from qwen3vl_agent.agents.loop import AgentLoop
-from qwen3vl_agent.agents.wiring import AgentKit, Target, open_store
+from qwen3vl_agent.agents.wiring import open_store
 from qwen3vl_agent.config import Settings
-from qwen3vl_agent.runtime import build_runtime
+from tests.support.agent_runs import agent_session, press_stop_hotkey
 from tests.support.form_app_fixture import FormApp
 from tests.support.policy_server import PolicyContext, PolicyServer, form_planner, tool_call
 from tests.support.xvfb import start_xvfb, stop_xvfb
@@ -74,27 +73,12 @@ async def run_mode(server: PolicyServer, form: FormApp, mode: str, steps: int) -
         cache={"enabled": False},
     )
     store = open_store()
-    kit = AgentKit(settings, Target(monitor=form.monitor.index), mode)
-    runtime = await build_runtime(settings)
     events: list[Any] = []
     first = len(server.contexts)
     try:
-        loop = AgentLoop(
-            "Fill in the registration form",
-            observer=kit.observer,
-            model=runtime.service,
-            mapper=kit.mapper,
-            actor=kit.actor,
-            store=store,
-            parse=kit.parse,
-            config=kit.loop_config(on_stuck="stop"),
-            on_event=events.append,
-        )
-        kit.watch_stop(loop.stop)
-        result = await loop.run()
+        async with agent_session(settings, form.monitor.index, store) as session:
+            result = await session.run("Fill in the registration form", on_event=events.append)
     finally:
-        await runtime.close()
-        kit.close()
         store.close()
     executed = [e for e in events if isinstance(e, ev.ActionExecuted)]
     pre = [e.timings["observe_s"] * 1000 for e in executed]
@@ -121,25 +105,6 @@ async def run_mode(server: PolicyServer, form: FormApp, mode: str, steps: int) -
     }
 
 
-def press_stop_hotkey(display: str) -> None:
-    """Ctrl+Alt+Esc through XTEST, as a keyboard would send it."""
-    from Xlib import XK, X
-    from Xlib import display as xdisplay
-    from Xlib.ext import xtest
-
-    d = xdisplay.Display(display)
-    try:
-        codes = [d.keysym_to_keycode(XK.string_to_keysym(k)) for k in ("Control_L", "Alt_L", "Escape")]
-        for code in codes:
-            xtest.fake_input(d, X.KeyPress, code)
-        d.sync()
-        for code in reversed(codes):
-            xtest.fake_input(d, X.KeyRelease, code)
-        d.sync()
-    finally:
-        d.close()
-
-
 async def stop_latency(server: PolicyServer, form: FormApp, while_thinking: bool) -> float:
     """Seconds from the stop hotkey (sent to the X server) to the run's RunFinished event."""
     if while_thinking:
@@ -153,8 +118,6 @@ async def stop_latency(server: PolicyServer, form: FormApp, while_thinking: bool
         trigger, mode = ev.ActionProposed, "auto"
     settings = Settings(**server.settings_overrides(), safety={"mode": mode}, cache={"enabled": False})
     store = open_store()
-    kit = AgentKit(settings, Target(monitor=form.monitor.index), mode)
-    runtime = await build_runtime(settings)
     pressed: list[float] = []
     finished: list[float] = []
 
@@ -170,24 +133,11 @@ async def stop_latency(server: PolicyServer, form: FormApp, while_thinking: bool
             finished.append(time.perf_counter())
 
     try:
-        loop = AgentLoop(
-            "stop me",
-            observer=kit.observer,
-            model=runtime.service,
-            mapper=kit.mapper,
-            actor=kit.actor,
-            store=store,
-            parse=kit.parse,
-            config=kit.loop_config(on_stuck="stop"),
-            on_event=on_event,
-        )
-        kit.watch_stop(loop.stop)
-        result = await loop.run()
-        assert result.status == "stopped", result
+        async with agent_session(settings, form.monitor.index, store) as session:
+            result = await session.run("stop me", on_event=on_event)
+            assert result.status == "stopped", result
     finally:
         server.delay_s = 0.0
-        await runtime.close()
-        kit.close()
         store.close()
     return finished[0] - pressed[0]
 

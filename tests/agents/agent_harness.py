@@ -8,10 +8,10 @@ from typing import Any
 
 from qwen3vl_agent.agents import events as ev
 from qwen3vl_agent.agents.loop import AgentLoop, RunResult
-from qwen3vl_agent.agents.wiring import AgentKit, Target, open_store
+from qwen3vl_agent.agents.wiring import open_store
 from qwen3vl_agent.config import Settings
-from qwen3vl_agent.runtime import build_runtime
 from qwen3vl_agent.storage.trajectories import TrajectoryStore
+from tests.support.agent_runs import agent_session
 from tests.support.policy_server import PolicyServer
 
 
@@ -42,25 +42,9 @@ class Harness:
         return [e for e in self.events if isinstance(e, kind)]
 
     async def run(self, task: str, **config: Any) -> RunResult:
-        kit = AgentKit(self.settings, Target(monitor=self.monitor), self.settings.safety.mode, self.confirm)
-        runtime = await build_runtime(self.settings)
-        try:
-            self.loop = AgentLoop(
-                task,
-                observer=kit.observer,
-                model=runtime.service,
-                mapper=kit.mapper,
-                actor=kit.actor,
-                store=self.store,
-                parse=kit.parse,
-                config=kit.loop_config(**{"on_stuck": "stop", **config}),
-                on_event=self.on_event,
-            )
-            kit.watch_stop(self.loop.stop)
+        async with agent_session(self.settings, self.monitor, self.store, self.confirm) as session:
+            self.loop = session.loop(task, on_event=self.on_event, **config)
             return await self.loop.run()
-        finally:
-            await runtime.close()
-            kit.close()
 
     def finished(self) -> ev.RunFinished:
         [fin] = self.of(ev.RunFinished)

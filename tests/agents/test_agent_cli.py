@@ -31,9 +31,29 @@ def cli_env(server: PolicyServer) -> dict[str, str]:
     return env
 
 
+def agent_argv(*args: str) -> list[str]:
+    """The `qwen3vl-agent agent ...` command line, run with this Python."""
+    return [sys.executable, "-m", "qwen3vl_agent", "agent", *args]
+
+
+def fill_args(data: Path, form_app: FormApp) -> list[str]:
+    """`agent fill` of the registration task over `data`, on the form's monitor, in auto mode."""
+    return [
+        "fill",
+        "--task",
+        "Register this person",
+        "--data",
+        str(data),
+        "--monitor",
+        str(form_app.monitor.index),
+        "--mode",
+        "auto",
+    ]
+
+
 def agent_cli(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "qwen3vl_agent", "agent", *args],
+        agent_argv(*args),
         env=env,
         capture_output=True,
         text=True,
@@ -53,35 +73,13 @@ def test_fill_cli_submits_every_row_then_reports(
     data = write_csv(tmp_path / "people.csv", ROWS)
     env = cli_env(policy_server)
     monitor = str(form_app.monitor.index)
-    done = agent_cli(
-        "fill",
-        "--task",
-        "Register this person",
-        "--data",
-        str(data),
-        "--monitor",
-        monitor,
-        "--mode",
-        "auto",
-        env=env,
-    )
+    done = agent_cli(*fill_args(data, form_app), env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "done 3" in done.stdout
     assert submitted(form_app) == [expected(r) for r in ROWS]
 
     # a second run of the same command finds the finished batch and submits nothing again
-    again = agent_cli(
-        "fill",
-        "--task",
-        "Register this person",
-        "--data",
-        str(data),
-        "--monitor",
-        monitor,
-        "--mode",
-        "auto",
-        env=cli_env(policy_server),
-    )
+    again = agent_cli(*fill_args(data, form_app), env=cli_env(policy_server))
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(form_app.submissions()) == 3
 
@@ -136,23 +134,8 @@ def _fill_killed_when(
 
     policy_server.planner = planner
     data = write_csv(tmp_path / "people.csv", ROWS)
-    args = [
-        sys.executable,
-        "-m",
-        "qwen3vl_agent",
-        "agent",
-        "fill",
-        "--task",
-        "Register this person",
-        "--data",
-        str(data),
-        "--monitor",
-        str(form_app.monitor.index),
-        "--mode",
-        "auto",
-    ]
     proc = subprocess.Popen(
-        args,
+        agent_argv(*fill_args(data, form_app)),
         env=cli_env(policy_server),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -184,18 +167,7 @@ def test_killed_batch_resumes_at_the_right_row(
     )
     assert submitted(form_app) == [expected(ROWS[0])]
 
-    again = agent_cli(
-        "fill",
-        "--task",
-        "Register this person",
-        "--data",
-        str(data),
-        "--monitor",
-        str(form_app.monitor.index),
-        "--mode",
-        "auto",
-        env=cli_env(policy_server),
-    )
+    again = agent_cli(*fill_args(data, form_app), env=cli_env(policy_server))
     assert again.returncode == 0, again.stdout + again.stderr
     assert "resuming batch" in again.stdout and "row 2 was interrupted" in again.stdout
     assert "row 1:" not in again.stdout  # row 1 was done: not run again
@@ -217,18 +189,9 @@ def test_run_in_confirm_mode_asks_on_the_terminal(form_app: FormApp, policy_serv
     )
     policy_server.planner = lambda ctx: next(answers)
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qwen3vl_agent",
-            "agent",
-            "run",
-            "Tick the newsletter box",
-            "--monitor",
-            str(form_app.monitor.index),
-            "--mode",
-            "confirm",
-        ],
+        agent_argv(
+            "run", "Tick the newsletter box", "--monitor", str(form_app.monitor.index), "--mode", "confirm"
+        ),
         env=cli_env(policy_server),
         input="n\ny\n",
         capture_output=True,
@@ -311,18 +274,7 @@ def test_batch_killed_mid_row_never_resubmits_it(
         lambda ctx: ctx.values.get("name") == ROWS[1]["name"] and ctx.step == 2,
         "row 2's third step",
     )
-    again = agent_cli(
-        "fill",
-        "--task",
-        "Register this person",
-        "--data",
-        str(data),
-        "--monitor",
-        str(form_app.monitor.index),
-        "--mode",
-        "auto",
-        env=cli_env(policy_server),
-    )
+    again = agent_cli(*fill_args(data, form_app), env=cli_env(policy_server))
     assert again.returncode == 1, again.stdout + again.stderr  # not all rows are done
     assert "row 2: needs-attention" in again.stdout and "after 2 action(s)" in again.stdout
     assert submitted(form_app) == [expected(ROWS[0]), expected(ROWS[2])]

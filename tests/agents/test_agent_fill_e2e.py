@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from qwen3vl_agent.agents.form_fill import BatchOptions, run_batch
-from qwen3vl_agent.agents.loop import AgentLoop
-from qwen3vl_agent.agents.wiring import AgentKit, Target, open_store
+from qwen3vl_agent.agents.wiring import open_store
 from qwen3vl_agent.config import Settings
-from qwen3vl_agent.runtime import build_runtime
+from tests.support.agent_runs import agent_session
 from tests.support.form_app_fixture import FormApp
 from tests.support.policy_server import PolicyServer, form_planner
 
@@ -65,31 +64,8 @@ async def test_fill_three_rows_through_the_api(
     data = write_csv(tmp_path / "people.csv", ROWS)
     settings = settings_for(policy_server)
     store = open_store()
-    kit = AgentKit(settings, Target(monitor=form_app.monitor.index), "auto")
-    runtime = await build_runtime(settings)
-    try:
-
-        async def run_row(task: str, row, batch_id: int):  # type: ignore[no-untyped-def]
-            loop = AgentLoop(
-                task,
-                observer=kit.observer,
-                model=runtime.service,
-                mapper=kit.mapper,
-                actor=kit.actor,
-                store=store,
-                parse=kit.parse,
-                config=kit.loop_config(on_stuck="stop"),
-                data_row=row.values,
-                batch_id=batch_id,
-                row_index=row.index,
-            )
-            kit.watch_stop(loop.stop)
-            return await loop.run()
-
-        summary = await run_batch(BatchOptions("Fill in the registration form", data), store, run_row)
-    finally:
-        await runtime.close()
-        kit.close()
+    async with agent_session(settings, form_app.monitor.index, store) as session:
+        summary = await run_batch(BatchOptions("Fill in the registration form", data), store, session.run_row)
     assert summary.counts == {"done": 3}, summary
     submissions = form_app.submissions()
     assert [{k: s[k] for k in ("name", "city", "country", "subscribe")} for s in submissions] == [
@@ -128,37 +104,15 @@ async def test_read_back_marks_a_mistyped_row_for_attention(
     data = write_csv(tmp_path / "people.csv", rows)
     settings = settings_for(policy_server)
     store = open_store()
-    kit = AgentKit(settings, Target(monitor=form_app.monitor.index), "auto")
-    runtime = await build_runtime(settings)
-    try:
-
-        async def run_row(task: str, row, batch_id: int):  # type: ignore[no-untyped-def]
-            loop = AgentLoop(
-                task,
-                observer=kit.observer,
-                model=runtime.service,
-                mapper=kit.mapper,
-                actor=kit.actor,
-                store=store,
-                parse=kit.parse,
-                config=kit.loop_config(on_stuck="stop"),
-                data_row=row.values,
-                batch_id=batch_id,
-                row_index=row.index,
-            )
-            kit.watch_stop(loop.stop)
-            return await loop.run()
+    async with agent_session(settings, form_app.monitor.index, store) as session:
 
         async def read_back(row, result) -> ReadBackResult:  # type: ignore[no-untyped-def]
-            report = await check_read_back(kit, store, result.run_id, row.values)
+            report = await check_read_back(session.kit, store, result.run_id, row.values)
             return ReadBackResult(report.ok, report.message)
 
         summary = await run_batch(
-            BatchOptions("Register this person", data), store, run_row, read_back=read_back
+            BatchOptions("Register this person", data), store, session.run_row, read_back=read_back
         )
-    finally:
-        await runtime.close()
-        kit.close()
     states = store.rows(summary.batch_id)
     assert states[0].status == "done", states[0].message
     assert "all values seen" in (states[0].message or "")

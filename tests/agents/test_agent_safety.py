@@ -12,6 +12,7 @@ import pytest
 from qwen3vl_agent.agents import events as ev
 from tests.agents.agent_harness import Harness, policy_settings
 from tests.agents.test_agent_fill_e2e import ROWS, expected, monitor_rect
+from tests.support.agent_runs import press_stop_hotkey
 from tests.support.form_app_fixture import FormApp
 from tests.support.policy_server import PolicyServer, form_planner, tool_call
 
@@ -31,25 +32,6 @@ def pointer(display: str) -> tuple[int, int]:
     try:
         p = d.screen().root.query_pointer()
         return (p.root_x, p.root_y)
-    finally:
-        d.close()
-
-
-def press_stop_hotkey(display: str) -> None:
-    """Ctrl+Alt+Esc through XTEST, as a keyboard would send it to the X server."""
-    from Xlib import XK, X
-    from Xlib import display as xdisplay
-    from Xlib.ext import xtest
-
-    d = xdisplay.Display(display)
-    try:
-        codes = [d.keysym_to_keycode(XK.string_to_keysym(k)) for k in ("Control_L", "Alt_L", "Escape")]
-        for code in codes:
-            xtest.fake_input(d, X.KeyPress, code)
-        d.sync()
-        for code in reversed(codes):
-            xtest.fake_input(d, X.KeyRelease, code)
-        d.sync()
     finally:
         d.close()
 

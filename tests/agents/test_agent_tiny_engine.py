@@ -14,25 +14,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from qwen3vl_agent.actions.model import POINTER_ACTIONS
 from qwen3vl_agent.agents import events as ev
-from qwen3vl_agent.agents.loop import AgentLoop
-from qwen3vl_agent.agents.wiring import AgentKit, Target, open_store
+from qwen3vl_agent.agents.wiring import open_store
 from qwen3vl_agent.config import Settings
-from qwen3vl_agent.runtime import build_runtime
+from tests.support.agent_runs import agent_session
 from tests.support.engine_fixtures import TinyEngine
 from tests.support.xvfb import XvfbDisplay
 
 pytestmark = [pytest.mark.engine, pytest.mark.xvfb, pytest.mark.slow]
-
-POINTER = {
-    "mouse_move",
-    "left_click",
-    "left_click_drag",
-    "right_click",
-    "middle_click",
-    "double_click",
-    "triple_click",
-}
 
 
 async def test_random_valid_actions_until_a_rule_ends_the_run(
@@ -51,25 +41,8 @@ async def test_random_valid_actions_until_a_rule_ends_the_run(
     )
     events: list[object] = []
     store = open_store()
-    kit = AgentKit(settings, Target(monitor=2), "dry-run")
-    runtime = await build_runtime(settings)
-    try:
-        loop = AgentLoop(
-            "Fill in the form on the screen",
-            observer=kit.observer,
-            model=runtime.service,
-            mapper=kit.mapper,
-            actor=kit.actor,
-            store=store,
-            parse=kit.parse,
-            config=kit.loop_config(on_stuck="stop"),
-            on_event=events.append,
-        )
-        kit.watch_stop(loop.stop)
-        result = await loop.run()
-    finally:
-        await runtime.close()
-        kit.close()
+    async with agent_session(settings, 2, store) as session:
+        result = await session.run("Fill in the form on the screen", on_event=events.append)
     ended_by_rule = {
         ("failed", "step-limit"),
         ("needs-attention", "no-progress"),
@@ -89,7 +62,7 @@ async def test_random_valid_actions_until_a_rule_ends_the_run(
             assert img.size == (s.image_width, s.image_height)
         assert s.prompt_tokens and s.prompt_tokens > 0 and s.completion_tokens
         assert s.capture_s is not None and s.inference_s is not None
-        if s.action["action"] in POINTER and s.outcome == "dry-run":
+        if s.action["action"] in POINTER_ACTIONS and s.outcome == "dry-run":
             assert s.point is not None
             x, y = s.point
             m = xvfb.monitors[1]
