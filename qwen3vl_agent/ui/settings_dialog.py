@@ -1,7 +1,10 @@
-"""The settings dialog: a form over the pydantic settings, saved to the TOML config file.
+"""The settings dialog: one page per part of the config, validated by the config's pydantic
+models, saved to the TOML config file through `save_settings`.
 
 Shown with `open()` (window-modal, no nested event loop), so it is safe under qasync; the
-`saved` signal carries the validated new `Settings`. Invalid input is shown, never saved.
+`saved` signal carries the validated new `Settings` (the main window applies them). Invalid
+input is shown inline on its page, next to its field, and nothing is written. The only slow
+thing the dialog does, the endpoint connection test, runs as an asyncio task on the Qt loop.
 """
 
 from __future__ import annotations
@@ -11,16 +14,11 @@ from typing import Any
 from pydantic import ValidationError
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
-    QFormLayout,
+    QFrame,
     QLabel,
-    QLineEdit,
-    QPlainTextEdit,
-    QSpinBox,
+    QScrollArea,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -28,50 +26,23 @@ from PySide6.QtWidgets import (
 
 from qwen3vl_agent.config import Settings, save_settings
 from qwen3vl_agent.errors import UserFacingError
+from qwen3vl_agent.ui.settings_pages.agent_page import AgentPage
+from qwen3vl_agent.ui.settings_pages.budgets_page import BudgetsPage
+from qwen3vl_agent.ui.settings_pages.common import ERROR_STYLE, Loc, PageError, SettingsPage
+from qwen3vl_agent.ui.settings_pages.endpoints_page import EndpointsPage
+from qwen3vl_agent.ui.settings_pages.engine_page import EnginePage
+from qwen3vl_agent.ui.settings_pages.executor_page import ExecutorPage
+from qwen3vl_agent.ui.settings_pages.screen_page import ScreenPage, parse_rects
+
+__all__ = ["SettingsDialog", "SettingsInvalid", "parse_rects"]
 
 
-def _spin(value: int, lo: int, hi: int, step: int = 1, suffix: str = "") -> QSpinBox:
-    w = QSpinBox()
-    w.setRange(lo, hi)
-    w.setSingleStep(step)
-    w.setValue(value)
-    if suffix:
-        w.setSuffix(suffix)
-    return w
+class SettingsInvalid(ValueError):
+    """The form holds input the config refuses; `problems` are the lines shown to the user."""
 
-
-def _dspin(
-    value: float, lo: float, hi: float, step: float, suffix: str = "", decimals: int = 2
-) -> QDoubleSpinBox:
-    w = QDoubleSpinBox()
-    w.setDecimals(decimals)
-    w.setRange(lo, hi)
-    w.setSingleStep(step)
-    w.setValue(value)
-    if suffix:
-        w.setSuffix(suffix)
-    return w
-
-
-def _combo(options: list[str], current: str) -> QComboBox:
-    w = QComboBox()
-    w.addItems(options)
-    w.setCurrentText(current)
-    return w
-
-
-def parse_rects(text: str) -> list[dict[str, int]]:
-    """Lines of `left, top, width, height` -> rect dicts; raise ValueError naming the bad line."""
-    rects = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = [p.strip() for p in line.replace(" ", ",").split(",") if p.strip()]
-        if len(parts) != 4:
-            raise ValueError(f"privacy mask line {n}: expected 'left, top, width, height', got {line!r}")
-        left, top, width, height = (int(p) for p in parts)
-        rects.append({"left": left, "top": top, "width": width, "height": height})
-    return rects
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 class SettingsDialog(QDialog):
@@ -81,112 +52,45 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setObjectName("settingsDialog")
-        self.resize(620, 520)
+        self.resize(680, 600)
         self._settings = settings
-        s = settings
-        tabs = QTabWidget()
+        self.engine_page = EnginePage(settings)
+        self.endpoints_page = EndpointsPage(settings)
+        self.budgets_page = BudgetsPage(settings)
+        self.executor_page = ExecutorPage(settings)
+        self.agent_page = AgentPage(settings)
+        self.screen_page = ScreenPage(settings)
+        self.pages: list[SettingsPage] = [
+            self.engine_page,
+            self.endpoints_page,
+            self.budgets_page,
+            self.executor_page,
+            self.agent_page,
+            self.screen_page,
+        ]
+        self.tabs = QTabWidget()
+        self._scrolls: dict[int, QScrollArea] = {}
+        for page in self.pages:
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidget(page)
+            self._scrolls[id(page)] = scroll
+            self.tabs.addTab(scroll, page.title)
 
-        # engine
-        eng = QWidget()
-        f = QFormLayout(eng)
-        self.engine_mode = _combo(["managed", "endpoints"], s.engine.mode)
-        self.model = QLineEdit(s.engine.model)
-        self.launcher = _combo(["vllm-serve", "python-module"], s.engine.launcher)
-        self.vllm_executable = QLineEdit(s.engine.vllm_executable)
-        self.python_executable = QLineEdit(s.engine.python_executable or "")
-        self.python_executable.setPlaceholderText("this interpreter")
-        self.gpu_util = _dspin(s.engine.gpu_memory_utilization, 0.05, 1.0, 0.05)
-        self.max_model_len = _spin(s.engine.max_model_len, 1024, 262144, 1024, " tokens")
-        self.max_batched = _spin(s.engine.max_num_batched_tokens, 256, 262144, 512, " tokens")
-        self.endpoints = QPlainTextEdit("\n".join(e.url for e in s.engine.endpoints))
-        self.endpoints.setPlaceholderText(
-            "one OpenAI-compatible base URL per line, e.g. http://gpu-box:8000/v1"
-        )
-        self.endpoints.setMaximumHeight(80)
-        self.request_timeout = _dspin(s.engine.request_timeout_s, 1, 3600, 10, " s", 0)
-        f.addRow("Engine", self.engine_mode)
-        f.addRow("Model", self.model)
-        f.addRow("Launcher", self.launcher)
-        f.addRow("vllm executable", self.vllm_executable)
-        f.addRow("Python (module launcher)", self.python_executable)
-        f.addRow("GPU memory share", self.gpu_util)
-        f.addRow("Max model length", self.max_model_len)
-        f.addRow("Max batched tokens", self.max_batched)
-        f.addRow("Endpoints", self.endpoints)
-        f.addRow("Request timeout", self.request_timeout)
-        note = QLabel("Engine changes take effect when the engine restarts (Engine > Restart engine).")
-        note.setObjectName("hint")
-        note.setWordWrap(True)
-        f.addRow(note)
-        tabs.addTab(eng, "Engine")
-
-        # budgets, queue and cache
-        perf = QWidget()
-        f = QFormLayout(perf)
-        self.chat_budget = _spin(s.images.chat_budget_tokens, 64, 16384, 64, " visual tokens")
-        self.agent_budget = _spin(s.images.agent_budget_tokens, 64, 16384, 64, " visual tokens")
-        self.ocr_budget = _spin(s.images.ocr_budget_tokens, 64, 16384, 64, " visual tokens")
-        self.encoding = _combo(["png", "webp", "jpeg"], s.images.encoding)
-        self.max_in_flight = _spin(s.queue.max_in_flight, 1, 1024)
-        self.max_queued = _spin(s.queue.max_queued, 1, 10_000_000)
-        self.cache_enabled = QCheckBox("Answer repeated deterministic requests from the cache")
-        self.cache_enabled.setChecked(s.cache.enabled)
-        self.l1_ttl = _dspin(s.cache.l1_ttl_s / 60, 0, 10_000, 1, " min", 1)
-        self.l2_ttl = _dspin(s.cache.l2_ttl_s / 3600, 0, 10_000, 1, " h", 1)
-        f.addRow("Chat image budget", self.chat_budget)
-        f.addRow("Agent step image budget", self.agent_budget)
-        f.addRow("OCR page budget", self.ocr_budget)
-        f.addRow("Image encoding", self.encoding)
-        f.addRow("Requests in flight", self.max_in_flight)
-        f.addRow("Queue bound", self.max_queued)
-        f.addRow(self.cache_enabled)
-        f.addRow("Memory cache TTL", self.l1_ttl)
-        f.addRow("Disk cache TTL", self.l2_ttl)
-        tabs.addTab(perf, "Budgets && cache")
-
-        # safety
-        safe = QWidget()
-        f = QFormLayout(safe)
-        self.safety_mode = _combo(["dry-run", "confirm", "auto"], s.safety.mode)
-        self.only_risky = QCheckBox(
-            "In confirm mode, ask only for risky actions (Submit/Delete/Pay, quit keys)"
-        )
-        self.only_risky.setChecked(s.safety.confirm_only_risky)
-        self.stop_hotkey = QLineEdit(s.safety.stop_hotkey)
-        self.step_limit = _spin(s.safety.step_limit, 1, 1000)
-        self.wall_clock = _dspin(s.safety.wall_clock_limit_s, 1, 86400, 30, " s", 0)
-        self.no_progress = _spin(s.safety.no_progress_repeats, 2, 20)
-        f.addRow("Default mode", self.safety_mode)
-        f.addRow(self.only_risky)
-        f.addRow("Stop hotkey", self.stop_hotkey)
-        f.addRow("Step limit", self.step_limit)
-        f.addRow("Time limit per run", self.wall_clock)
-        f.addRow("Pause after repeats", self.no_progress)
-        tabs.addTab(safe, "Safety")
-
-        # privacy
-        priv = QWidget()
-        f = QFormLayout(priv)
-        self.masked_rects = QPlainTextEdit(
-            "\n".join(f"{r.left}, {r.top}, {r.width}, {r.height}" for r in s.privacy.masked_rects)
-        )
-        self.masked_rects.setPlaceholderText(
-            "left, top, width, height — one rectangle per line (desktop pixels)"
-        )
-        self.masked_titles = QPlainTextEdit("\n".join(s.privacy.masked_window_titles))
-        self.masked_titles.setPlaceholderText(
-            "window titles to black out, one per line (e.g. Password Manager)"
-        )
-        self.exclude_own = QCheckBox("Never show this app's windows to the model")
-        self.exclude_own.setChecked(s.privacy.exclude_own_windows)
-        f.addRow("Masked rectangles", self.masked_rects)
-        f.addRow("Masked windows", self.masked_titles)
-        f.addRow(self.exclude_own)
-        tabs.addTab(priv, "Privacy")
+        # the widgets older callers (and tests) reach for by name
+        self.model = self.engine_page.model
+        self.engine_mode = self.engine_page.mode
+        self.chat_budget = self.budgets_page.chat_budget
+        self.safety_mode = self.executor_page.mode
+        self.stop_hotkey = self.executor_page.stop_hotkey
+        self.step_limit = self.agent_page.step_limit
+        self.masked_rects = self.screen_page.masked_rects
+        self.masked_titles = self.screen_page.masked_titles
 
         self.error = QLabel("")
         self.error.setObjectName("settingsError")
-        self.error.setStyleSheet("color: #d64545;")
+        self.error.setStyleSheet(ERROR_STYLE)
         self.error.setWordWrap(True)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
@@ -194,79 +98,66 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self._save)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(tabs)
+        layout.addWidget(self.tabs)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
 
+    # ---- validation --------------------------------------------------------------------------
+    def _owner(self, loc: Loc) -> SettingsPage:
+        for page in self.pages:
+            if page.owns(loc):
+                return page
+        return self.pages[0]
+
+    def show_page(self, page: SettingsPage) -> None:
+        self.tabs.setCurrentWidget(self._scrolls[id(page)])
+
     def collect(self) -> Settings:
-        """The settings the form describes, validated (raises ValueError / ValidationError)."""
-        s = self._settings
-        data: dict[str, Any] = s.model_dump()
-        data["engine"].update(
-            mode=self.engine_mode.currentText(),
-            model=self.model.text().strip(),
-            launcher=self.launcher.currentText(),
-            vllm_executable=self.vllm_executable.text().strip() or "vllm",
-            python_executable=self.python_executable.text().strip() or None,
-            gpu_memory_utilization=self.gpu_util.value(),
-            max_model_len=self.max_model_len.value(),
-            max_num_batched_tokens=self.max_batched.value(),
-            request_timeout_s=self.request_timeout.value(),
-            endpoints=self._endpoints(data["engine"].get("endpoints", [])),
-        )
-        if not data["engine"]["model"]:
-            raise ValueError("the model name is empty")
-        if data["engine"]["mode"] == "endpoints" and not data["engine"]["endpoints"]:
-            raise ValueError("endpoint mode needs at least one endpoint URL")
-        data["images"].update(
-            chat_budget_tokens=self.chat_budget.value(),
-            agent_budget_tokens=self.agent_budget.value(),
-            ocr_budget_tokens=self.ocr_budget.value(),
-            encoding=self.encoding.currentText(),
-        )
-        data["queue"].update(max_in_flight=self.max_in_flight.value(), max_queued=self.max_queued.value())
-        data["cache"].update(
-            enabled=self.cache_enabled.isChecked(),
-            l1_ttl_s=self.l1_ttl.value() * 60,
-            l2_ttl_s=self.l2_ttl.value() * 3600,
-        )
-        data["safety"].update(
-            mode=self.safety_mode.currentText(),
-            confirm_only_risky=self.only_risky.isChecked(),
-            stop_hotkey=self.stop_hotkey.text().strip() or s.safety.stop_hotkey,
-            step_limit=self.step_limit.value(),
-            wall_clock_limit_s=self.wall_clock.value(),
-            no_progress_repeats=self.no_progress.value(),
-        )
-        data["privacy"].update(
-            masked_rects=parse_rects(self.masked_rects.toPlainText()),
-            masked_window_titles=[
-                t.strip() for t in self.masked_titles.toPlainText().splitlines() if t.strip()
-            ],
-            exclude_own_windows=self.exclude_own.isChecked(),
-        )
-        return Settings.model_validate(data)  # validates the data only (no env or file re-read)
+        """The settings the form describes, validated; raises `SettingsInvalid` (and shows
+        each problem on its page) when the config's models refuse them."""
+        for page in self.pages:
+            page.clear_errors()
+        data: dict[str, Any] = self._settings.model_dump()
+        problems: list[tuple[SettingsPage, str]] = []
+        for page in self.pages:
+            try:
+                page.apply(data)
+            except PageError as exc:
+                problems.append((page, page.show_error(exc.loc, str(exc))))
+        engine = data["engine"]
+        if not problems and engine["mode"] == "endpoints" and not engine["endpoints"]:
+            page = self.endpoints_page
+            problems.append(
+                (page, page.show_error(None, "Endpoint mode needs at least one endpoint: add one"))
+            )
+        if not problems:
+            try:
+                return Settings.model_validate(data)  # the data only: no env or file re-read
+            except ValidationError as exc:
+                for err in exc.errors():
+                    loc = tuple(str(p) for p in err["loc"])
+                    page = self._owner(loc)
+                    problems.append((page, page.show_error(loc, str(err["msg"]))))
+        self.show_page(problems[0][0])
+        raise SettingsInvalid([f"{page.title.replace('&&', '&')}: {line}" for page, line in problems])
 
-    def _endpoints(self, previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        by_url = {e["url"]: e for e in previous}
-        urls = [u.strip() for u in self.endpoints.toPlainText().splitlines() if u.strip()]
-        for url in urls:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"endpoint {url!r} must start with http:// or https://")
-        return [by_url.get(u, {"url": u}) for u in urls]
-
+    # ---- saving ------------------------------------------------------------------------------
     def _save(self) -> None:
         try:
             new = self.collect()
             save_settings(new)
-        except ValidationError as exc:
-            self.error.setText(
-                "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            )
+        except SettingsInvalid as exc:
+            self.error.setText("Not saved — " + "\n".join(exc.problems))
             return
-        except (ValueError, UserFacingError, OSError) as exc:
-            self.error.setText(str(exc))
+        except (UserFacingError, OSError) as exc:
+            self.error.setText(f"Not saved — the config file could not be written: {exc}")
             return
+        self.error.clear()
         self._settings = new
         self.saved.emit(new)
         self.accept()
+
+    def done(self, result: int) -> None:
+        for page in self.pages:
+            page.cancel_work()
+        super().done(result)

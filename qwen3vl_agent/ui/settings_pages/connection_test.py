@@ -1,0 +1,74 @@
+"""The endpoint page's "Test connection": ask a server for its models with the app's own client.
+
+It goes through `EndpointPool` + `OpenAIEngineClient.list_models` (the code that serves real
+requests), so the test sees what the app will see: the same URL normalisation, auth header and
+error messages. Runs as a coroutine on the Qt loop (qasync); httpx never blocks the thread.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from qwen3vl_agent.config import EndpointSettings, EngineSettings
+from qwen3vl_agent.engine.client import OpenAIEngineClient
+from qwen3vl_agent.engine.endpoints import EndpointPool, normalize_base_url
+from qwen3vl_agent.errors import UserFacingError
+
+TEST_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class ConnectionResult:
+    ok: bool
+    message: str
+    models: list[str] = field(default_factory=list)
+
+
+def _explain(error: str) -> str:
+    status = re.search(r"answered HTTP (\d{3})", error)
+    if status and status.group(1) in ("401", "403"):
+        return f"The server refused the API key (HTTP {status.group(1)}): check the key"
+    if status and status.group(1) == "404":
+        return f"The server has no /v1/models (HTTP 404): check the URL ({error})"
+    return error
+
+
+async def probe_endpoint(
+    endpoint: EndpointSettings, engine: EngineSettings, timeout_s: float = TEST_TIMEOUT_S
+) -> ConnectionResult:
+    """Which models `endpoint` serves, or why it cannot be used, in one line."""
+    settings = engine.model_copy(
+        update={
+            "endpoints": [endpoint],
+            "request_timeout_s": timeout_s,
+            "connect_timeout_s": min(engine.connect_timeout_s, timeout_s),
+            "max_retries": 0,
+        }
+    )
+    pool = EndpointPool([endpoint], settings)
+    client = OpenAIEngineClient(pool, settings)
+    try:
+        models = await client.list_models()
+    except UserFacingError as exc:
+        return ConnectionResult(False, _explain(exc.message))
+    except (ValueError, AttributeError, TypeError):  # 200 with a body that is not /v1/models JSON
+        return ConnectionResult(
+            False,
+            f"{normalize_base_url(endpoint.url)}/models did not answer like an OpenAI-compatible server",
+        )
+    finally:
+        await client.aclose()
+        await pool.close()
+    names = [str(m.get("id")) for m in models if m.get("id")]
+    url = normalize_base_url(endpoint.url)
+    if not names:
+        return ConnectionResult(False, f"{url} answers but serves no model")
+    if endpoint.model and endpoint.model not in names:
+        return ConnectionResult(
+            False,
+            f"{url} answers, but does not serve the model {endpoint.model!r} "
+            f"(it serves: {', '.join(names)}); fix the model name or leave it empty",
+            names,
+        )
+    return ConnectionResult(True, f"Connected: {url} serves {', '.join(names)}", names)
