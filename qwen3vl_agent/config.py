@@ -28,7 +28,7 @@ class EndpointSettings(BaseModel):
     """An OpenAI-compatible server the app may send requests to."""
 
     url: str = Field(description="Base URL, e.g. http://gpu-box:8000/v1")
-    api_key: str | None = None
+    api_key: str | None = Field(default=None, repr=False)  # a secret: kept out of reprs and logs
     model: str | None = Field(default=None, description="Served model name; asked from /v1/models if unset")
 
 
@@ -52,13 +52,15 @@ class EngineSettings(BaseModel):
     limit_mm_images: int = 4
     enable_chunked_prefill: bool = True
     dtype: str | None = None
+    # Off by default: the app resizes images on the client, so it never sends per-request
+    # mm_processor_kwargs, and vLLM releases without the flag (0.25 on the H100 bench) refuse to start.
     trust_request_mm_kwargs: bool = Field(
-        default=True,
-        description="Pass --trust-request-mm-kwargs so per-request mm_processor_kwargs work (vLLM >= 0.12)",
+        default=False,
+        description="Pass --trust-request-mm-kwargs so per-request mm_processor_kwargs work (newer vLLM only)",
     )
     extra_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
-    api_key: str | None = Field(default=None, description="Generated per start when unset")
+    api_key: str | None = Field(default=None, description="Generated per start when unset", repr=False)
     startup_timeout_s: float = 1800.0
     restart_on_crash: bool = True
     max_restarts: int = 3
@@ -235,6 +237,8 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     data = settings.model_dump(mode="json", exclude_none=True)
     tmp = target.with_suffix(".tmp")
+    tmp.touch(mode=0o600)
+    tmp.chmod(0o600)  # before the text goes in: it may hold API keys, so the user's eyes only
     tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
     tmp.replace(target)
     return target

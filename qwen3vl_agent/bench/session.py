@@ -22,6 +22,7 @@ from qwen3vl_agent.bench.baseline import resolve_model, run_sync_baseline
 from qwen3vl_agent.bench.images import ImageKind, ImagePool, generate_pool, load_pool
 from qwen3vl_agent.bench.plan import RepeatMix, RequestPlan
 from qwen3vl_agent.bench.runner import LoadConfig, run_load, run_specs
+from qwen3vl_agent.bench.server_metrics import Snapshot, difference, scrape
 from qwen3vl_agent.bench.stats import Sample, summarise
 from qwen3vl_agent.bench.workloads import RequestFactory, Workload, WorkloadConfig, image_kinds
 from qwen3vl_agent.config import EndpointSettings, Settings
@@ -52,6 +53,7 @@ class BenchOptions:
     label: str = ""
     keep_samples: bool = False
     agent_overhead: int = 0  # also time this many agent steps outside the model, one at a time
+    server_metrics: bool = True  # with --endpoint: the server's own histograms over the measured part
 
 
 def build_pool(opts: BenchOptions) -> ImagePool:
@@ -83,6 +85,22 @@ def build_plan(opts: BenchOptions, pool: ImagePool, factory: RequestFactory) -> 
     return RequestPlan(
         opts.mix, len(pool), len(factory.questions), seed=opts.load.seed, prior_pool=prior_pool
     )
+
+
+def _scrape(opts: BenchOptions) -> Snapshot | None:
+    if not (opts.server_metrics and opts.endpoint):
+        return None
+    return scrape(opts.endpoint, opts.api_key)
+
+
+def _server_view(opts: BenchOptions, before: Snapshot | None) -> dict[str, Any]:
+    """The server's histograms between `before` and now, or why there are none."""
+    if not (opts.server_metrics and opts.endpoint):
+        return {}
+    after = _scrape(opts) if before is not None else None
+    if before is None or after is None:
+        return {"server": {"note": "the endpoint has no vLLM /metrics"}}
+    return {"server": difference(before, after)}
 
 
 def bench_settings(settings: Settings, opts: BenchOptions) -> Settings:
@@ -123,7 +141,9 @@ async def _app_run(
     try:
         extra["model"] = runtime.model_name
         extra["endpoint"] = opts.endpoint or "managed"
+        before = await asyncio.to_thread(_scrape, opts)
         samples = await run_load(runtime.service, factory, plan, opts.load)
+        extra.update(await asyncio.to_thread(_server_view, opts, before))
         stats = runtime.service.stats()
         if opts.agent_overhead:
             from qwen3vl_agent.bench.overhead import measure_agent_overhead
@@ -157,8 +177,9 @@ def _sync_run(
     count = opts.load.count or 50
     if opts.load.warmup:
         run_sync_baseline(endpoint, api_key, model, factory, plan.warmup(opts.load.warmup))
+    before = _scrape(opts)
     samples = run_sync_baseline(endpoint, api_key, model, factory, plan.take(count))
-    return samples, {"model": model, "endpoint": endpoint}
+    return samples, {"model": model, "endpoint": endpoint, **_server_view(opts, before)}
 
 
 def machine_info() -> dict[str, Any]:

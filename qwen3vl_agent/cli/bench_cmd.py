@@ -43,6 +43,13 @@ def print_report(report: dict[str, Any]) -> None:
     t.add_row(
         "image", f"{s['image_size']} {s['visual_tokens']} visual tokens, {_fmt(s['image_bytes_p50'])} B p50"
     )
+    server = report.get("server") or {}
+    if "ttft_ms" in server:
+        d = server["ttft_ms"]
+        t.add_row(
+            "server ttft ms mean / p50 / p99",
+            " / ".join(_fmt(d[k]) for k in ("mean", "p50", "p99")),
+        )
     if "agent_overhead" in report:
         o = report["agent_overhead"]
         t.add_row(
@@ -133,6 +140,12 @@ def print_report(report: dict[str, Any]) -> None:
     default=0,
     help="Also time N agent steps outside the model (capture, prep, parse, map).",
 )
+@click.option(
+    "--server-metrics/--no-server-metrics",
+    default=True,
+    show_default=True,
+    help="With --endpoint: also report the server's own TTFT/queue/prefill histograms (vLLM /metrics).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--label", default="", help="Name of this run in the report.")
 @click.option("--samples", "keep_samples", is_flag=True, help="Keep every request's timings in the JSON.")
@@ -187,6 +200,7 @@ def bench(**kw: Any) -> None:
         label=kw["label"],
         keep_samples=kw["keep_samples"],
         agent_overhead=kw["agent_overhead"],
+        server_metrics=kw["server_metrics"],
     )
     report = run_bench(load_settings(), opts)
     print_report(report)

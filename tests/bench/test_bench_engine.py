@@ -76,6 +76,11 @@ def test_short_run_writes_a_complete_report(tiny_engine: Any, tmp_path: Path) ->
     assert s["visual_tokens"] <= 128 and s["hit_rate"] == 0
     assert report["model"] == tiny_engine.served_model_name and report["label"] == "short"
     assert tiny_engine.metric("vllm:request_success_total") - before == 4  # all went to the engine
+    server = report["server"]  # the engine's own histograms over exactly the measured requests
+    assert server["ttft_ms"]["n"] == 4 and server["e2e_ms"]["n"] == 4
+    assert 0 < server["ttft_ms"]["mean"] <= server["e2e_ms"]["mean"]
+    assert server["generation_tokens"] == 16
+    assert server["prompt_tokens"] == round(s["prompt_tokens_mean"] * 4)
 
 
 def test_sync_baseline_runs_the_same_requests_one_at_a_time(tiny_engine: Any) -> None:
@@ -87,6 +92,7 @@ def test_sync_baseline_runs_the_same_requests_one_at_a_time(tiny_engine: Any) ->
     assert s["ttft_ms"]["n"] == 0  # a blocking client sees no first token
     assert s["e2e_ms"]["p50"] > 0 and s["prompt_tokens_mean"] > 128
     assert tiny_engine.metric("vllm:request_success_total") - before == 3
+    assert report["server"]["ttft_ms"]["n"] == 3  # the server still sees its first tokens
 
 
 def test_repeat_mix_gives_the_planned_hit_rate(tiny_engine: Any) -> None:

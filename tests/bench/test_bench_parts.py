@@ -83,3 +83,35 @@ def test_percentile_interpolates() -> None:
     assert percentile([], 50) is None
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
     assert percentile(list(map(float, range(101))), 99) == 99.0
+
+
+METRICS_BEFORE = """# HELP vllm:time_to_first_token_seconds Histogram of time to first token in seconds.
+# TYPE vllm:time_to_first_token_seconds histogram
+vllm:time_to_first_token_seconds_bucket{engine="0",le="0.1",model_name="m"} 1.0
+vllm:time_to_first_token_seconds_bucket{engine="0",le="0.5",model_name="m"} 2.0
+vllm:time_to_first_token_seconds_bucket{engine="0",le="+Inf",model_name="m"} 2.0
+vllm:time_to_first_token_seconds_count{engine="0",model_name="m"} 2.0
+vllm:time_to_first_token_seconds_sum{engine="0",model_name="m"} 0.35
+vllm:prompt_tokens_total{engine="0",model_name="m"} 100.0
+"""
+METRICS_AFTER = """vllm:time_to_first_token_seconds_bucket{engine="0",le="0.1",model_name="m"} 1.0
+vllm:time_to_first_token_seconds_bucket{engine="0",le="0.5",model_name="m"} 6.0
+vllm:time_to_first_token_seconds_bucket{engine="0",le="+Inf",model_name="m"} 12.0
+vllm:time_to_first_token_seconds_count{engine="0",model_name="m"} 12.0
+vllm:time_to_first_token_seconds_sum{engine="0",model_name="m"} 8.35
+vllm:prompt_tokens_total{engine="0",model_name="m"} 1300.0
+"""
+
+
+def test_server_metrics_difference_counts_only_the_measured_requests() -> None:
+    from qwen3vl_agent.bench.server_metrics import difference, metrics_url, parse_metrics
+
+    d = difference(parse_metrics(METRICS_BEFORE), parse_metrics(METRICS_AFTER))
+    ttft = d["ttft_ms"]
+    assert ttft["n"] == 10 and ttft["mean"] == 800.0  # (8.35 - 0.35) s over 10 requests
+    # 4 of the 10 fell in (0.1, 0.5], 6 above 0.5: the median lies past the 0.5 s bucket
+    assert ttft["p50"] == 500.0
+    assert d["prompt_tokens"] == 1200
+    assert "e2e_ms" not in d  # absent histograms are left out, not reported as zero
+    assert metrics_url("http://h:8000/v1") == "http://h:8000/metrics"
+    assert metrics_url("http://h:8000/v1/") == "http://h:8000/metrics"
