@@ -15,8 +15,12 @@ REPO=$(pwd); C=$REPO/.gpu/common; R=/root/res; D=/root/data
 mkdir -p $R $D /root/apphome
 # the app's code as it was at the first call: later calls re-send the working tree, which other
 # work may be changing; every row of the table runs the same code
+# (a committed snapshot carried in .gpu/appcode — `git archive HEAD qwen3vl_agent benchmarks` plus a
+# HEAD file — is preferred to the working tree, where uncommitted edits may be half done)
 if [ ! -d /root/appcode/qwen3vl_agent ]; then
-  mkdir -p /root/appcode && cp -r $REPO/qwen3vl_agent $REPO/benchmarks /root/appcode/ && git -C $REPO rev-parse HEAD > /root/appcode/HEAD 2>/dev/null
+  if [ -d $REPO/.gpu/appcode/qwen3vl_agent ]; then mkdir -p /root/appcode && cp -r $REPO/.gpu/appcode/. /root/appcode/
+  else mkdir -p /root/appcode && cp -r $REPO/qwen3vl_agent $REPO/benchmarks /root/appcode/ && git -C $REPO rev-parse HEAD > /root/appcode/HEAD 2>/dev/null; fi
+  echo "app code: $(cat /root/appcode/HEAD 2>/dev/null)"
 fi
 APPROOT=/root/appcode; H=$APPROOT/benchmarks/h100
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1 \
