@@ -25,13 +25,21 @@ class ConnectionResult:
     models: list[str] = field(default_factory=list)
 
 
-def _explain(error: str) -> str:
+def _explain(error: str, url: str, timeout_s: float) -> str:
+    """The client's message, with what it means for this endpoint spelled out."""
+    detail = error.removeprefix("No engine answered /v1/models ").strip("()") or error
     status = re.search(r"answered HTTP (\d{3})", error)
     if status and status.group(1) in ("401", "403"):
-        return f"The server refused the API key (HTTP {status.group(1)}): check the key"
+        return f"{url} refused the API key (HTTP {status.group(1)}): check the key"
     if status and status.group(1) == "404":
-        return f"The server has no /v1/models (HTTP 404): check the URL ({error})"
-    return error
+        return f"{url} has no /v1/models (HTTP 404): check the URL"
+    if status:
+        return f"{url}/models answered HTTP {status.group(1)}"
+    if "Timeout" in error:
+        return f"{url} did not answer within {timeout_s:g} s ({detail})"
+    if "ConnectError" in error:
+        return f"Cannot connect to {url} ({detail}): is the server running, and are host and port right?"
+    return f"{url}: {detail}"
 
 
 async def probe_endpoint(
@@ -51,7 +59,7 @@ async def probe_endpoint(
     try:
         models = await client.list_models()
     except UserFacingError as exc:
-        return ConnectionResult(False, _explain(exc.message))
+        return ConnectionResult(False, _explain(exc.message, normalize_base_url(endpoint.url), timeout_s))
     except (ValueError, AttributeError, TypeError):  # 200 with a body that is not /v1/models JSON
         return ConnectionResult(
             False,
