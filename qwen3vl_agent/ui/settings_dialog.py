@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -110,13 +111,23 @@ class SettingsDialog(QDialog):
         return self.pages[0]
 
     def show_page(self, page: SettingsPage) -> None:
-        self.tabs.setCurrentWidget(self._scrolls[id(page)])
+        """Bring `page` forward, scrolled to its first error if it has one."""
+        scroll = self._scrolls[id(page)]
+        self.tabs.setCurrentWidget(scroll)
+        if page.first_error is not None:
+            scroll.ensureWidgetVisible(page.first_error)
+
+    def _mark_tabs(self, bad: set[int]) -> None:
+        bar = self.tabs.tabBar()
+        for i, page in enumerate(self.pages):
+            bar.setTabTextColor(i, QColor("#d64545") if id(page) in bad else QColor())
 
     def collect(self) -> Settings:
         """The settings the form describes, validated; raises `SettingsInvalid` (and shows
         each problem on its page) when the config's models refuse them."""
         for page in self.pages:
             page.clear_errors()
+        self._mark_tabs(set())
         data: dict[str, Any] = self._settings.model_dump()
         problems: list[tuple[SettingsPage, str]] = []
         for page in self.pages:
@@ -138,6 +149,7 @@ class SettingsDialog(QDialog):
                     loc = tuple(str(p) for p in err["loc"])
                     page = self._owner(loc)
                     problems.append((page, page.show_error(loc, str(err["msg"]))))
+        self._mark_tabs({id(page) for page, _ in problems})
         self.show_page(problems[0][0])
         raise SettingsInvalid([f"{page.title.replace('&&', '&')}: {line}" for page, line in problems])
 

@@ -121,6 +121,20 @@ def test_a_bad_endpoint_url_is_refused_inline_and_nothing_is_written(
     assert not app_paths().config_file.exists()
 
 
+def test_the_bad_one_of_several_endpoints_is_shown(open_dialog: Callable[..., SettingsDialog]) -> None:
+    save_settings(Settings.model_validate({"engine": {"endpoints": [{"url": "http://a:8000/v1"}]}}))
+    dlg = open_dialog()
+    page = dlg.endpoints_page
+    page.add_endpoint()
+    page.url.setText("b:8000")
+    page.url.textEdited.emit("b:8000")
+    page.list.setCurrentRow(0)
+    dlg._save()
+    assert "URL: endpoint 2: 'b:8000' must start with http://" in dlg.error.text()
+    assert page.list.currentRow() == 1 and page.url.text() == "b:8000"
+    assert load_settings().engine.endpoints[0].url == "http://a:8000/v1"  # the file is as it was
+
+
 def test_endpoint_mode_without_endpoints_is_refused(open_dialog: Callable[..., SettingsDialog]) -> None:
     dlg = open_dialog()
     dlg.engine_page.mode.setCurrentText("endpoints")
@@ -187,6 +201,9 @@ def test_an_invalid_stop_hotkey_gets_a_message_not_an_exception(
     assert "Executor: Stop hotkey:" in dlg.error.text() and expected in dlg.error.text()
     assert any(expected in e for e in visible_field_errors(dlg.executor_page))
     assert dlg.tabs.currentWidget().widget() is dlg.executor_page
+    bar = dlg.tabs.tabBar()
+    red = [bar.tabText(i) for i in range(bar.count()) if bar.tabTextColor(i).name() == "#d64545"]
+    assert red == ["Executor"]  # the tab with the problem is marked
     assert not app_paths().config_file.exists()
     # fixed, it saves and the inline message goes away
     dlg.executor_page.stop_hotkey.setText("<ctrl>+<alt>+<esc>")
@@ -304,6 +321,50 @@ def test_budgets_page_and_engine_page_still_save(open_dialog: Callable[..., Sett
     s = load_settings()
     assert (s.engine.model, s.engine.max_retries) == ("Qwen/Qwen3-VL-2B-Instruct", 5)
     assert (s.images.jpeg_quality, s.queue.max_in_flight) == (75, 8)
+
+
+def test_engine_page_edits_the_managed_server(
+    open_dialog: Callable[..., SettingsDialog], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    dlg = open_dialog()
+    page = dlg.engine_page
+    page.port.setValue(8123)
+    page.max_num_seqs.setText("64")
+    page.extra_args.setText("--enforce-eager --chat-template '/opt/my template.jinja'")
+    page.engine_env.setPlainText("CUDA_VISIBLE_DEVICES=1\nVLLM_LOGGING_LEVEL = DEBUG")
+    page.server_key.edit.setText(SECRET)
+    assert page.server_key.edit.echoMode() == QLineEdit.EchoMode.Password
+    page.restart_on_crash.setChecked(False)
+    dlg._save()
+    assert not dlg.isVisible(), dlg.error.text()
+    e = load_settings().engine
+    assert (e.port, e.max_num_seqs, e.restart_on_crash, e.api_key) == (8123, 64, False, SECRET)
+    assert e.extra_args == ["--enforce-eager", "--chat-template", "/opt/my template.jinja"]
+    assert e.env == {"CUDA_VISIBLE_DEVICES": "1", "VLLM_LOGGING_LEVEL": "DEBUG"}
+    assert SECRET not in repr(e) and SECRET not in caplog.text
+    again = open_dialog().engine_page  # shown back as saved
+    assert again.extra_args.text() == "--enforce-eager --chat-template '/opt/my template.jinja'"
+    assert again.max_num_seqs.text() == "64"
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "expected"),
+    [
+        ("extra_args", "--chat-template 'unclosed", "Extra arguments: cannot split the arguments"),
+        ("engine_env", "CUDA_VISIBLE_DEVICES", "Environment: line 1: expected NAME=value"),
+        ("max_num_seqs", "2.5", "Max sequences: 2.5 is not a positive whole number"),
+    ],
+)
+def test_bad_engine_values_are_refused(
+    open_dialog: Callable[..., SettingsDialog], field: str, text: str, expected: str
+) -> None:
+    dlg = open_dialog()
+    widget = getattr(dlg.engine_page, field)
+    widget.setText(text) if isinstance(widget, QLineEdit) else widget.setPlainText(text)
+    dlg._save()
+    assert dlg.isVisible() and expected in dlg.error.text(), dlg.error.text()
+    assert not app_paths().config_file.exists()
 
 
 def test_saving_applies_the_settings_to_the_running_window(make_window: Any) -> None:

@@ -14,9 +14,11 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -80,10 +82,44 @@ def read_optional_number(w: QLineEdit, loc: Loc) -> float | None:
         raise PageError(loc, f"{text!r} is not a number (leave it empty for none)") from None
 
 
+class SecretField(QWidget):
+    """A password-style line edit with a Show/Hide toggle, for API keys."""
+
+    def __init__(self, value: str, placeholder: str, name: str) -> None:
+        super().__init__()
+        self.edit = QLineEdit(value)
+        self.edit.setObjectName(name)
+        self.edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.edit.setPlaceholderText(placeholder)
+        self.toggle = QToolButton()
+        self.toggle.setObjectName(f"{name}Show")
+        self.toggle.setText("Show")
+        self.toggle.setCheckable(True)
+        self.toggle.setToolTip("Show or hide the key")
+        self.toggle.toggled.connect(self._shown)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit, 1)
+        layout.addWidget(self.toggle)
+
+    def _shown(self, shown: bool) -> None:
+        self.edit.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)
+        self.toggle.setText("Hide" if shown else "Show")
+
+    def hide_text(self) -> None:
+        self.toggle.setChecked(False)
+
+
 def field_tip(model: type[BaseModel], name: str) -> str:
     """The pydantic field's description, used as the widget's tooltip."""
     info = model.model_fields.get(name)
     return (info.description or "") if info is not None else ""
+
+
+def _longest_prefix(loc: Loc, known: dict[Loc, Any]) -> Loc | None:
+    """The longest key of `known` that `loc` starts with (the most specific field)."""
+    matches = [k for k in known if loc[: len(k)] == k]
+    return max(matches, key=len) if matches else None
 
 
 class SettingsPage(QWidget):
@@ -96,6 +132,7 @@ class SettingsPage(QWidget):
         self._settings = settings
         self._labels: dict[Loc, str] = {}
         self._field_errors: dict[Loc, QLabel] = {}
+        self.first_error: QLabel | None = None
         self.error = QLabel("")
         self.error.setObjectName("pageError")
         self.error.setStyleSheet(ERROR_STYLE)
@@ -146,12 +183,11 @@ class SettingsPage(QWidget):
         return any(loc[: len(known)] == known for known in self._labels)
 
     def label_for(self, loc: Loc) -> str:
-        for known, label in self._labels.items():
-            if loc[: len(known)] == known:
-                return label
-        return ".".join(loc)
+        known = _longest_prefix(loc, self._labels)
+        return self._labels[known] if known is not None else ".".join(loc)
 
     def clear_errors(self) -> None:
+        self.first_error = None
         self.error.clear()
         self.error.hide()
         for err in self._field_errors.values():
@@ -159,20 +195,20 @@ class SettingsPage(QWidget):
             self.form.setRowVisible(err, False)
 
     def show_error(self, loc: Loc | None, message: str) -> str:
-        """Show `message` next to the field at `loc` (else on the page); return the summary line."""
+        """Show `message` next to the field at `loc` (else at the page's foot); return the
+        summary line for the dialog."""
         line = f"{self.label_for(loc)}: {message}" if loc else message
-        target = None
-        if loc is not None:
-            for known, err in self._field_errors.items():
-                if loc[: len(known)] == known:
-                    target = err
-                    break
+        known = _longest_prefix(loc, self._field_errors) if loc is not None else None
+        target = self._field_errors[known] if known is not None else None
         if target is not None:
-            target.setText(message)
+            target.setText(f"{target.text()}\n{message}" if target.text() else message)
             self.form.setRowVisible(target, True)
-        text = f"{self.error.text()}\n{line}" if self.error.text() else line
-        self.error.setText(text)
-        self.error.show()
+        else:
+            target = self.error
+            self.error.setText(f"{self.error.text()}\n{line}" if self.error.text() else line)
+            self.error.show()
+        if self.first_error is None:
+            self.first_error = target
         return line
 
     def cancel_work(self) -> None:

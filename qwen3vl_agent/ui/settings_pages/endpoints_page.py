@@ -19,12 +19,11 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QPushButton,
-    QToolButton,
     QWidget,
 )
 
 from qwen3vl_agent.config import EndpointSettings, EngineSettings
-from qwen3vl_agent.ui.settings_pages.common import ERROR_STYLE, PageError, SettingsPage
+from qwen3vl_agent.ui.settings_pages.common import ERROR_STYLE, PageError, SecretField, SettingsPage
 from qwen3vl_agent.ui.settings_pages.connection_test import ConnectionResult, probe_endpoint
 
 log = logging.getLogger(__name__)
@@ -82,23 +81,12 @@ class EndpointsPage(SettingsPage):
         self.model_name = QLineEdit()
         self.model_name.setObjectName("endpointModel")
         self.model_name.setPlaceholderText("empty: the first model the server lists")
-        self.api_key = QLineEdit()
-        self.api_key.setObjectName("endpointApiKey")
-        self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
-        self.api_key.setPlaceholderText("empty: no key")
-        self.show_key = QToolButton()
-        self.show_key.setObjectName("endpointShowKey")
-        self.show_key.setText("Show")
-        self.show_key.setCheckable(True)
-        self.show_key.setToolTip("Show or hide the API key")
-        key_row = QWidget()
-        key_layout = QHBoxLayout(key_row)
-        key_layout.setContentsMargins(0, 0, 0, 0)
-        key_layout.addWidget(self.api_key, 1)
-        key_layout.addWidget(self.show_key)
+        self.key_field = SecretField("", "empty: no key", "endpointApiKey")
+        self.api_key = self.key_field.edit
+        self.show_key = self.key_field.toggle
         self.row("URL", self.url, ("engine", "endpoints", "url"), EndpointSettings)
         self.row("Model", self.model_name, ("engine", "endpoints", "model"), EndpointSettings)
-        self.row("API key", key_row, ("engine", "endpoints", "api_key"))
+        self.row("API key", self.key_field, ("engine", "endpoints", "api_key"))
 
         self.test_button = QPushButton("Test connection")
         self.test_button.setObjectName("endpointTest")
@@ -114,7 +102,6 @@ class EndpointsPage(SettingsPage):
         self.url.textEdited.connect(lambda t: self._edit("url", t))
         self.model_name.textEdited.connect(lambda t: self._edit("model", t))
         self.api_key.textEdited.connect(lambda t: self._edit("api_key", t))
-        self.show_key.toggled.connect(self._toggle_key)
         self.test_button.clicked.connect(self.test_connection)
         if self._rows:
             self.list.setCurrentRow(0)
@@ -146,7 +133,8 @@ class EndpointsPage(SettingsPage):
         self.url.setText(row["url"])
         self.model_name.setText(row["model"])
         self.api_key.setText(row["api_key"])
-        self.show_key.setChecked(False)
+        self.key_field.hide_text()
+        self.cancel_work()  # a result belongs to the endpoint it was asked for
         for w in (
             self.url,
             self.model_name,
@@ -166,10 +154,6 @@ class EndpointsPage(SettingsPage):
                 item = self.list.item(i)
                 item.setText(text.strip() or "(new endpoint)")
 
-    def _toggle_key(self, shown: bool) -> None:
-        self.api_key.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)
-        self.show_key.setText("Hide" if shown else "Show")
-
     # ---- validation --------------------------------------------------------------------------
     def _validated(self, row: dict[str, Any], n: int) -> EndpointSettings:
         url = row["url"].strip()
@@ -184,7 +168,13 @@ class EndpointsPage(SettingsPage):
             raise PageError(LOC, f"endpoint {n}: {exc.errors()[0]['msg']}") from None
 
     def apply(self, data: dict[str, Any]) -> None:
-        endpoints = [self._validated(row, n) for n, row in enumerate(self._rows, 1)]
+        endpoints = []
+        for n, row in enumerate(self._rows, 1):
+            try:
+                endpoints.append(self._validated(row, n))
+            except PageError:
+                self.list.setCurrentRow(n - 1)  # show the endpoint the message is about
+                raise
         data["engine"]["endpoints"] = [e.model_dump() for e in endpoints]
 
     # ---- connection test ---------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QLabel, QLineEdit, QWidget
 
 from qwen3vl_agent.config import ExecutorSettings, SafetySettings
@@ -39,7 +40,7 @@ class ExecutorPage(SettingsPage):
         S, X = SafetySettings, ExecutorSettings
         self.mode = combo(list(MODES), mode_choice(s.mode, s.confirm_only_risky))
         for i, name in enumerate(MODES):
-            self.mode.setItemData(i, MODE_HELP[name], 3)  # Qt.ToolTipRole
+            self.mode.setItemData(i, MODE_HELP[name], Qt.ItemDataRole.ToolTipRole)
         self.mode_help = QLabel(MODE_HELP[self.mode.currentText()])
         self.mode_help.setObjectName("hint")
         self.mode.currentTextChanged.connect(lambda t: self.mode_help.setText(MODE_HELP.get(t, "")))
