@@ -2,9 +2,11 @@
 
 Every request streams (SSE, with `stream_options.include_usage`), which gives time-to-first-token
 and lets a cancelled caller close the HTTP stream: the server sees the disconnect and aborts the
-generation. Retries are bounded and only for transient faults that happened before any text
-arrived (connect errors, HTTP 502/503/504, a stream that broke before its first token); a 4xx is
-never retried and HTTP 400 becomes `RequestRejectedError` carrying the server's message.
+generation. The exchange runs under `run_cancel_once`, so the connection is closed even when the
+caller is cancelled twice (a second cancel used to interrupt httpx's clean-up and leave it open).
+Retries are bounded and only for transient faults that happened before any text arrived (connect
+errors, HTTP 502/503/504, a stream that broke before its first token); a 4xx is never retried and
+HTTP 400 becomes `RequestRejectedError` carrying the server's message.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import base64
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
 from qwen3vl_agent.config import EngineSettings
+from qwen3vl_agent.engine.cancel_once import run_cancel_once
 from qwen3vl_agent.engine.endpoints import Endpoint, EndpointPool, first_model
 from qwen3vl_agent.errors import (
     DeadlineExceededError,
@@ -185,7 +189,7 @@ class OpenAIEngineClient:
                     ) from None
                 raise
             try:
-                return await self._run_once(endpoint, request, on_delta)
+                return await run_cancel_once(self._run_once(endpoint, request, on_delta))
             except _Transient as exc:
                 last = exc
                 # With another endpoint to go to, take this one out now; when it is the only one,
@@ -229,8 +233,10 @@ class OpenAIEngineClient:
                 if resp.status_code != 200:
                     await resp.aread()
                     self._raise_for_status(endpoint, resp)
-                async for event in _sse_events(resp):
-                    self._consume(event, state, started, on_delta)
+                # closed here, not by the garbage collector, when _consume or on_delta raises
+                async with aclosing(_sse_events(resp)) as events:
+                    async for event in events:
+                        self._consume(event, state, started, on_delta)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise _Transient(
                 f"cannot connect to {endpoint.base_url} ({_describe(exc)})", take_out=True
@@ -349,20 +355,28 @@ class OpenAIEngineClient:
         return {e.base_url: ok for e, (ok, _) in zip(self._pool.endpoints, checks, strict=True)}
 
 
-async def _sse_events(resp: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    """JSON payloads of an SSE stream's `data:` lines, up to `[DONE]`."""
-    async for line in resp.aiter_lines():
-        if not line.startswith("data:"):
-            continue
-        data = line[5:].strip()
-        if data == "[DONE]":
-            return
-        if not data:
-            continue
-        try:
-            yield json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise EngineError(f"The engine sent malformed stream data: {data[:200]!r}") from exc
+async def _sse_events(resp: httpx.Response) -> AsyncGenerator[dict[str, Any], None]:
+    """JSON payloads of an SSE stream's `data:` lines, up to `[DONE]`.
+
+    Close it with `aclosing`: it closes httpx's line iterator in turn, so when the consumer stops
+    early (an error event, an `on_delta` that raises) no generator of the chain is left for the
+    garbage collector to close later, perhaps outside its event loop."""
+    # httpx types aiter_lines() as AsyncIterator; it is an async generator (it has aclose)
+    lines_gen = cast("AsyncGenerator[str, None]", resp.aiter_lines())
+    async with aclosing(lines_gen) as lines:
+        async for line in lines:
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return
+            if not data:
+                continue
+            try:
+                event = json.loads(data)
+            except json.JSONDecodeError as exc:
+                raise EngineError(f"The engine sent malformed stream data: {data[:200]!r}") from exc
+            yield event
 
 
 def _render_tool_calls(calls: dict[int, dict[str, str]]) -> str:

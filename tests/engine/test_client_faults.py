@@ -193,3 +193,70 @@ async def test_error_event_inside_the_stream_is_an_engine_error() -> None:
     ):
         with pytest.raises(EngineError, match="engine core died"):
             await client.complete(image_request())
+
+
+async def _stream_until_the_client_leaves(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, gone: asyncio.Event
+) -> None:
+    """An endless answer (simulates a long generation); `gone` is set when the client closes."""
+    writer.write(_sse_head())
+
+    async def pump() -> None:
+        i = 0
+        while True:
+            writer.write(_chunk(_delta(f"t{i} ")))
+            i += 1
+            await asyncio.sleep(0.005)
+
+    pumping = asyncio.create_task(pump())
+    try:
+        await reader.read()  # returns at the client's FIN
+    except ConnectionError:
+        pass  # or its RST (closed with unread data)
+    finally:
+        pumping.cancel()
+        gone.set()
+
+
+@pytest.mark.parametrize("steps_between", [0, 1, 2, 3, 5])
+async def test_a_second_cancel_during_the_clean_up_still_closes_the_connection(steps_between: int) -> None:
+    """Simulates a caller cancelled twice (Stop pressed while a deadline fires). The real engine
+    shows the same fault only as a generation that is not aborted (tests/engine/test_client_real.py);
+    this loopback server sees the closed socket itself, for each spacing of the two cancels. Before
+    the fix, a second cancel one loop step after the first left the connection open and ACTIVE."""
+    gone = asyncio.Event()
+
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _stream_until_the_client_leaves(reader, writer, gone)
+
+    first_text = asyncio.Event()
+    async with fake_server(endless) as server, engine_client([EndpointSettings(url=server.url)]) as client:
+        task = asyncio.create_task(client.complete(image_request(), lambda _: first_text.set()))
+        await first_text.wait()
+        task.cancel()
+        for _ in range(steps_between):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # generous bound: the connection otherwise stays open until the client itself is closed
+        await asyncio.wait_for(gone.wait(), 30)
+    assert server.chat_requests == 1
+
+
+async def test_a_raising_delta_callback_closes_the_stream_and_reaches_the_caller() -> None:
+    """The caller's `on_delta` fails mid-answer: the error reaches the caller, the request is not
+    retried, and the connection is closed at once (the server stops generating)."""
+    gone = asyncio.Event()
+
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _stream_until_the_client_leaves(reader, writer, gone)
+
+    def fail(_: str) -> None:
+        raise ValueError("the caller's callback failed")
+
+    async with fake_server(endless) as server, engine_client([EndpointSettings(url=server.url)]) as client:
+        with pytest.raises(ValueError, match="callback failed"):
+            await client.complete(image_request(), fail)
+        await asyncio.wait_for(gone.wait(), 30)
+    assert server.chat_requests == 1
