@@ -169,6 +169,24 @@ plan_sitting2() {  # one server, the app's default recipe; 1b, 2 and 3 twice (se
   step s2_x_si8_r3      300 app_si8 ab --no-cache --budget 1024 --users 120 --count 480 --seed 154
   step s2_x_si8_r1r     120 app_si8 vbr:300:152 --max-concurrency 120
 }
+plan_diag() {  # sitting-1's server (this script's own start, 8192 tokens, 8k context, 1 image) on the same requests
+  step s2d_s0_r1r_c120  300 s0 vbr:300:112 --max-concurrency 120
+  step s2d_s0_r3_c120    90 s0 ab --no-cache --budget 1024 --users 120 --count 480 --seed 114
+  step s2d_s0_r5_raw_c1  50 s0 vbr:12:121 --max-concurrency 1
+  # the rest of the table on that same server (this host turned out ~30 % slower than sitting 1's)
+  step s2d_s0_r2_c120   110 s0 ab --no-cache --full-res --users 120 --count 300 --seed 113
+  step s2d_s0_r5_agent_c1 60 s0 ab --no-cache --workload agent --users 1 --count 24 --seed 117 --agent-overhead 24
+  step s2d_s0_r5_chat_c1 40 s0 ab --no-cache --users 1 --count 24 --seed 116
+  step s2d_s0_r4_mix_c120 60 s0 ab --budget 1024 --repeat-mix 0.68,0.22 --users 120 --count 600 --seed 115
+  step s2d_s0_r6_sync    40 s0 ab --baseline sync --full-res --count 24 --seed 118
+  step s2d_s0_r1n_c120  100 s0 vbn --num-prompts 240 --max-concurrency 120 --seed 111
+  step s2d_s0_r3_c120_b  60 s0 ab --no-cache --budget 1024 --users 120 --count 480 --seed 134
+  step s2d_s0_r2_c120_b  70 s0 ab --no-cache --full-res --users 120 --count 300 --seed 133
+  step s2d_s0_r1r_c120_b 80 s0 vbr:300:132 --max-concurrency 120
+  step s2d_s0_r2_c120_c  60 s0 ab --no-cache --full-res --users 120 --count 300 --seed 143
+  step s2d_s0_r1r_c120_c 80 s0 vbr:300:142 --max-concurrency 120
+  step s2d_s0_r3_c120_c  50 s0 ab --no-cache --budget 1024 --users 120 --count 480 --seed 144
+}
 plan_sitting1() {
 
   # --- rows 1-6 of the issue, concurrency 120 unless said; one server (s0) ------------------------
@@ -207,5 +225,6 @@ plan_sitting1() {
 
 [ "$PLAN" = sitting2 ] && plan_sitting2
 [ "$PLAN" = sitting1 ] && plan_sitting1
+[ "$PLAN" = diag ] && plan_diag
 echo "[$(el)s] done: $(ls $R/*.json 2>/dev/null | grep -v -e sys.json -e engine_ | wc -l) result files"
 python3 $H/show.py $(ls $R/*.json | grep -v -e sys.json -e warm_ -e engine_)
