@@ -53,6 +53,7 @@ class BenchOptions:
     label: str = ""
     keep_samples: bool = False
     agent_overhead: int = 0  # also time this many agent steps outside the model, one at a time
+    stream: bool = True  # False: the engine answers in one JSON body (what OCR pages use)
     server_metrics: bool = True  # with --endpoint: the server's own histograms over the measured part
 
 
@@ -72,6 +73,7 @@ def build_factory(opts: BenchOptions, settings: Settings, pool: ImagePool) -> Re
         ignore_eos=opts.ignore_eos,
         use_cache=opts.use_cache,
         prompt_words=opts.prompt_words,
+        stream=opts.stream,
         images=settings.images,
     )
     return RequestFactory(cfg, pool)

@@ -179,6 +179,7 @@ class WorkloadConfig:
     ignore_eos: bool = True
     use_cache: bool = True
     prompt_words: int = 180  # chat filler: with the question about 256 text tokens
+    stream: bool = True  # False: one JSON answer (no TTFT on the client; the server's is in `server`)
     images: ImageSettings = field(default_factory=ImageSettings)
 
     def effective_budget(self) -> int:
@@ -275,5 +276,6 @@ class RequestFactory:
             # render it twice in the chat template
             tools=self.tools if cfg.workload is Workload.AGENT and "<tools>" not in self.system else None,
             cache=CachePolicy(use=cfg.use_cache),
+            stream=cfg.stream,
         )
         return BuiltRequest(request, prepared, prep_s, text)

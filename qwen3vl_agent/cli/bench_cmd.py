@@ -141,6 +141,11 @@ def print_report(report: dict[str, Any]) -> None:
     help="Also time N agent steps outside the model (capture, prep, parse, map).",
 )
 @click.option(
+    "--no-stream",
+    is_flag=True,
+    help="Ask for whole answers instead of streamed tokens (as OCR pages do); no client-side TTFT.",
+)
+@click.option(
     "--server-metrics/--no-server-metrics",
     default=True,
     show_default=True,
@@ -201,6 +206,7 @@ def bench(**kw: Any) -> None:
         keep_samples=kw["keep_samples"],
         agent_overhead=kw["agent_overhead"],
         server_metrics=kw["server_metrics"],
+        stream=not kw["no_stream"],
     )
     report = run_bench(load_settings(), opts)
     print_report(report)

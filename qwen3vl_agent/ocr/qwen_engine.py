@@ -149,6 +149,9 @@ class QwenOcrEngine:
             kind=TaskKind.OCR,
             sampling=SamplingParams.greedy(max_tokens=opts.max_tokens or int(spec["max_tokens"])),
             json_schema=schema,
+            # nobody reads an OCR page token by token: a whole answer spares the server's front
+            # end the per-token SSE work (docs/benchmarks.md, "Streamed or whole answers")
+            stream=False,
         )
 
     def parse(self, answer: str, page: PageInput) -> OcrPage:

@@ -72,6 +72,8 @@ def tiny_engine_settings(model_dir: Path, **overrides: Any) -> EngineSettings:
         "max_num_seqs": 16,
         "max_num_batched_tokens": 4096,
         "dtype": "float32",
+        # vLLM 0.32 (the CPU build) knows the flag; a test sends per-request mm_processor_kwargs
+        "trust_request_mm_kwargs": True,
         "startup_timeout_s": START_TIMEOUT_S,
         "extra_args": [
             "--enforce-eager",
