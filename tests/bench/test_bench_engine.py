@@ -138,3 +138,14 @@ def test_open_loop_for_a_duration(tiny_engine: Any) -> None:
     # Poisson arrivals at 2/s for 2 s: a handful, all answered (the last ones after the 2 s)
     assert 1 <= s["sent"] <= 12 and s["ok"] == s["sent"]
     assert report["options"]["load"]["rate"] == 2.0
+
+
+def test_whole_answers_leave_ttft_to_the_server(tiny_engine: Any) -> None:
+    report = run_bench(
+        Settings(), _opts(tiny_engine, use_cache=False, stream=False, load=LoadConfig(count=2))
+    )
+    s = report["summary"]
+    assert (s["ok"], s["errors"]) == (2, 0), s["first_error"]
+    assert s["ttft_ms"]["n"] == 0  # nothing streams, so the client sees no first token
+    assert s["completion_tokens_mean"] == 4
+    assert report["server"]["ttft_ms"]["n"] == 2  # the server still timed its first tokens
