@@ -87,7 +87,8 @@ async def run_one(
         key=spec.key,
         sent_at=sent,
         done_at=done,
-        ttft_s=(first[0] if first else done) - sent,
+        # a whole answer arrives at once: its "first token" would only repeat the end-to-end time
+        ttft_s=((first[0] if first else done) - sent) if built.request.stream else None,
         prep_s=built.prep_s,
         queue_wait_s=result.timings.queue_wait_s,
         service_s=result.timings.service_s,
