@@ -218,22 +218,13 @@ async def main() -> None:
             EndpointSettings(url=args.base_url, api_key=args.api_key, model=args.model), args.requests
         )
         return
-    from qwen3vl_agent.engine.managed import ManagedEngine
-    from tests.support.engine_fixtures import ENGINE_PYTHON, TINY_MODEL_DIR, tiny_engine_settings
-    from tests.support.tiny_checkpoint import ensure_tiny_checkpoint
+    from tests.support.engine_fixtures import running_tiny_engine
 
-    model_dir = ensure_tiny_checkpoint(ENGINE_PYTHON, TINY_MODEL_DIR)
-    with tempfile.TemporaryDirectory() as logs:
-        engine = ManagedEngine(tiny_engine_settings(model_dir), Path(logs))
-        print("starting the tiny engine ...", flush=True)
-        await engine.start()
-        try:
-            endpoint = EndpointSettings(
-                url=engine.base_url, api_key=engine.api_key, model=engine.served_model_name
-            )
-            await bench(endpoint, args.requests, args.repeats)
-        finally:
-            await engine.stop()
+    async with running_tiny_engine() as engine:
+        endpoint = EndpointSettings(
+            url=engine.base_url, api_key=engine.api_key, model=engine.served_model_name
+        )
+        await bench(endpoint, args.requests, args.repeats)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -121,23 +120,14 @@ async def main() -> None:
     parser.add_argument("--tokens", default="64,256")
     args = parser.parse_args()
     token_counts = [int(t) for t in args.tokens.split(",")]
-    from qwen3vl_agent.engine.managed import ManagedEngine
-    from tests.support.engine_fixtures import ENGINE_PYTHON, TINY_MODEL_DIR, tiny_engine_settings
-    from tests.support.tiny_checkpoint import ensure_tiny_checkpoint
+    from tests.support.engine_fixtures import running_tiny_engine
 
-    model_dir = ensure_tiny_checkpoint(ENGINE_PYTHON, TINY_MODEL_DIR)
-    with tempfile.TemporaryDirectory() as logs:
-        engine = ManagedEngine(tiny_engine_settings(model_dir), Path(logs))
-        print("starting the tiny engine ...", flush=True)
-        await engine.start()
-        try:
-            endpoint = EndpointSettings(
-                url=engine.base_url, api_key=engine.api_key, model=engine.served_model_name
-            )
-            assert engine.pid is not None
-            await bench(endpoint, os.getpgid(engine.pid), args.requests, token_counts)
-        finally:
-            await engine.stop()
+    async with running_tiny_engine() as engine:
+        endpoint = EndpointSettings(
+            url=engine.base_url, api_key=engine.api_key, model=engine.served_model_name
+        )
+        assert engine.pid is not None
+        await bench(endpoint, os.getpgid(engine.pid), args.requests, token_counts)
 
 
 if __name__ == "__main__":

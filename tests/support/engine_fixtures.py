@@ -32,8 +32,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import tempfile
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -232,3 +234,17 @@ def start_tiny_engine(
     yield start
     for eng in started:
         eng.stop()
+
+
+@asynccontextmanager
+async def running_tiny_engine(log_dir: Path | None = None) -> AsyncIterator[ManagedEngine]:
+    """The tiny model served by the app's managed engine, for benchmarks (tests use the fixtures)."""
+    model_dir = ensure_tiny_checkpoint(ENGINE_PYTHON, TINY_MODEL_DIR)
+    with tempfile.TemporaryDirectory() as logs:
+        engine = ManagedEngine(tiny_engine_settings(model_dir), log_dir or Path(logs))
+        print("starting the tiny engine ...", flush=True)
+        await engine.start()
+        try:
+            yield engine
+        finally:
+            await engine.stop()
