@@ -3,8 +3,9 @@
 Requests stream (SSE, with `stream_options.include_usage`), which gives time-to-first-token; a
 request with `stream=False` (OCR pages: nobody reads them token by token) gets one JSON answer,
 which spares the server's front end its per-token work. Either way a cancelled caller closes the
-HTTP connection: the server sees the disconnect and aborts the generation. The exchange runs under `run_cancel_once`, so the connection is closed even when the
-caller is cancelled twice (a second cancel used to interrupt httpx's clean-up and leave it open).
+HTTP connection: the server sees the disconnect and aborts the generation. The exchange runs under
+`run_cancel_once`, so the connection is closed even when the caller is cancelled twice (a second
+cancel used to interrupt httpx's clean-up and leave it open).
 Retries are bounded and only for transient faults that happened before any text arrived (connect
 errors, HTTP 502/503/504, a stream that broke before its first token); a 4xx is never retried and
 HTTP 400 becomes `RequestRejectedError` carrying the server's message.
