@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from PIL import Image, ImageDraw
 
 from qwen3vl_agent.config import EndpointSettings, EngineSettings
@@ -80,3 +83,59 @@ async def engine_client(
     finally:
         await client.aclose()
         await pool.close()
+
+
+@dataclass(frozen=True)
+class AbortCheck:
+    """The server's counters before a request that the test will cancel mid-generation.
+
+    vLLM counts a request in `vllm:request_success_total` only when the engine finishes it (here
+    with reason "length"); a request aborted because its client went away is not counted at all.
+    `vllm:num_requests_running` reads 0 only once the engine has stopped the request.
+    """
+
+    engine: Any
+    max_tokens: int
+    completed: float
+    generated: float
+    e2e_sum: float
+
+    @staticmethod
+    def before(engine: Any, max_tokens: int) -> AbortCheck:
+        return AbortCheck(
+            engine,
+            max_tokens,
+            engine.metric("vllm:request_success_total", finished_reason="length"),
+            engine.metric("vllm:generation_tokens_total"),
+            engine.metric("vllm:e2e_request_latency_seconds_sum"),
+        )
+
+    async def wait_idle(self) -> None:
+        """Until the engine runs nothing (each poll blocks the caller's loop; generous bound)."""
+        for _ in range(600):
+            if self.engine.metric("vllm:num_requests_running") == 0:
+                return
+            await asyncio.sleep(0.2)
+
+    def verdict(self, sent_at: float, cancelled_at: float, detail: str = "") -> float:
+        """Fail when the server finished the request although the cancel provably came first;
+        skip as inconclusive when it may have finished before this (starved) process cancelled."""
+        assert self.engine.metric("vllm:num_requests_running") == 0
+        generated = self.engine.metric("vllm:generation_tokens_total") - self.generated
+        if self.engine.metric("vllm:request_success_total", finished_reason="length") > self.completed:
+            # the server finished no earlier than `sent_at + e2e` (it timed from the arrival)
+            e2e = self.engine.metric("vllm:e2e_request_latency_seconds_sum") - self.e2e_sum
+            took = cancelled_at - sent_at
+            if cancelled_at >= sent_at + e2e:
+                pytest.skip(
+                    f"inconclusive: the server may have finished all {self.max_tokens} tokens ({e2e:.1f} s) "
+                    f"before this starved test process got to cancel ({took:.1f} s after sending{detail}): "
+                    "the machine is too loaded for this check"
+                )
+            pytest.fail(
+                f"the server generated all {self.max_tokens} tokens ({e2e:.1f} s) although the client "
+                f"cancelled {took:.1f} s after sending, while it was still generating{detail}: "
+                "the disconnect did not abort the request"
+            )
+        assert generated < self.max_tokens
+        return generated
