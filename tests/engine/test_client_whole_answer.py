@@ -76,21 +76,18 @@ async def test_a_whole_answer_equals_the_streamed_one(tiny_engine) -> None:
 
 @pytest.mark.engine
 async def test_cancelling_a_whole_answer_aborts_the_generation_on_the_server(tiny_engine) -> None:
-    """No text arrives before the end of a whole answer, so the cancel is gated on the server's
-    own token counter; `AbortCheck` gives the verdict (a request the server finished is a failure
+    """No text arrives before the end of a whole answer, so the cancel goes out after a fixed
+    delay; `AbortCheck` gives the verdict (a request the server finished is a failure
     only when the cancel provably came before its end)."""
     check = AbortCheck.before(tiny_engine, max_tokens=3800)  # as long as max_model_len allows
     async with engine_client([tiny_engine.endpoint_settings()]) as client:
         request = replace(image_request(max_tokens=check.max_tokens, ignore_eos=True), stream=False)
         sent_at = time.time()
         task = asyncio.create_task(client.complete(request))
-        # each poll blocks this loop, so yield first to let the client send the request; on a
-        # loaded box /metrics can lag for seconds, so the cancel goes out after 3 s at the latest
-        # (the engine needs ~15 s for max_tokens here)
-        while time.time() - sent_at < 3.0:
-            await asyncio.sleep(0.2)
-            if tiny_engine.metric("vllm:generation_tokens_total") > check.generated:
-                break
+        # No text comes before the end, and /metrics is no gate: the busy API server may not
+        # answer it until the generation is over (seen in CI). The engine needs ~15 s for
+        # max_tokens here, so the cancel goes out 2 s after sending, mid-generation.
+        await asyncio.sleep(2.0)
         cancelled_at = time.time()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
