@@ -28,8 +28,8 @@ COUNTERS = {
     "prompt_tokens": "vllm:prompt_tokens_total",
     "generation_tokens": "vllm:generation_tokens_total",
 }
-_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
-_LE = re.compile(r'le="([^"]+)"')
+_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
 @dataclass
@@ -40,24 +40,30 @@ class Snapshot:
     buckets: dict[str, dict[float, float]] = field(default_factory=lambda: defaultdict(dict))
 
 
-def parse_metrics(text: str) -> Snapshot:
-    snap = Snapshot()
+def parse_samples(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """Samples of a Prometheus text exposition: (name, labels, value)."""
+    samples = []
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
         m = _LINE.match(line)
         if m is None:
             continue
-        name, labels, raw = m.group(1), m.group(2) or "", m.group(3)
         try:
-            value = float(raw)
+            value = float(m.group(4))
         except ValueError:
             continue
+        samples.append((m.group(1), dict(_LABEL.findall(m.group(3) or "")), value))
+    return samples
+
+
+def parse_metrics(text: str) -> Snapshot:
+    snap = Snapshot()
+    for name, labels, value in parse_samples(text):
         if name.endswith("_bucket"):
-            le = _LE.search(labels)
-            if le is None:
+            if "le" not in labels:
                 continue
-            bound = math.inf if le.group(1) == "+Inf" else float(le.group(1))
+            bound = math.inf if labels["le"] == "+Inf" else float(labels["le"])
             series = snap.buckets[name.removesuffix("_bucket")]
             series[bound] = series.get(bound, 0.0) + value
         else:

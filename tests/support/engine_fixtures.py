@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -43,6 +42,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from qwen3vl_agent.bench.server_metrics import parse_samples
 from qwen3vl_agent.config import EndpointSettings, EngineSettings
 from qwen3vl_agent.engine.managed import ManagedEngine
 from qwen3vl_agent.errors import EngineStartError
@@ -117,23 +117,6 @@ class EngineLoop:
         self._thread.join(10)
 
 
-def parse_metrics(text: str) -> list[tuple[str, dict[str, str], float]]:
-    """Samples of a Prometheus text exposition: (name, labels, value)."""
-    samples = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)", line)
-        if not m:
-            continue
-        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        try:
-            samples.append((m.group(1), labels, float(m.group(4))))
-        except ValueError:
-            continue
-    return samples
-
-
 @dataclass
 class TinyEngine:
     engine: ManagedEngine
@@ -168,7 +151,7 @@ class TinyEngine:
         text = httpx.get(f"{self.root_url}/metrics", timeout=10).text
         return sum(
             value
-            for n, lab, value in parse_metrics(text)
+            for n, lab, value in parse_samples(text)
             if n == name and all(lab.get(k) == v for k, v in labels.items())
         )
 
