@@ -350,8 +350,12 @@ class OpenAIEngineClient:
             if resp.status_code != 200:
                 last = EngineError(f"{endpoint.base_url}/models answered HTTP {resp.status_code}")
                 continue
-            data = resp.json().get("data") or []
-            return [dict(m) for m in data]
+            try:
+                return [dict(m) for m in resp.json().get("data") or []]
+            except (ValueError, AttributeError, TypeError):  # 200, but not /v1/models JSON
+                last = EngineError(
+                    f"{endpoint.base_url}/models did not answer like an OpenAI-compatible server"
+                )
         raise EngineUnavailableError(
             f"No engine answered /v1/models ({_describe(last) if last else 'no endpoint'})",
             "start the engine or check engine.endpoints",

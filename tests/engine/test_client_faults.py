@@ -95,6 +95,15 @@ async def test_engine_not_running_gives_engine_unavailable() -> None:
     assert "unreachable" in str(info.value) or "reachable" in str(info.value)
 
 
+async def test_a_models_answer_that_is_not_openai_json_is_a_clear_error() -> None:
+    async def never(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise AssertionError("no chat request expected")
+
+    async with fake_server(never) as server, engine_client([EndpointSettings(url=server.url)]) as client:
+        with pytest.raises(EngineUnavailableError, match="did not answer like an OpenAI-compatible server"):
+            await client.list_models()  # the fake answers 200 "ok" on /v1/models
+
+
 async def test_stalled_engine_beyond_the_deadline_raises_deadline_exceeded() -> None:
     stalled = asyncio.Event()
 

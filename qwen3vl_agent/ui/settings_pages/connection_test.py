@@ -37,6 +37,8 @@ def _explain(error: str, url: str, timeout_s: float) -> str:
         return f"{url}/models answered HTTP {status.group(1)}"
     if "Timeout" in error:
         return f"{url} did not answer within {timeout_s:g} s ({detail})"
+    if "did not answer like" in error:
+        return f"{url}/models did not answer like an OpenAI-compatible server"
     if "ConnectError" in error:
         return f"Cannot connect to {url} ({detail}): is the server running, and are host and port right?"
     return f"{url}: {detail}"
@@ -60,11 +62,6 @@ async def probe_endpoint(
         models = await client.list_models()
     except UserFacingError as exc:
         return ConnectionResult(False, _explain(exc.message, normalize_base_url(endpoint.url), timeout_s))
-    except (ValueError, AttributeError, TypeError):  # 200 with a body that is not /v1/models JSON
-        return ConnectionResult(
-            False,
-            f"{normalize_base_url(endpoint.url)}/models did not answer like an OpenAI-compatible server",
-        )
     finally:
         await client.aclose()
         await pool.close()
