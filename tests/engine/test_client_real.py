@@ -111,7 +111,7 @@ async def _cancel_mid_generation(tiny_engine, cancels: int) -> None:
     latency shows it may have finished before the cancel, the check is skipped as inconclusive;
     a request it finished although the cancel provably came earlier fails the test.
     """
-    check = AbortCheck.before(tiny_engine, max_tokens=3800)  # as long as max_model_len allows
+    check = await AbortCheck.when_idle(tiny_engine, max_tokens=3800)  # as long as max_model_len allows
     first_text = asyncio.Event()
     pieces: list[str] = []
 

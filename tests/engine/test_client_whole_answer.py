@@ -79,7 +79,7 @@ async def test_cancelling_a_whole_answer_aborts_the_generation_on_the_server(tin
     """No text arrives before the end of a whole answer, so the cancel goes out after a fixed
     delay; `AbortCheck` gives the verdict (a request the server finished is a failure
     only when the cancel provably came before its end)."""
-    check = AbortCheck.before(tiny_engine, max_tokens=3800)  # as long as max_model_len allows
+    check = await AbortCheck.when_idle(tiny_engine, max_tokens=3800)  # as long as max_model_len allows
     async with engine_client([tiny_engine.endpoint_settings()]) as client:
         request = replace(image_request(max_tokens=check.max_tokens, ignore_eos=True), stream=False)
         sent_at = time.time()
