@@ -5,7 +5,8 @@ or without BOM) first; a file that is not UTF-8 is read as cp1252 (or latin-1 if
 decode it) and a warning says so, because a spreadsheet saved "as CSV" on Windows is the usual
 cause. JSON: a list of objects, or JSON Lines (one object per line, `.jsonl`/`.ndjson`).
 A row whose values do not match the header is reported as a bad row (the batch goes on); a
-field the task needs but the file lacks is a clear error before anything runs.
+field the task needs but the file lacks, or a file without a single row, is a clear error
+before anything runs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import csv
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +47,7 @@ class DataSource:
     columns: list[str]
     warnings: list[str] = field(default_factory=list)
 
-    def rows(self) -> Iterator[DataRow]:
+    def rows(self) -> Generator[DataRow, None, None]:
         if self.kind == "csv":
             return self._csv_rows()
         if self.kind == "jsonl":
@@ -60,7 +61,7 @@ class DataSource:
                 h.update(chunk)
         return h.hexdigest()
 
-    def _csv_rows(self) -> Iterator[DataRow]:
+    def _csv_rows(self) -> Generator[DataRow, None, None]:
         with self.path.open(newline="", encoding=self.encoding) as f:
             reader = csv.reader(f, dialect=_sniff(f))
             next(reader, None)  # header
@@ -80,12 +81,12 @@ class DataSource:
                 yield DataRow(index, values, line=reader.line_num, problem=problem)
                 index += 1
 
-    def _json_rows(self) -> Iterator[DataRow]:
+    def _json_rows(self) -> Generator[DataRow, None, None]:
         data = _load_json(self.path, self.encoding)
         for index, item in enumerate(data):
             yield _json_row(index, item, self.columns)
 
-    def _jsonl_rows(self) -> Iterator[DataRow]:
+    def _jsonl_rows(self) -> Generator[DataRow, None, None]:
         index = 0
         with self.path.open(encoding=self.encoding) as f:
             for lineno, line in enumerate(f, 1):
@@ -201,9 +202,13 @@ def open_data(path: Path) -> DataSource:
                     if isinstance(first, dict):
                         columns = [str(k) for k in first]
                     break
+            else:
+                raise _no_rows(path, "holds no JSON lines")
         return DataSource(path, "jsonl", encoding, columns, warnings)
     if suffix == ".json":
         data = _load_json(path, encoding)
+        if not data:
+            raise _no_rows(path, "holds an empty list")
         first = next((d for d in data if isinstance(d, dict)), {})
         assert isinstance(first, dict)
         return DataSource(path, "json", encoding, [str(k) for k in first], warnings)
@@ -219,7 +224,20 @@ def open_data(path: Path) -> DataSource:
     dupes = sorted({c for c in columns if columns.count(c) > 1})
     if dupes:
         raise DataFileError(f"{path}: the header names {', '.join(dupes)} more than once")
-    return DataSource(path, "csv", encoding, columns, warnings)
+    source = DataSource(path, "csv", encoding, columns, warnings)
+    rows = source.rows()
+    try:
+        empty = next(rows, None) is None  # reads up to the first row only
+    finally:
+        rows.close()
+    if empty:
+        raise _no_rows(path, f"has a header ({', '.join(columns)}) but no rows")
+    return source
+
+
+def _no_rows(path: Path, what: str) -> DataFileError:
+    """A file with nothing to run is an error, like an empty file: a batch of none would "succeed"."""
+    return DataFileError(f"{path} {what}: there is nothing to fill in", "add one row of values per form")
 
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w ]*)\}")

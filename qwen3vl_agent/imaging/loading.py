@@ -47,14 +47,20 @@ def _check_pixels(width: int, height: int, what: str, max_pixels: int) -> None:
         )
 
 
+def has_transparency(image: Image.Image) -> bool:
+    """An alpha channel, a palette with transparent entries, or an RGB/L colour key (PNG tRNS)."""
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB pixels; transparent areas become white instead of whatever colour hides under alpha."""
-    if image.mode == "RGB":
+    """RGB pixels; transparent areas become white instead of whatever colour hides under alpha.
+
+    Every path that turns a user's image into model or OCR input goes through here: a bare
+    `convert("RGB")` drops the alpha and shows the colour under it, usually black, so dark text
+    on a transparent background reads as nothing."""
+    if image.mode == "RGB" and "transparency" not in image.info:
         return image
-    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        image.mode == "P" and "transparency" in image.info
-    )
-    if has_alpha:
+    if has_transparency(image):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")

@@ -22,6 +22,7 @@ from typing import Any
 from PIL import Image, ImageOps
 
 from qwen3vl_agent.errors import UserFacingError
+from qwen3vl_agent.imaging.loading import to_rgb
 from qwen3vl_agent.ocr.model import Box, OcrLine
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
@@ -284,7 +285,7 @@ def _load_image_page(ref: PageRef, options: LoadOptions) -> PageInput:
             raise DocumentError(f"Page {ref.index + 1} of {ref.path} is too large: {image.size}")
         image.load()
         loaded = ImageOps.exif_transpose(image) or image
-        rgb = loaded.convert("RGB")
+        rgb = to_rgb(loaded)
     except EOFError as exc:
         raise DocumentError(f"{ref.path} has no page {ref.index + 1}") from exc
     except (OSError, SyntaxError, ValueError) as exc:
@@ -302,7 +303,7 @@ _memory_pages: dict[str, bytes] = {}
 def register_memory_image(name: str, image: Image.Image) -> PageRef:
     """Keep an in-memory image (a screen grab, the clipboard) addressable as a one-page document."""
     buf = io.BytesIO()
-    image.convert("RGB").save(buf, format="PNG", compress_level=1)
+    to_rgb(image).save(buf, format="PNG", compress_level=1)
     _memory_pages[name] = buf.getvalue()
     return PageRef(name, "memory", 0)
 
@@ -333,7 +334,7 @@ def clipboard_image() -> Image.Image:
     except Exception as exc:
         raise DocumentError(f"Cannot read the clipboard: {exc}", "install xclip or wl-clipboard") from exc
     if isinstance(grabbed, Image.Image):
-        return grabbed.convert("RGB")
+        return to_rgb(grabbed)
     if isinstance(grabbed, list) and grabbed:
         return _load_image_page(PageRef(str(grabbed[0]), "image", 0), LoadOptions()).image  # type: ignore[return-value]
     raise DocumentError("The clipboard holds no image")

@@ -24,6 +24,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
+from qwen3vl_agent.imaging.loading import to_rgb
+
 
 def pil_to_qimage(image: Image.Image) -> QImage:
     rgb = image.convert("RGB")
@@ -32,12 +34,17 @@ def pil_to_qimage(image: Image.Image) -> QImage:
 
 
 def qimage_to_pil(image: QImage) -> Image.Image:
-    img = image.convertToFormat(QImage.Format.Format_RGB888)
-    ptr = img.constBits()
-    raw = bytes(ptr)[: img.bytesPerLine() * img.height()]
-    return Image.frombuffer(
-        "RGB", (img.width(), img.height()), raw, "raw", "RGB", img.bytesPerLine(), 1
-    ).copy()
+    """An RGB PIL image; a pasted image's transparent areas become white (as in `load_image`)."""
+    if not image.hasAlphaChannel():
+        img = image.convertToFormat(QImage.Format.Format_RGB888)
+        raw = bytes(img.constBits())[: img.bytesPerLine() * img.height()]
+        return Image.frombuffer(
+            "RGB", (img.width(), img.height()), raw, "raw", "RGB", img.bytesPerLine(), 1
+        ).copy()
+    img = image.convertToFormat(QImage.Format.Format_RGBA8888)  # straight (not premultiplied) alpha
+    raw = bytes(img.constBits())[: img.bytesPerLine() * img.height()]
+    rgba = Image.frombuffer("RGBA", (img.width(), img.height()), raw, "raw", "RGBA", img.bytesPerLine(), 1)
+    return to_rgb(rgba)
 
 
 class RegionOverlay(QWidget):

@@ -219,6 +219,14 @@ def test_fill_cli_bad_data_files(policy_server: PolicyServer, tmp_path: Path, xv
     assert res.returncode == 2 and "no column 'city'" in res.stderr and "Traceback" not in res.stderr
     assert policy_server.chat_requests == 0  # nothing ran
 
+    header_only = tmp_path / "header-only.csv"
+    header_only.write_text("name,city\n", encoding="utf-8")
+    res = agent_cli("fill", "--task", "Register", "--data", str(header_only), "--mode", "dry-run", env=env)
+    assert res.returncode == 2, res.stdout + res.stderr
+    [line] = res.stderr.strip().splitlines()  # one clear line, no traceback
+    assert "header-only.csv" in line and "no rows" in line
+    assert policy_server.chat_requests == 0
+
     legacy = tmp_path / "legacy.csv"
     legacy.write_bytes("name,city\nRené,Zürich\n".encode("cp1252"))
     res = agent_cli("fill", "--task", "Register", "--data", str(legacy), "--mode", "dry-run", env=env)

@@ -83,6 +83,25 @@ def test_bad_headers(tmp_path: Path, content: str, match: str) -> None:
         open_data(f)
 
 
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("header.csv", "name,city\n"),
+        ("header-blank-lines.csv", "name,city\r\n\r\n, \r\n"),
+        ("empty-list.json", "[]"),
+        ("empty-rows.json", '{"rows": []}'),
+        ("blank.jsonl", "\n\n"),
+    ],
+)
+def test_a_file_without_rows_is_a_clear_error(tmp_path: Path, name: str, content: str) -> None:
+    """A header and no rows ran nothing and "succeeded": it is an error, like an empty file."""
+    f = tmp_path / name
+    f.write_text(content, encoding="utf-8")
+    with pytest.raises(DataFileError, match="nothing to fill in") as err:
+        open_data(f)
+    assert name in str(err.value)
+
+
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DataFileError, match="does not exist"):
         open_data(tmp_path / "nope.csv")

@@ -148,3 +148,43 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
         load_image(tmp_path / "nope.png")
     with pytest.raises(ImageError, match="is a folder"):
         load_image(tmp_path)
+
+
+def dark_text_on_transparent(mode: str, path: Path) -> Path:
+    """Black "HELLO" on a fully transparent background, stored the way `mode` stores alpha:
+    an alpha channel (RGBA, LA), a palette with a transparent index (P + tRNS), or a colour key
+    (RGB/L + tRNS). The transparent pixels are black underneath, as most editors write them."""
+    rgba = Image.new("RGBA", (120, 40), (0, 0, 0, 0))
+    rgba.paste((0, 0, 0, 255), (10, 10, 110, 30))  # the "text": an opaque dark block
+    if mode in ("RGBA", "LA"):
+        rgba.convert(mode).save(path)
+    elif mode == "P":
+        pal = Image.new("P", rgba.size, 0)
+        pal.putpalette([0, 0, 0, 20, 20, 20] + [0] * 762)
+        pal.paste(1, (10, 10, 110, 30))
+        pal.save(path, transparency=0)  # index 0 (black) is transparent
+    elif mode == "RGB-key":
+        key = Image.new("RGB", rgba.size, (0, 0, 0))
+        key.paste((20, 20, 20), (10, 10, 110, 30))
+        key.save(path, transparency=(0, 0, 0))
+    elif mode == "L-key":
+        grey = Image.new("L", rgba.size, 0)
+        grey.paste(20, (10, 10, 110, 30))
+        grey.save(path, transparency=0)
+    return path
+
+
+TRANSPARENT_MODES = ["RGBA", "LA", "P", "RGB-key", "L-key"]
+
+
+@pytest.mark.parametrize("mode", TRANSPARENT_MODES)
+def test_dark_text_on_a_transparent_background_lands_on_white(tmp_path: Path, mode: str) -> None:
+    path = dark_text_on_transparent(mode, tmp_path / f"{mode}.png")
+    with Image.open(path) as raw:  # the file really carries transparency in this form
+        assert raw.mode in ("RGBA", "LA", "P", "RGB", "L") and (
+            raw.mode in ("RGBA", "LA") or "transparency" in raw.info
+        )
+    for loaded in (load_image(path), load_image(path.read_bytes()), load_image(Image.open(path))):
+        assert loaded.mode == "RGB"
+        assert loaded.getpixel((2, 2)) == (255, 255, 255)  # background: white, not black
+        assert max(loaded.getpixel((60, 20))) <= 20  # the text stays dark

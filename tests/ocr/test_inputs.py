@@ -171,3 +171,37 @@ def test_a_scan_with_only_a_stamped_line_of_text_is_still_read_as_a_scan(tmp_pat
     assert stamped.image is not None and stamped.text_lines is None
     ocrd = load_page(PageRef(str(path), "pdf", 1), LoadOptions(dpi=72))
     assert ocrd.image is None and ocrd.text_lines
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P"])
+def test_dark_text_on_a_transparent_png_is_read_by_ocr(tmp_path: Path, mode: str) -> None:
+    """Black text on a transparent background (an RGBA PNG, or a palette PNG whose background
+    index is transparent): flattened onto black it read as nothing; on white Tesseract reads it."""
+    from PIL import ImageDraw
+
+    from qwen3vl_agent.ocr.cpu_engine import recognise_image
+    from qwen3vl_agent.ocr.inputs import register_memory_image
+    from tests.support.ocr_documents import font
+
+    text = "Invoice 48213 is due on 15 March"
+    ink = Image.new("L", (1400, 140), 0)
+    ImageDraw.Draw(ink).text((40, 40), text, font=font(14), fill=255)
+    path = tmp_path / f"label-{mode}.png"
+    if mode == "P":
+        # index 0: transparent black (the background), index 1: opaque black (the ink)
+        pal = ink.point(lambda v: 1 if v > 100 else 0).convert("P")
+        pal.putpalette([0, 0, 0, 0, 0, 0])
+        pal.save(path, transparency=0)
+        with Image.open(path) as check:
+            assert check.mode == "P" and check.getpixel((2, 2)) == 0 and "transparency" in check.info
+    else:
+        rgba = Image.new("RGBA", ink.size, (0, 0, 0, 0))
+        rgba.putalpha(ink)  # black ink whose coverage is its alpha
+        rgba.save(path)
+    page = load_page(PageRef(str(path), "image", 0))
+    assert page.image is not None and page.image.getpixel((2, 2)) == (255, 255, 255)
+    assert normalise(text) in normalise(recognise_image(page.image).text)
+    # an image from the clipboard or a screen grab goes through the same flattening
+    with Image.open(path) as img:
+        memory = load_page(register_memory_image(f"clip-{mode}", img))
+    assert memory.image is not None and memory.image.getpixel((2, 2)) == (255, 255, 255)

@@ -130,6 +130,26 @@ def test_pasted_image_becomes_an_attachment(make_window: Any) -> None:
     assert strip.count() == 0 and not strip.isVisible()
 
 
+@pytest.mark.parametrize("fmt", ["Format_ARGB32", "Format_ARGB32_Premultiplied", "Format_RGBA8888"])
+def test_a_pasted_transparent_image_lands_on_white(make_window: Any, fmt: str) -> None:
+    """Dark text on a transparent background (a screenshot tool's cut-out): converted straight to
+    RGB, the background came out black and the text unreadable."""
+    settings = Settings.model_validate({"engine": {"vllm_executable": "/nonexistent/vllm"}})
+    window = make_window(settings, start_engine=False)
+    image = QImage(120, 80, getattr(QImage.Format, fmt))
+    image.fill(0x00000000)  # fully transparent black
+    for x in range(20, 100):
+        for y in range(30, 50):
+            image.setPixel(x, y, 0xFF101010)  # opaque dark "text"
+    mime = QMimeData()
+    mime.setImageData(image)
+    window.chat.input.insertFromMimeData(mime)
+    [pending] = window.chat.attachments.images
+    assert pending.image.mode == "RGB"
+    assert pending.image.getpixel((5, 5)) == (255, 255, 255)
+    assert pending.image.getpixel((60, 40)) == (0x10, 0x10, 0x10)
+
+
 @pytest.mark.xvfb
 def test_region_dragged_on_the_overlay_becomes_an_attachment(make_window: Any, qloop: Any, xvfb: Any) -> None:
     from PySide6.QtCore import QRect
