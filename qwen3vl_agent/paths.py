@@ -1,6 +1,7 @@
 """Where the app keeps its files: platformdirs locations, overridable for tests and portable installs.
 
 `QWEN3VL_AGENT_HOME` puts config, data, cache and logs under one folder (tests use a temporary one).
+The folders are the user's eyes only (0700, see `file_modes`): they hold screenshots, chats and data rows.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
+
+from qwen3vl_agent.file_modes import private_mkdir, secure_app_dirs, tighten
 
 APP_NAME = "qwen3vl-agent"
 
@@ -29,10 +32,22 @@ class AppPaths:
     def database_file(self) -> Path:
         return self.data_dir / "qwen3vl-agent.sqlite3"
 
+    @property
+    def folders(self) -> tuple[Path, ...]:
+        return (self.config_dir, self.data_dir, self.cache_dir, self.log_dir)
+
     def ensure(self) -> AppPaths:
-        for d in (self.config_dir, self.data_dir, self.cache_dir, self.log_dir):
-            d.mkdir(parents=True, exist_ok=True)
+        """Create the folders (0700); an existing one that is open to others is tightened."""
+        for d in self.folders:
+            if d.is_dir():
+                tighten(d)
+            else:
+                private_mkdir(d)
         return self
+
+    def secure(self) -> int:
+        """Make an existing install private (once per folder; see `file_modes.secure_app_dirs`)."""
+        return secure_app_dirs(self.folders)
 
 
 def app_paths() -> AppPaths:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from qwen3vl_agent.file_modes import private_mkdir, write_private_bytes
 from qwen3vl_agent.storage.trajectories import RunRecord, StepRecord
 
 _MIME = {".png": "image/png", ".webp": "image/webp", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
@@ -165,8 +166,10 @@ def render_report(run: RunRecord, steps: list[StepRecord]) -> str:
 
 
 def write_report(run: RunRecord, steps: list[StepRecord], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the report owner-only (0600), wherever it goes: it embeds screenshots and the data row."""
+    if not path.parent.exists():
+        private_mkdir(path.parent)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(render_report(run, steps), encoding="utf-8")
+    write_private_bytes(tmp, render_report(run, steps).encode("utf-8"))
     tmp.replace(path)
     return path

@@ -64,6 +64,11 @@ def cli(ctx: click.Context) -> None:
 
     Run without a command to open the desktop app.
     """
+    from qwen3vl_agent.file_modes import make_process_private
+    from qwen3vl_agent.paths import app_paths
+
+    make_process_private()  # before the first write: everything the app keeps is owner-only
+    app_paths().secure()  # an install made by an older version: once, then a few stat calls
     if ctx.invoked_subcommand is None:
         from qwen3vl_agent.ui.app import run_app  # lazy: only the GUI needs Qt
 

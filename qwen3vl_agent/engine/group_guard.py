@@ -5,6 +5,9 @@ new session (so it leads the group) with a parent-death signal set. It starts CM
 
 * when it gets SIGTERM/SIGINT/SIGHUP (a clean stop, or the kernel telling it the app died), it
   forwards SIGTERM to the whole group, waits up to the grace period, then SIGKILLs the group;
+* unless the engine was not ready yet (the app sends SIGUSR1 once `/health` answers): then it
+  SIGKILLs the group at once. vLLM ignores SIGTERM while it loads the model, so the grace would
+  only keep a half-started server (and its GPU memory) alive after the app is gone;
 * when CMD exits by itself (a crash), it kills what CMD left behind in the group (vLLM's
   engine-core processes) and exits with CMD's status, so the app sees the crash.
 
@@ -24,12 +27,34 @@ from types import FrameType
 
 from qwen3vl_agent.engine.processes import group_members, set_parent_death_signal
 
+READY_SIGNAL = signal.SIGUSR1  # sent by ManagedEngine when the server answers /health
+
 _stop_requested = False
+_ready = False
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     global _stop_requested
     _stop_requested = True
+
+
+def _on_ready(signum: int, frame: FrameType | None) -> None:
+    global _ready
+    _ready = True
+
+
+def _kill_rest_of_group_now() -> None:
+    """SIGKILL every other member of our group until none is left (they may still be forking)."""
+    me = os.getpid()
+    pgid = os.getpgid(0)
+    for _ in range(50):
+        others = [p for p in group_members(pgid) if p != me]
+        if not others:
+            return
+        for pid in others:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
 
 
 def _kill_rest_of_group(grace_s: float) -> None:
@@ -61,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no command given")
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, _on_signal)
+    signal.signal(READY_SIGNAL, _on_ready)
     if args.parent_pid:
         set_parent_death_signal(signal.SIGTERM)  # again, in case exec reset it
         if os.getppid() != args.parent_pid:  # the app died before we could ask
@@ -74,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"group_guard: started pid {child.pid}: {' '.join(cmd)}", flush=True)
     while True:
         if _stop_requested:
-            _kill_rest_of_group(args.grace)
+            if _ready:
+                _kill_rest_of_group(args.grace)
+            else:
+                print("group_guard: stopped before the engine was ready: killing it at once", flush=True)
+                _kill_rest_of_group_now()
             child.wait()
             return 0
         code = child.poll()

@@ -3,7 +3,8 @@
 The server runs under `group_guard` in its own process group. The guard gets the kernel's
 parent-death signal, so the whole server (API process and vLLM's engine-core children) goes away
 when the app exits or is killed (SIGKILL included); `stop()` SIGTERMs it and SIGKILLs the group
-after a grace period. The parent-death signal follows the *thread* that started the engine: start
+after a grace period (at once when it was not ready yet: a loading vLLM ignores SIGTERM, and
+there is nothing to shut down cleanly). The parent-death signal follows the *thread* that started the engine: start
 it from the thread that lives as long as the app (the event loop's).
 
 The API key travels in the `VLLM_API_KEY` environment variable rather than `--api-key`, so other
@@ -28,6 +29,7 @@ from pathlib import Path
 import httpx
 
 from qwen3vl_agent.config import EngineSettings
+from qwen3vl_agent.engine.group_guard import READY_SIGNAL
 from qwen3vl_agent.engine.log_diagnosis import diagnose
 from qwen3vl_agent.engine.ports import find_free_port
 from qwen3vl_agent.engine.processes import (
@@ -313,6 +315,8 @@ class ManagedEngine:
             try:
                 self._proc = self._spawn(port)
                 await self._wait_healthy(state, progress)
+                with contextlib.suppress(ProcessLookupError):
+                    self._proc.send_signal(READY_SIGNAL)  # from now on a stop gets its grace
                 self._set_state(EngineState.READY)
                 return
             except _PortInUse:

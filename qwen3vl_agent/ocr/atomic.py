@@ -15,15 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from qwen3vl_agent.errors import UserFacingError
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_current_umask()  # what open() would give; mkstemp makes 0600
+from qwen3vl_agent.file_modes import mkdir_for_user, user_file_mode
 
 
 class ExportError(UserFacingError):
@@ -46,7 +38,7 @@ def atomic_target(target: Path) -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces `target`, on failure it is removed."""
     target = Path(target)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        mkdir_for_user(target.parent)  # the user's --out: the user's umask, not the app's private one
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
         os.close(fd)
     except OSError as exc:
@@ -54,7 +46,7 @@ def atomic_target(target: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.chmod(tmp, _FILE_MODE)
+        os.chmod(tmp, user_file_mode())  # what open() would give the user; mkstemp makes 0600
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)

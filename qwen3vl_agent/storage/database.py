@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 import sqlite_utils
 
 from qwen3vl_agent.errors import StorageError
+from qwen3vl_agent.file_modes import open_private, private_mkdir
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,9 @@ def open_database(
 ) -> sqlite_utils.Database:
     """Open (creating) a WAL database, or raise a clear `StorageError`."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_mkdir(path.parent)
+        if not path.exists():  # owner-only from the start; SQLite gives -wal/-shm the same mode
+            os.close(open_private(path, os.O_WRONLY | os.O_CREAT))
         conn = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000, check_same_thread=True)
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         conn.execute("PRAGMA journal_mode=WAL")
@@ -128,7 +132,7 @@ def _migration_lock(path: Path) -> Iterator[None]:
     them; `migrate` re-reads what ran once it holds the lock.
     """
     lock_path = path.with_name(path.name + ".migrate-lock")
-    with open(lock_path, "a+b") as handle:
+    with os.fdopen(open_private(lock_path, os.O_RDWR | os.O_CREAT), "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield

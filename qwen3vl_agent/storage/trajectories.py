@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
+from qwen3vl_agent.file_modes import private_mkdir, write_private_bytes
 from qwen3vl_agent.storage.database import Database, Migration, register_migrations
 
 COMPONENT = "trajectories"
@@ -262,11 +263,10 @@ class TrajectoryStore:
     def save_screenshot(self, run_id: int, step_index: int, data: bytes, mime: str) -> Path:
         """Write the image bytes exactly as sent (one file per step; the step's rows share it)."""
         ext = {"image/png": "png", "image/webp": "webp", "image/jpeg": "jpg"}.get(mime, "bin")
-        folder = self.run_dir(run_id)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_mkdir(self.run_dir(run_id))
         path = folder / f"step-{step_index:04d}.{ext}"
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
+        write_private_bytes(tmp, data)  # a screenshot of the user's desktop: owner-only
         tmp.replace(path)
         return path
 

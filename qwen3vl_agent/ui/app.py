@@ -18,6 +18,7 @@ from pathlib import Path
 
 from qwen3vl_agent.config import Settings, load_settings
 from qwen3vl_agent.errors import ConfigError, UserFacingError
+from qwen3vl_agent.file_modes import make_process_private, open_private
 from qwen3vl_agent.paths import app_paths
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ _T0 = time.perf_counter()
 def _setup_logging() -> Path:
     log_dir = app_paths().ensure().log_dir
     path = log_dir / "app.log"
+    os.close(open_private(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND))  # typed text lands here
     logging.basicConfig(
         filename=str(path),
         level=logging.DEBUG if os.environ.get("QWEN3VL_AGENT_DEBUG") else logging.INFO,
@@ -99,6 +101,8 @@ def check_display() -> None:
 def run_app(argv: list[str] | None = None, *, start_engine: bool = True) -> int:
     """Run the desktop app until its window is closed; return the exit code."""
     check_display()
+    make_process_private()  # before the first write: everything the app keeps is owner-only
+    app_paths().secure()
     _setup_logging()
     import qasync
     from PySide6.QtCore import QTimer

@@ -61,3 +61,55 @@ def test_sigkilled_app_leaves_no_engine_process(tiny_model_dir: Path, tmp_path: 
         time.sleep(0.2)
     assert group_members(pgid) == []
     assert not pid_alive(server)
+
+
+STARTING_APP_SCRIPT = """
+import asyncio, sys
+sys.path.insert(0, {repo!r})
+from pathlib import Path
+from qwen3vl_agent.engine.managed import ManagedEngine
+from tests.support.engine_fixtures import tiny_engine_settings
+
+async def main():
+    # a grace far longer than the test waits: only the 'not ready yet' rule can end it in time
+    engine = ManagedEngine(tiny_engine_settings(Path({model!r})), Path({logs!r}), stop_grace_s=600)
+    task = asyncio.create_task(engine.start())
+    while engine.server_pid is None:
+        await asyncio.sleep(0.05)
+    print(engine.pid, engine.server_pid, flush=True)
+    await task
+
+asyncio.run(main())
+"""
+
+
+def _server_output(log: Path) -> list[str]:
+    """Lines vLLM itself wrote (not the app's header or the guard's notes)."""
+    lines = log.read_text(errors="replace").splitlines()
+    return [x for x in lines if x.strip() and not x.startswith(("===", "group_guard:"))]
+
+
+def test_app_killed_while_the_engine_starts_takes_it_down_at_once(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """vLLM ignores SIGTERM while it loads; the guard must not wait out its grace for it."""
+    script = STARTING_APP_SCRIPT.format(repo=str(REPO_ROOT), model=str(tiny_model_dir), logs=str(tmp_path))
+    app = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    log = tmp_path / "vllm-server.log"
+    try:
+        line = _read_line(app, 120)
+        assert line, f"the engine process did not appear; log:\n{log.read_text()[-3000:]}"
+        pgid, server = (int(x) for x in line.split())
+        # let vLLM get into its start-up (past its imports, into argument parsing / model loading)
+        end = time.monotonic() + 120
+        while time.monotonic() < end and not _server_output(log):
+            time.sleep(0.2)
+        time.sleep(2.0)
+        assert pid_alive(server), f"the server died on its own; log:\n{log.read_text()[-3000:]}"
+        assert "Application startup complete" not in log.read_text()  # still starting
+    finally:
+        os.kill(app.pid, signal.SIGKILL)
+        app.wait()
+    end = time.monotonic() + 30  # far below the 600 s grace the engine was given
+    while time.monotonic() < end and group_members(pgid):
+        time.sleep(0.1)
+    assert group_members(pgid) == [], log.read_text()[-2000:]
+    assert "killing it at once" in log.read_text()
