@@ -89,7 +89,9 @@ def _server_output(log: Path) -> list[str]:
     return [x for x in lines if x.strip() and not x.startswith(("===", "group_guard:"))]
 
 
-def test_app_killed_while_the_engine_starts_takes_it_down_at_once(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_app_killed_while_the_engine_starts_takes_it_down_at_once(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
     """vLLM ignores SIGTERM while it loads; the guard must not wait out its grace for it."""
     script = STARTING_APP_SCRIPT.format(repo=str(REPO_ROOT), model=str(tiny_model_dir), logs=str(tmp_path))
     app = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
