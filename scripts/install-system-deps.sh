@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Debian/Ubuntu packages the app and its tests use: an X server for tests (Xvfb), the clipboard
-# tools pyperclip needs for Unicode typing, Tesseract for the CPU OCR engine, Qt's xcb libraries.
+# tools pyperclip needs for Unicode typing, Tesseract for the CPU OCR engine, Qt's xcb libraries,
+# nginx with its njs module (the tests run the team server's proxy config, packaging/server/proxy/).
 # Installs only what is missing; needs root or sudo.
 set -euo pipefail
 PKGS=(xvfb xauth xclip xdotool x11-utils tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra
       libxkbcommon-x11-0 libxcb-xinerama0 libxcb-icccm4 libxcb-keysyms1 libxcb-xkb1 libxcb-cursor0
       libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0 libgl1 libegl1 libfontconfig1 libdbus-1-3
-      fonts-dejavu-core desktop-file-utils appstream)
+      fonts-dejavu-core desktop-file-utils appstream nginx libnginx-mod-http-js)
 [ "${1:-}" = "--app-only" ] && PKGS=(xclip tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra
       libxkbcommon-x11-0 libxcb-xinerama0 libxcb-icccm4 libxcb-keysyms1 libxcb-xkb1 libxcb-cursor0
       libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0 libgl1 libegl1 libfontconfig1 libdbus-1-3)
@@ -20,3 +21,8 @@ SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 echo "installing system packages: ${missing[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# the tests start their own nginx on loopback ports; the system service the package may have
+# started (port 80) is not wanted
+if [[ " ${missing[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true
+fi

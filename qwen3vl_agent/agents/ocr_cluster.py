@@ -8,6 +8,12 @@ storage every node sees: a shared or network file system) and recognises it with
 Results stream back to the driver as they finish and are recorded one by one, so a killed run
 resumes where it stopped.
 
+Anyone who can reach a Ray cluster (its GCS port, Ray Client, the dashboard, job submission)
+can run any code on it and read what its workers hold, endpoint keys included: run Ray on a
+private network only. Within that boundary the keys still stay out of the pickled actor
+arguments (task specs, the object store, spilled objects): they travel in the actors'
+`runtime_env` as environment variables (`split_endpoint_keys` / `join_endpoint_keys`).
+
 Ray is an optional dependency (`pip install 'qwen3vl-agent[cluster]'`).
 """
 
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import threading
 import time
@@ -30,6 +37,7 @@ from qwen3vl_agent.ocr.model import OcrPage
 from qwen3vl_agent.ocr.qwen_engine import Mode, QwenOptions
 
 PAGES_PER_TASK = 4
+KEY_ENV_PREFIX = "QWEN3VL_AGENT_ENDPOINT_KEY_"  # + the endpoint's index: its API key on the workers
 
 
 class ClusterError(UserFacingError):
@@ -42,7 +50,8 @@ class ClusterOptions:
 
     address: str
     workers: int | None = None  # pages in parallel; None = the cluster's CPUs
-    endpoints: list[dict[str, Any]] = field(default_factory=list)  # for the Qwen engine on workers
+    # for the Qwen engine on the workers; their keys travel apart (see `split_endpoint_keys`)
+    endpoints: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,51 @@ def _cpu_page(row: dict[str, Any], load: Any, options: Any) -> dict[str, Any]:
         return {"key": row["key"], "page": None, "error": reason, "seconds": time.monotonic() - start}
 
 
+@dataclass(frozen=True)
+class WorkerEndpoints:
+    """The endpoints as they travel to the workers: the keys apart from everything else.
+
+    `endpoints` (no `api_key`, an `api_key_env` name instead) become the actors' constructor
+    arguments, which Ray pickles into the task spec and the object store; `env` (name -> key) goes
+    into the actors' `runtime_env` and reaches the worker only as environment variables."""
+
+    endpoints: list[dict[str, Any]]
+    env: dict[str, str]
+
+
+def split_endpoint_keys(endpoints: Sequence[dict[str, Any]]) -> WorkerEndpoints:
+    """Take each endpoint's API key out of its settings and name the variable that carries it."""
+    public: list[dict[str, Any]] = []
+    env: dict[str, str] = {}
+    for index, endpoint in enumerate(endpoints):
+        entry = {k: v for k, v in endpoint.items() if k != "api_key"}
+        key = endpoint.get("api_key")
+        if key:
+            name = f"{KEY_ENV_PREFIX}{index}"
+            env[name] = str(key)
+            entry["api_key_env"] = name
+        public.append(entry)
+    return WorkerEndpoints(public, env)
+
+
+def join_endpoint_keys(endpoints: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Worker side: the endpoint settings again, each key read from the variable it names."""
+    joined: list[dict[str, Any]] = []
+    for endpoint in endpoints:
+        entry = {k: v for k, v in endpoint.items() if k != "api_key_env"}
+        name = endpoint.get("api_key_env")
+        if name:
+            key = os.environ.get(name)
+            if not key:
+                raise ClusterError(
+                    f"The endpoint key did not reach this Ray worker ({name} is not set)",
+                    "the key travels in the job's runtime_env: check that the cluster accepts runtime_env env_vars",
+                )
+            entry["api_key"] = key
+        joined.append(entry)
+    return joined
+
+
 class _QwenPages:
     """Worker side, Qwen3-VL: one client per worker actor, talking to the configured endpoints."""
 
@@ -132,7 +186,10 @@ class _QwenPages:
         from qwen3vl_agent.ocr.qwen_engine import QwenOcrEngine
 
         settings = Settings(
-            engine=EngineSettings(mode="endpoints", endpoints=[EndpointSettings(**e) for e in endpoints])
+            engine=EngineSettings(
+                mode="endpoints",
+                endpoints=[EndpointSettings(**e) for e in join_endpoint_keys(endpoints)],
+            )
         )
         settings.cache.enabled = False
         self._loop = asyncio.new_event_loop()
@@ -213,13 +270,17 @@ def run_pages(
             raise ClusterError(
                 "The Qwen3-VL engine on a cluster needs endpoints", "set engine.endpoints in the settings"
             )
+        # keys never ride in the pickled constructor arguments: they reach the workers as
+        # environment variables of the actors (runtime_env), the rest of the settings as arguments
+        worker = split_endpoint_keys(cluster.endpoints)
         ds = ds.map_batches(
             cast(Callable[..., Any], _QwenPages),
             fn_constructor_kwargs={
-                "endpoints": cluster.endpoints,
+                "endpoints": worker.endpoints,
                 "qwen_options": qwen_options,
                 "load": load,
             },
+            runtime_env={"env_vars": worker.env} if worker.env else None,
             batch_size=4,
             num_cpus=1,
             concurrency=width,

@@ -5,6 +5,8 @@ nothing, and the outputs are byte-identical to a local job's on the same pages."
 from __future__ import annotations
 
 import asyncio
+import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -14,10 +16,17 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from qwen3vl_agent.agents.ocr_cluster import ClusterOcrJob, ClusterOptions
+from qwen3vl_agent.agents.ocr_cluster import (
+    ClusterError,
+    ClusterOcrJob,
+    ClusterOptions,
+    join_endpoint_keys,
+    split_endpoint_keys,
+)
 from qwen3vl_agent.agents.ocr_job import OcrJob, OcrJobOptions, create_job
 from qwen3vl_agent.agents.ocr_job_store import OcrJobStore
 from tests.support.ocr_documents import font, write_scanned_pdf
+from tests.support.policy_server import MODEL_NAME, PolicyServer
 from tests.support.ray_cluster import ray_env, start_ray_head, stop_ray
 
 pytest.importorskip("ray", reason="the cluster extra (ray[data]) is part of the test install")
@@ -189,3 +198,43 @@ def test_qwen_pages_on_the_cluster_go_through_the_configured_endpoint(
     assert tiny_engine.metric("vllm:request_success_total") == before + 5
     engines = {r[0] for r in store.db.execute("SELECT engine FROM ocr_pages WHERE job_id = ?", [job])}
     assert all(e.startswith("qwen") for e in engines), engines
+
+
+def test_endpoint_keys_stay_out_of_the_pickled_worker_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "sk-cluster-" + os.urandom(8).hex()
+    endpoints = [
+        {"url": "http://gpu-a:8000/v1", "api_key": key, "model": "m"},
+        {"url": "http://gpu-b:8000/v1"},  # no key: nothing to carry
+    ]
+    worker = split_endpoint_keys(endpoints)
+    assert key.encode() not in pickle.dumps(worker.endpoints)
+    assert key not in repr(ClusterOptions("127.0.0.1:6379", endpoints=endpoints))
+    assert list(worker.env.values()) == [key]
+    assert worker.endpoints[1] == {"url": "http://gpu-b:8000/v1"}
+    # on the worker, the runtime_env's variables put the keys back
+    for name, value in worker.env.items():
+        monkeypatch.setenv(name, value)
+    assert join_endpoint_keys(worker.endpoints) == endpoints
+    monkeypatch.delenv(next(iter(worker.env)))
+    with pytest.raises(ClusterError, match="did not reach this Ray worker"):
+        join_endpoint_keys(worker.endpoints)
+
+
+def test_qwen_workers_get_the_endpoint_key_through_the_runtime_env(corpus: Path, ray_cluster: str) -> None:
+    """A keyed OpenAI-compatible server (401 on /v1 without the key, like vLLM's --api-key) on
+    loopback: every page the workers send reaches it with the key, though the key is not among the
+    actors' constructor arguments."""
+    key = "sk-cluster-" + os.urandom(8).hex()
+    server = PolicyServer(api_key=key).start()
+    try:
+        store = OcrJobStore()
+        files = [corpus / "pngs" / f"page-{n:03d}.png" for n in (40, 41, 42)]
+        job = create_job(store, files, OcrJobOptions(engine="qwen", mode="text", max_tokens=16))
+        endpoint = {"url": server.url, "api_key": key, "model": MODEL_NAME}
+        options = ClusterOptions(ray_cluster, workers=2, endpoints=[endpoint])
+        summary = asyncio.run(ClusterOcrJob(store, job, options).run())
+        assert summary.status == "done", summary.failures
+        assert store.counts(job).done == 3
+        assert server.chat_requests == 3 and server.unauthorized == 0
+    finally:
+        server.stop()

@@ -210,6 +210,8 @@ class PolicyServer:
     host: str = "127.0.0.1"
     port: int = 0
     delay_s: float = 0.0  # pretend thinking time per answer
+    api_key: str | None = None  # when set, /v1 requests without `Authorization: Bearer <key>` get 401
+    unauthorized: int = 0  # requests refused for a missing or wrong key
     requests: int = 0
     chat_requests: int = 0
     contexts: list[PolicyContext] = field(default_factory=list)
@@ -242,9 +244,22 @@ class PolicyServer:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _refused(self) -> bool:
+                """vLLM's `--api-key` behaviour: 401 on `/v1/...` without the right bearer key."""
+                if server.api_key is None or not self.path.startswith("/v1"):
+                    return False
+                if self.headers.get("Authorization") == f"Bearer {server.api_key}":
+                    return False
+                with server._lock:
+                    server.unauthorized += 1
+                self._json(401, {"error": "Unauthorized"})
+                return True
+
             def do_GET(self) -> None:
                 with server._lock:
                     server.requests += 1
+                if self._refused():
+                    return
                 if self.path.rstrip("/") in ("/health", "/v1/health"):
                     self._json(200, {"status": "ok"})
                 elif self.path.rstrip("/") == "/v1/models":
@@ -270,6 +285,8 @@ class PolicyServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with server._lock:
                     server.requests += 1
+                if self._refused():
+                    return
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
                     return
