@@ -180,6 +180,13 @@ class PrivacySettings(BaseModel):
     masked_rects: list[Rect] = Field(default_factory=list)
     masked_window_titles: list[str] = Field(default_factory=list)
     exclude_own_windows: bool = True
+    # Off by default: runs are the record of what the agent did on the desktop (reports, replay,
+    # a batch's resume checks), and deleting them cannot be undone; the user opts in.
+    keep_runs_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="Delete agent runs and their screenshots older than this many days (unset: keep)",
+    )
 
 
 class Settings(BaseSettings):

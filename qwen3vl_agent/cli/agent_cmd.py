@@ -134,10 +134,12 @@ class _Session:
         self.stopping = False
 
     async def __aenter__(self) -> _Session:
-        from qwen3vl_agent.agents.wiring import AgentKit, Target, open_store
+        from qwen3vl_agent.agents.retention import retention_pass
+        from qwen3vl_agent.agents.wiring import AgentKit, Target, data_dir_for_reports, open_store
         from qwen3vl_agent.runtime import build_runtime
 
         self.store = open_store()
+        retention_pass(self.store, self.settings.privacy.keep_runs_days, data_dir_for_reports())
         confirm = _terminal_confirm if self.settings.safety.mode == "confirm" else None
         self.kit = AgentKit(
             self.settings, Target(self.monitor, self.window), self.settings.safety.mode, confirm
@@ -180,7 +182,11 @@ class _Session:
             if self.runtime is not None:
                 await self.runtime.close()
         finally:
+            from qwen3vl_agent.agents.retention import retention_pass
+            from qwen3vl_agent.agents.wiring import data_dir_for_reports
+
             self.kit.close()
+            retention_pass(self.store, self.settings.privacy.keep_runs_days, data_dir_for_reports())
             self.store.close()
 
 
@@ -376,12 +382,60 @@ def _read_back(session: _Session, fields: list[str] | None) -> Any:
     return check
 
 
+def _delete_runs(run_ids: tuple[int, ...], older_than: float | None) -> None:
+    from qwen3vl_agent.agents.retention import delete_runs, delete_runs_older_than
+    from qwen3vl_agent.agents.wiring import data_dir_for_reports, open_store
+
+    store = open_store()
+    try:
+        reports = data_dir_for_reports()
+        deleted: list[int] = []
+        kept: dict[int, str] = {}
+        if run_ids:
+            deleted += delete_runs(store, list(run_ids), reports).deleted
+        if older_than is not None:
+            result = delete_runs_older_than(store, older_than, reports)
+            deleted += result.deleted
+            kept.update(result.kept)
+    finally:
+        store.close()
+    _echo(
+        f"deleted {len(deleted)} agent run{'s' if len(deleted) != 1 else ''}"
+        + (f": {', '.join(str(i) for i in sorted(deleted))}" if deleted else "")
+        + " (steps, screenshots and reports)"
+    )
+    for run_id, why in sorted(kept.items()):
+        _echo(f"kept run {run_id}: {why}")
+
+
 @agent.command("runs")
 @click.option("--limit", type=int, default=30, show_default=True)
-def runs_cmd(limit: int) -> None:
-    """List recent agent runs."""
+@click.option(
+    "--delete",
+    "delete",
+    is_flag=True,
+    help="Delete the runs given as RUN_ID arguments, with their steps, screenshots and reports.",
+)
+@click.option(
+    "--older-than",
+    "older_than",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="DAYS",
+    help="Delete every run started more than DAYS days ago (runs an unfinished batch needs stay).",
+)
+@click.argument("run_ids", nargs=-1, type=int, metavar="[RUN_ID]...")
+def runs_cmd(limit: int, delete: bool, older_than: float | None, run_ids: tuple[int, ...]) -> None:
+    """List recent agent runs, or delete runs: `--delete RUN_ID...`, `--older-than DAYS`."""
     from qwen3vl_agent.agents.wiring import open_store
 
+    if run_ids and not delete:
+        raise click.UsageError("RUN_ID arguments need --delete (to list runs, give no RUN_ID)")
+    if delete and not run_ids:
+        raise click.UsageError("--delete needs one or more RUN_ID arguments")
+    if delete or older_than is not None:
+        _delete_runs(run_ids, older_than)
+        return
     store = open_store()
     try:
         runs = store.list_runs(limit)

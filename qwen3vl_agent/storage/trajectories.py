@@ -252,9 +252,30 @@ class TrajectoryStore:
         )
 
     def delete_run(self, run_id: int) -> None:
+        """Delete a run, its steps and its screenshots; the rows' bytes are zeroed in the file too."""
+        self.db.execute("PRAGMA secure_delete = ON")  # deleted data rows/text leave no readable trace
         with self.db.conn:
             self.db.execute("DELETE FROM agent_runs WHERE id = ?", [run_id])
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
+    def run_ids_started_before(self, cutoff: float) -> list[int]:
+        rows = self.db.execute("SELECT id FROM agent_runs WHERE started_at < ? ORDER BY id", [cutoff])
+        return [int(r[0]) for r in rows.fetchall()]
+
+    def runs_needed_by_batches(self, run_ids: list[int]) -> dict[int, int]:
+        """Of `run_ids`, those a batch still needs (run id -> batch id): the runs of a row
+        that is not finished, which a resume asks "did it already act?"."""
+        if not run_ids:
+            return {}
+        marks = ",".join("?" * len(run_ids))
+        done = ",".join("?" * len(FINISHED_ROW_STATUSES))
+        rows = self.db.execute(
+            f"SELECT r.id, r.batch_id FROM agent_runs r JOIN form_rows f"
+            f" ON f.batch_id = r.batch_id AND f.row_index = r.row_index"
+            f" WHERE r.id IN ({marks}) AND f.status NOT IN ({done})",
+            [*run_ids, *sorted(FINISHED_ROW_STATUSES)],
+        ).fetchall()
+        return {int(r[0]): int(r[1]) for r in rows}
 
     # ---- steps ----------------------------------------------------------------------------
     def run_dir(self, run_id: int) -> Path:

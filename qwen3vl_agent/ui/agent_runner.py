@@ -200,6 +200,11 @@ class AgentRunner:
         finally:
             with contextlib.suppress(Exception):
                 kit.close()
+            from qwen3vl_agent.agents.retention import retention_pass
+            from qwen3vl_agent.agents.wiring import data_dir_for_reports
+
+            with contextlib.suppress(Exception):  # the privacy.keep_runs_days setting, off the Qt thread
+                retention_pass(store, self.ctx.settings.privacy.keep_runs_days, data_dir_for_reports())
             with contextlib.suppress(Exception):
                 store.close()
 

@@ -87,6 +87,21 @@ def preload_modules() -> None:
     threading.Thread(target=work, name="preload", daemon=True).start()
 
 
+def start_retention(keep_days: float | None) -> None:
+    """Delete agent runs older than the retention setting, on a background thread."""
+    import threading
+
+    def work() -> None:
+        from qwen3vl_agent.agents.retention import prune_app_runs
+
+        try:
+            prune_app_runs(keep_days)
+        except Exception:  # never in the user's way; the next start tries again
+            log.warning("retention pass failed", exc_info=True)
+
+    threading.Thread(target=work, name="retention", daemon=True).start()
+
+
 def check_display() -> None:
     """Fail with a clear message instead of Qt's abort when there is no screen to open a window on."""
     if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
@@ -159,6 +174,8 @@ def run_app(argv: list[str] | None = None, *, start_engine: bool = True) -> int:
         )
         box.open()
     QTimer.singleShot(200, preload_modules)
+    if settings.privacy.keep_runs_days is not None:
+        QTimer.singleShot(300, lambda: start_retention(settings.privacy.keep_runs_days))
     if start_engine and not os.environ.get("QWEN3VL_AGENT_NO_ENGINE"):
         QTimer.singleShot(0, ctx.core.start)  # type: ignore[attr-defined]
 
