@@ -7,6 +7,7 @@ would show). The stand-in is a fake because what is under test is the proxy, and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -53,6 +54,7 @@ class Upstream:
     seen: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, Authorization
     release: threading.Event = field(default_factory=threading.Event)
     released_by_client: bool | None = None
+    disconnected: threading.Event = field(default_factory=threading.Event)  # a held stream's client left
     _httpd: ThreadingHTTPServer | None = None
 
     def start(self) -> Upstream:
@@ -68,8 +70,12 @@ class Upstream:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 upstream.seen.append((self.command, self.path, self.headers.get("Authorization")))
-                if self.path == "/v1/chat/completions" and json.loads(body or b"{}").get("stream"):
-                    self._stream()
+                request = json.loads(body or b"{}")
+                if self.path == "/v1/chat/completions" and request.get("stream"):
+                    if request["messages"][0]["content"] == "hold until the client leaves":
+                        self._hold()
+                    else:
+                        self._stream()
                     return
                 data = json.dumps({"path": self.path, "object": "list", "data": []}).encode()
                 self.send_response(200)
@@ -100,6 +106,22 @@ class Upstream:
                 event("[DONE]")
                 self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
+
+            def _hold(self) -> None:
+                """Like vLLM generating a long answer: one event, then wait for the connection to
+                close (EOF), which is what makes vLLM abort the request when a client cancels."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                payload = b'data: {"choices": [{"index": 0, "delta": {"content": "x"}}]}\n\n'
+                self.wfile.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n")
+                self.wfile.flush()
+                self.connection.settimeout(10)
+                with contextlib.suppress(OSError):
+                    if self.connection.recv(1) == b"":
+                        upstream.disconnected.set()
+                self.close_connection = True
 
             do_GET = _answer
             do_POST = _answer
@@ -282,6 +304,22 @@ def test_a_streamed_answer_passes_event_by_event(proxy: Proxy) -> None:
     assert proxy.upstream.released_by_client is True, "the proxy held the first event back"
     contents = [json.loads(e)["choices"][0]["delta"]["content"] for e in events[:-1]]
     assert contents == ["first", "second"] and events[-1] == "[DONE]"
+
+
+def test_a_client_that_leaves_mid_answer_closes_the_upstream_connection(proxy: Proxy) -> None:
+    """The app's Stop closes its connection; vLLM stops generating only when its own connection
+    closes: the proxy must pass the departure on, not finish the answer for nobody."""
+    body = {
+        "model": "m",
+        "stream": True,
+        "messages": [{"role": "user", "content": "hold until the client leaves"}],
+    }
+    with proxy.client(proxy.key) as client, client.stream("POST", "/v1/chat/completions", json=body) as resp:
+        assert resp.status_code == 200
+        first = next(line for line in resp.iter_lines() if line.startswith("data: "))
+        assert json.loads(first.removeprefix("data: "))["choices"][0]["delta"]["content"] == "x"
+    # leaving the block closed the client's connection in the middle of the answer
+    assert proxy.upstream.disconnected.wait(timeout=10), "the proxy kept the upstream request open"
 
 
 def test_the_metrics_port_serves_health_and_metrics_only(proxy: Proxy) -> None:
