@@ -36,6 +36,14 @@ class EngineError(UserFacingError):
     """The inference engine is unavailable, failed, or answered with an error."""
 
 
+class EngineServerError(EngineError):
+    """The engine answered a request with a server error (HTTP 5xx): a later try may succeed."""
+
+    def __init__(self, message: str, hint: str | None = None, *, status_code: int | None = None) -> None:
+        super().__init__(message, hint)
+        self.status_code = status_code
+
+
 class EngineUnavailableError(EngineError):
     """No engine can take requests right now (not installed, not started, all endpoints down)."""
 

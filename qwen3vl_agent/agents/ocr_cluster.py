@@ -345,11 +345,10 @@ class ClusterOcrJob(OcrJob):
         self.cluster = cluster
 
     async def _run_cluster(self, engine: str) -> None:
-        pending = list(self.store.pending_pages(self.job_id))
+        # only the pages this run could claim: another run of the job may hold the others
+        pending = [p for p in self.store.pending_pages(self.job_id) if self.store.claim(p, self.run_id)]
         by_key = dict(enumerate(pending))
         pages = [ClusterPage(key, p.path, self._ref(p).kind, p.page_index) for key, p in by_key.items()]
-        for p in pending:
-            self.store.mark_started(p)
         qwen_options = None
         if engine == "qwen":
             qwen_options = QwenOptions(

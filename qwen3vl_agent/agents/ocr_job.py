@@ -1,42 +1,44 @@
 """OCR batches as persisted, resumable jobs.
 
 `create_job` finds the documents, counts their pages and writes one row per page; `OcrJob.run`
-works through the pages that are still pending: through the inference service's queue (never
-more pages in flight than the queue allows) for Qwen3-VL, or through a pool of worker processes
-for the CPU engine. Each result is stored as soon as it exists; a failed page is stored with its
-reason and the job goes on. When Qwen3-VL is unavailable (at the start or mid-way) the job falls
-back to the CPU engine and says so in its events. Finished documents are exported.
+works through the pages that are still pending, claiming each one first (two runs of one job
+share its pages; neither does a page the other has). Pages are decoded in worker processes (a
+file that crashes its reader costs a worker, not the app) under a memory budget of decoded
+pixels in flight; Qwen3-VL pages then go through the inference service's queue (never more in
+flight than the queue allows), CPU pages are read by Tesseract in the same workers. Each result
+is stored as soon as it exists; a failed page is stored with its reason and the job goes on.
+A page that was in flight when a worker (or the app) died is retried alone; a second death
+quarantines it. When Qwen3-VL is unavailable (at the start or mid-way) the job falls back to the
+CPU engine and says so in its events. Finished documents are exported.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from qwen3vl_agent.agents.ocr_job_store import JobCounts, OcrJobStore, PendingPage
-from qwen3vl_agent.errors import EngineUnavailableError, UserFacingError
-from qwen3vl_agent.ocr import cpu_engine
+from qwen3vl_agent.agents.ocr_workers import MemoryBudget, WorkerCrashedError, WorkerPool
+from qwen3vl_agent.errors import EngineServerError, EngineUnavailableError, UserFacingError
+from qwen3vl_agent.ocr import cpu_engine, page_worker
 from qwen3vl_agent.ocr.exports import FORMATS, export_document
 from qwen3vl_agent.ocr.inputs import (
+    DEFAULT_MAX_DECODE_PIXELS,
     LoadOptions,
     PageRef,
     close_cached_pdfs,
-    discover,
+    discover_inputs,
     document_kind,
-    load_page,
-    page_count,
 )
 from qwen3vl_agent.ocr.model import OcrPage
 from qwen3vl_agent.ocr.qwen_engine import MODES, Mode, OcrSubmitter, QwenOcrEngine, QwenOptions, check_schema
+from qwen3vl_agent.storage.run_lease import RunLease, lease_alive
 
 ENGINES = ("qwen", "cpu")
 
@@ -60,7 +62,10 @@ class OcrJobOptions:
     max_tokens: int | None = None  # per page answer; None = the prompt file's value per mode
     concurrency: int | None = None  # Qwen pages in flight; None = the queue's max_in_flight
     workers: int | None = None  # CPU worker processes; None = CPU count
-    max_pixels: int = 200_000_000
+    max_pixels: int = 200_000_000  # larger pages are refused
+    max_decode_pixels: int = DEFAULT_MAX_DECODE_PIXELS  # larger pages are downscaled while decoding
+    memory_budget_mb: int = 1024  # decoded pixels in flight in the workers, all pages together
+    follow_symlinks: bool = False  # follow links in input folders that lead out of them
     cluster: str | None = None  # a Ray address: the pages run on that cluster (agents/ocr_cluster.py)
 
     def validate(self) -> OcrJobOptions:
@@ -81,6 +86,8 @@ class OcrJobOptions:
             raise UserFacingError(f"Unknown format {bad[0]!r}; choose from {', '.join(FORMATS)}")
         if not 36 <= self.dpi <= 1200:
             raise UserFacingError(f"--dpi {self.dpi} is out of range (36..1200)")
+        if self.memory_budget_mb < 64:
+            raise UserFacingError(f"--memory-budget {self.memory_budget_mb} MB is too small (at least 64)")
         return self
 
     @staticmethod
@@ -91,7 +98,12 @@ class OcrJobOptions:
     def load_options(self) -> LoadOptions:
         # json extraction reads the rendered page, not the text layer
         use_layer = self.use_text_layer and self.mode != "json"
-        return LoadOptions(dpi=self.dpi, use_text_layer=use_layer, max_pixels=self.max_pixels)
+        return LoadOptions(
+            dpi=self.dpi,
+            use_text_layer=use_layer,
+            max_pixels=self.max_pixels,
+            max_decode_pixels=self.max_decode_pixels,
+        )
 
 
 @dataclass(frozen=True)
@@ -99,7 +111,9 @@ class JobProgress:
     """A progress event for the UI and the CLI."""
 
     job_id: str
-    kind: str  # started, page_done, page_failed, fallback, exported, export_failed, finished
+    kind: (
+        str  # started, page_done, page_failed, page_quarantined, fallback, exported, export_failed, finished
+    )
     done: int
     failed: int
     total: int
@@ -124,40 +138,97 @@ class JobSummary:
 
     @property
     def ok(self) -> bool:
-        return self.status == "done"
+        """Nothing went wrong (pages another run of the job still reads are that run's to report)."""
+        return self.status in ("done", "running_elsewhere")
 
 
 def create_job(store: OcrJobStore, paths: Sequence[str | Path], options: OcrJobOptions) -> str:
-    """Record a new job: its documents and one pending row per page (unreadable files are recorded)."""
+    """Record a new job: its documents and one pending row per page (unreadable files are recorded).
+
+    Documents are opened (to count their pages) in a worker process: a file that crashes its
+    reader is recorded as unreadable, and the app lives on."""
     options.validate()
-    files = [f.resolve() for f in discover(paths, options.include, options.exclude)]
+    found = discover_inputs(paths, options.include, options.exclude, follow_symlinks=options.follow_symlinks)
+    files = [f.resolve() for f in found.files]
     options.roots = [str(Path(p).resolve()) for p in paths if Path(p).is_dir()]
     if not files:
-        raise UserFacingError("No documents found", "check the paths and the --include/--exclude patterns")
+        hint = "check the paths and the --include/--exclude patterns"
+        if found.skipped_links:
+            hint = f"{len(found.skipped_links)} symbolic links out of the folder were skipped; use --follow-symlinks"
+        raise UserFacingError("No documents found", hint)
     job_id = store.create_job(options.engine, options.mode, asdict(options))
-    for position, path in enumerate(files):
-        try:
-            count, error = page_count(path, options.max_pixels), None
-        except UserFacingError as exc:
-            count, error = 0, str(exc)
-        except Exception as exc:  # an unexpected reader failure is this file's problem only
-            count, error = 0, f"{path}: {type(exc).__name__}: {exc}"
+    if found.skipped_links:
+        store.add_event(job_id, "skipped", skipped_links_note(found.skipped_links))
+    surveys = _survey(files, options.max_pixels)
+    for position, (path, (count, error)) in enumerate(zip(files, surveys, strict=True)):
         store.add_document(job_id, position, str(path), count, error)
         if error:
             store.add_event(job_id, "document_failed", error)
-    close_cached_pdfs()
     return job_id
 
 
-def _finished(tasks: set[asyncio.Task[None]], slots: asyncio.Semaphore, task: asyncio.Task[None]) -> None:
-    tasks.discard(task)
-    slots.release()
+def skipped_links_note(links: Sequence[Path], shown: int = 5) -> str:
+    names = ", ".join(str(p) for p in links[:shown]) + (
+        f" and {len(links) - shown} more" if len(links) > shown else ""
+    )
+    return (
+        f"skipped {len(links)} symbolic link(s) that lead out of the input folder: {names}"
+        " (use --follow-symlinks to read them)"
+    )
+
+
+_SURVEY_CHUNK = 64
+
+
+def _survey(files: Sequence[Path], max_pixels: int) -> list[tuple[int, str | None]]:
+    """Page counts (or reasons) in a worker process, in chunks; a chunk whose worker died is
+    surveyed again one file at a time, so only the file that kills its reader is marked."""
+    pool = WorkerPool(1)
+    out: list[tuple[int, str | None]] = []
+    try:
+        for start in range(0, len(files), _SURVEY_CHUNK):
+            chunk = [str(f) for f in files[start : start + _SURVEY_CHUNK]]
+            try:
+                out += pool.call(page_worker.survey_documents, chunk, max_pixels)
+                continue
+            except WorkerCrashedError:
+                pass
+            for path in chunk:
+                try:
+                    out += pool.call(page_worker.survey_documents, [path], max_pixels)
+                except WorkerCrashedError:
+                    out.append(
+                        (0, f"{path}: reading it crashed the reader process (a damaged or hostile file)")
+                    )
+        return out
+    finally:
+        pool.close()
 
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, UserFacingError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+# Transient server errors (HTTP 5xx) on an OCR page: wait this long before each new try.
+# A seam, not a policy: it goes once the engine client's one retry policy (issue 12/14) lands.
+SERVER_ERROR_RETRY_DELAYS_S: tuple[float, ...] = (1.0, 3.0, 8.0)
+
+
+async def submit_retrying(
+    call: Callable[[], Awaitable[OcrPage]], delays: Sequence[float] = SERVER_ERROR_RETRY_DELAYS_S
+) -> OcrPage:
+    """`call()`, tried again after each delay while it fails with a transient server error."""
+    for delay in delays:
+        try:
+            return await call()
+        except EngineServerError:
+            await asyncio.sleep(delay)
+    return await call()
+
+
+PageWork = Callable[[PendingPage], Coroutine[Any, Any, None]]
 
 
 class OcrJob:
@@ -172,6 +243,7 @@ class OcrJob:
         on_progress: ProgressCallback | None = None,
         unavailable_reason: str | None = None,
         max_in_flight: int = 32,
+        retry_delays: Sequence[float] = SERVER_ERROR_RETRY_DELAYS_S,
     ) -> None:
         self.store = store
         self.job_id = job_id
@@ -179,6 +251,7 @@ class OcrJob:
         self.on_progress = on_progress
         self.unavailable_reason = unavailable_reason
         self.max_in_flight = max_in_flight
+        self.retry_delays = tuple(retry_delays)
         self.job = store.job(job_id)
         self.options = OcrJobOptions.from_dict(self.job.options)
         self.load = self.options.load_options()
@@ -187,11 +260,16 @@ class OcrJob:
         self._start = time.monotonic()
         self._finished_now = 0
         self._counts = store.counts(job_id)
+        self.run_id = ""
+        self.budget = MemoryBudget(self.options.memory_budget_mb * 1024 * 1024)
+        self.workers: WorkerPool | None = None
+        self.cpu_page: Callable[..., dict[str, Any]] = cpu_engine.run_page  # what CPU workers run per page
+        self._suspects: list[PendingPage] = []  # in flight when a worker died: retried alone
 
     # ------------------------------------------------------------ events
 
     def _emit(self, kind: str, message: str = "", path: str | None = None, page: int | None = None) -> None:
-        if kind in ("fallback", "export_failed", "finished", "started"):
+        if kind in ("fallback", "export_failed", "finished", "started", "page_quarantined"):
             self.store.add_event(self.job_id, kind, message)
         if self.on_progress is None:
             return
@@ -214,35 +292,114 @@ class OcrJob:
         self._emit("fallback", note)
 
     def _record_done(self, page: PendingPage, result: OcrPage, duration: float) -> None:
-        self.store.mark_done(page, result, duration)
+        if not self.store.mark_done(page, result, duration, self.run_id):
+            return  # the claim is gone (never ours): another run owns this page
         self._finished_now += 1
         c = self._counts
         self._counts = JobCounts(c.total, c.done + 1, c.failed, c.pending - 1, c.documents_failed)
         self._emit("page_done", path=page.path, page=page.page_index + 1)
 
     def _record_failed(self, page: PendingPage, reason: str, engine: str, duration: float) -> None:
-        self.store.mark_failed(page, reason, engine, duration)
+        if not self.store.mark_failed(page, reason, engine, duration, self.run_id):
+            return
         self._finished_now += 1
         c = self._counts
         self._counts = JobCounts(c.total, c.done, c.failed + 1, c.pending - 1, c.documents_failed)
         self._emit("page_failed", reason, path=page.path, page=page.page_index + 1)
 
+    def _record_crash(self, page: PendingPage, reason: str) -> None:
+        """The worker reading `page` died: retry the page alone, or quarantine it the second time."""
+        status = self.store.release(page, self.run_id, crashed=True)
+        self._counts = self.store.counts(self.job_id)
+        if status == "pending":
+            self._suspects.append(PendingPage(page.document_id, page.path, page.page_index, page.crashes + 1))
+        elif status == "quarantined":
+            self._finished_now += 1
+            self._emit(
+                "page_quarantined",
+                f"{page.path} page {page.page_index + 1}: the process reading it died twice ({reason}); skipped",
+                path=page.path,
+                page=page.page_index + 1,
+            )
+
     @staticmethod
     def _ref(page: PendingPage) -> PageRef:
         return PageRef(page.path, document_kind(Path(page.path)) or "image", page.page_index)
 
+    def _pool(self) -> WorkerPool:
+        if self.workers is None:
+            self.workers = WorkerPool(self.options.workers or os.cpu_count() or 1)
+        return self.workers
+
+    async def _decode_budgeted(self, page: PendingPage, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run `fn` on the page in a worker once its decoded pixels fit in the memory budget."""
+        pool = self._pool()
+        nbytes = await pool.run(page_worker.page_bytes, self._ref(page), self.load)
+        async with self.budget.hold(nbytes):
+            return await pool.run(fn, self._ref(page), self.load, *args)
+
+    # ------------------------------------------------------------ driving pages
+
+    async def _drive(self, work: PageWork, limit: int, stop: Callable[[], bool] = lambda: False) -> None:
+        """Every pending page through `work`: crash suspects alone, then the rest `limit` at a
+        time, then the pages that were in flight when a worker died, alone again."""
+        pending = list(self.store.pending_pages(self.job_id))
+        suspects = [p for p in pending if p.crashes > 0]
+        for page in suspects:
+            if stop():
+                return
+            await work(page)
+        await self._concurrently([p for p in pending if p.crashes == 0], work, limit, stop)
+        while self._suspects and not stop():
+            page = self._suspects.pop(0)
+            await work(page)
+
+    @staticmethod
+    async def _concurrently(
+        pages: Sequence[PendingPage], work: PageWork, limit: int, stop: Callable[[], bool]
+    ) -> None:
+        slots = asyncio.Semaphore(max(1, limit))
+        tasks: set[asyncio.Task[None]] = set()
+
+        def finished(task: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            slots.release()
+
+        try:
+            for page in pages:
+                await slots.acquire()
+                if stop():
+                    slots.release()
+                    break
+                task = asyncio.create_task(work(page))
+                tasks.add(task)
+                task.add_done_callback(finished)
+            if tasks:
+                await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
     # ------------------------------------------------------------ Qwen3-VL through the queue
 
     async def _qwen_page(self, engine: QwenOcrEngine, page: PendingPage) -> None:
-        if self._fallen_back:
-            return  # left pending for the CPU pass
+        if self._fallen_back or not self.store.claim(page, self.run_id):
+            return  # left pending for the CPU pass, or another run has it
         start = time.monotonic()
-        self.store.mark_started(page)
+        opts = engine.options
         try:
-            loaded = await asyncio.to_thread(load_page, self._ref(page), self.load)
-            result = await engine.recognise(loaded)
+            prepared = await self._decode_budgeted(
+                page, page_worker.prepare_for_qwen, opts.budget_tokens, opts.encoding
+            )
+            result = await submit_retrying(lambda: engine.recognise_prepared(prepared), self.retry_delays)
         except EngineUnavailableError as exc:
+            self.store.release(page, self.run_id)  # for the CPU pass
             self._fall_back(str(exc))
+            return
+        except WorkerCrashedError as exc:
+            self._record_crash(page, str(exc))
             return
         except asyncio.CancelledError:
             raise
@@ -263,79 +420,37 @@ class OcrJob:
             ),
         )
         limit = max(1, min(self.options.concurrency or self.max_in_flight, self.max_in_flight))
-        slots = asyncio.Semaphore(limit)
-        tasks: set[asyncio.Task[None]] = set()
-        try:
-            for page in self.store.pending_pages(self.job_id):
-                await slots.acquire()
-                if self._fallen_back:
-                    slots.release()
-                    break
-                task = asyncio.create_task(self._qwen_page(engine, page))
-                tasks.add(task)
-                task.add_done_callback(functools.partial(_finished, tasks, slots))
-            if tasks:
-                await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
+        await self._drive(functools.partial(self._qwen_page, engine), limit, lambda: self._fallen_back)
 
     # ------------------------------------------------------------ CPU engine in worker processes
+
+    async def _cpu_page(self, options: cpu_engine.CpuOptions, page: PendingPage) -> None:
+        if not self.store.claim(page, self.run_id):
+            return
+        start = time.monotonic()
+        try:
+            data = await self._decode_budgeted(page, self.cpu_page, options)
+        except WorkerCrashedError as exc:
+            self._record_crash(page, str(exc))
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._record_failed(page, _reason(exc), "cpu", time.monotonic() - start)
+            return
+        self._record_done(page, OcrPage.from_dict(data), time.monotonic() - start)
 
     async def _run_cpu(self) -> None:
         if self.options.mode == "json":
             for page in list(self.store.pending_pages(self.job_id)):
-                self._record_failed(
-                    page, "json extraction needs the Qwen3-VL engine, which is unavailable", "cpu", 0
-                )
+                if self.store.claim(page, self.run_id):
+                    self._record_failed(
+                        page, "json extraction needs the Qwen3-VL engine, which is unavailable", "cpu", 0
+                    )
             return
-        workers = max(1, self.options.workers or os.cpu_count() or 1)
         options = cpu_engine.CpuOptions(languages=self.options.languages)
-        loop = asyncio.get_running_loop()
-        context = multiprocessing.get_context("forkserver")
-        # the fork server needs only the engine module, not whatever program started the job
-        context.set_forkserver_preload(["qwen3vl_agent.ocr.cpu_engine"])
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-        slots = asyncio.Semaphore(workers + 1)  # a small backlog keeps every worker busy
-        tasks: set[asyncio.Task[None]] = set()
-
-        async def one(page: PendingPage) -> None:
-            nonlocal pool
-            start = time.monotonic()
-            self.store.mark_started(page)
-            try:
-                data = await loop.run_in_executor(
-                    pool, cpu_engine.run_page, self._ref(page), self.load, options
-                )
-            except asyncio.CancelledError:
-                raise
-            except BrokenProcessPool as exc:
-                pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-                self._record_failed(
-                    page, f"the OCR worker process died ({exc})", "cpu", time.monotonic() - start
-                )
-                return
-            except Exception as exc:
-                self._record_failed(page, _reason(exc), "cpu", time.monotonic() - start)
-                return
-            self._record_done(page, OcrPage.from_dict(data), time.monotonic() - start)
-
-        try:
-            for page in self.store.pending_pages(self.job_id):
-                await slots.acquire()
-                task = asyncio.create_task(one(page))
-                tasks.add(task)
-                task.add_done_callback(functools.partial(_finished, tasks, slots))
-            if tasks:
-                await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
-            pool.shutdown(wait=True, cancel_futures=True)
+        # a small backlog keeps every worker busy
+        await self._drive(functools.partial(self._cpu_page, options), self._pool().workers + 1)
 
     # ------------------------------------------------------------ exports
 
@@ -352,16 +467,20 @@ class OcrJob:
             return written
         out = Path(self.options.out_dir)
         for doc_id, path, _count, status, _error, exported_at in self.store.documents(self.job_id):
-            if status != "ok" or exported_at is not None or not self.store.document_finished(doc_id):
-                continue
+            if status != "ok" or exported_at is not None or not self.store.claim_export(doc_id, self.run_id):
+                continue  # unreadable, exported, unfinished, or being exported by another run
             doc = self.store.load_document(doc_id, self.options.mode)
             try:
-                files = await asyncio.to_thread(
+                # in a worker: the searchable PDF re-opens the input with PDFium
+                files = await self._pool().run(
                     export_document, doc, self.options.formats, out, self._root_for(path)
                 )
-            except UserFacingError as exc:
-                self.store.mark_exported(doc_id, [], error=str(exc))
-                self._emit("export_failed", str(exc), path=path)
+            except (UserFacingError, WorkerCrashedError) as exc:
+                reason = (
+                    str(exc) if isinstance(exc, UserFacingError) else f"the export crashed its worker ({exc})"
+                )
+                self.store.mark_exported(doc_id, [], error=reason)
+                self._emit("export_failed", reason, path=path)
                 continue
             names = [str(f) for f in files]
             self.store.mark_exported(doc_id, names)
@@ -371,8 +490,36 @@ class OcrJob:
 
     # ------------------------------------------------------------ the run
 
+    def _recover(self) -> None:
+        """Pages claimed by runs of this job that died: back to pending as crash suspects, or
+        quarantined when they were in flight in a run that died before."""
+        folder = self.store.leases_dir
+        for rec in self.store.recover_abandoned(self.job_id, functools.partial(lease_alive, folder)):
+            if rec.status == "quarantined":
+                self._emit(
+                    "page_quarantined",
+                    f"{rec.page.path} page {rec.page.page_index + 1}: it was being read each time the"
+                    f" app died ({rec.page.crashes} times); skipped",
+                    path=rec.page.path,
+                    page=rec.page.page_index + 1,
+                )
+        self._counts = self.store.counts(self.job_id)
+
     async def run(self) -> JobSummary:
         """Work through the pending pages, export, and return the summary (never raises for a page)."""
+        lease = RunLease(self.store.leases_dir)
+        self.run_id = lease.run_id
+        try:
+            return await self._run()
+        finally:
+            self.store.release_run(self.job_id, self.run_id)
+            lease.close()
+            if self.workers is not None:
+                self.workers.close()
+            close_cached_pdfs()
+
+    async def _run(self) -> JobSummary:
+        self._recover()
         self.store.set_status(self.job_id, "running")
         self._emit("started", f"{self._counts.pending} of {self._counts.total} pages to do")
         try:
@@ -390,12 +537,19 @@ class OcrJob:
             )
             raise
         exported = await self._export()
-        close_cached_pdfs()
         self._counts = self.store.counts(self.job_id)
         failures = self.store.failures(self.job_id)
         c = self._counts
-        status = "done" if (c.failed == 0 and c.pending == 0 and not failures) else "done_with_errors"
         message = f"{c.done} pages done, {c.failed} failed, {c.documents_failed} documents unreadable"
-        self.store.set_status(self.job_id, status, message, self.engine_used)
+        if c.quarantined:
+            message += f", {c.quarantined} quarantined (they crashed the reader)"
+        if c.running:
+            status = "running_elsewhere"
+            message += f"; {c.running} pages are being read by another run of this job, which finishes it"
+            self.store.set_status(self.job_id, "running", message, self.engine_used)
+        else:
+            ok = c.failed == 0 and c.pending == 0 and c.quarantined == 0 and not failures
+            status = "done" if ok else "done_with_errors"
+            self.store.set_status(self.job_id, status, message, self.engine_used)
         self._emit("finished", message)
         return JobSummary(self.job_id, status, c, self.engine_used, failures, exported)

@@ -3,6 +3,12 @@
 Every page's result is written the moment it exists, so a killed batch resumes with exactly
 the pages that are still pending. `completions` counts how often a page was finished: a page
 is never finished twice (the tests check it from here).
+
+Pages are claimed one by one (`pending` -> `running`, with the claiming run's id) in one guarded
+UPDATE, and only the run holding the claim can finish the page: two resumes of one job share
+its pages instead of both doing them. A run proves it is alive with a `RunLease`; claims of a run
+that died (killed, or crashed by a page) go back to pending with the page's `crashes` count
+raised, and a page that was in a crashed run twice is `quarantined`: skipped and reported.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +85,26 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-register_migrations(COMPONENT, [Migration(1, "OCR jobs, documents, pages, events", _v1)])
+def _v2(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE ocr_pages ADD COLUMN claim TEXT;
+        ALTER TABLE ocr_pages ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE ocr_documents ADD COLUMN export_claim TEXT;
+        """
+    )
+
+
+register_migrations(
+    COMPONENT,
+    [
+        Migration(1, "OCR jobs, documents, pages, events", _v1),
+        Migration(2, "page claims by run, crash counts, export claims", _v2),
+    ],
+)
+
+QUARANTINE_AFTER_CRASHES = 2
+FINISHED_PAGE_STATES = ("done", "failed", "quarantined")
 
 
 class JobNotFoundError(UserFacingError):
@@ -105,6 +130,7 @@ class PendingPage:
     document_id: int
     path: str
     page_index: int
+    crashes: int = 0  # runs that died while this page was in flight (a suspect when > 0)
 
 
 @dataclass(frozen=True)
@@ -114,6 +140,16 @@ class JobCounts:
     failed: int
     pending: int
     documents_failed: int
+    running: int = 0  # claimed by a run that is still working on them
+    quarantined: int = 0  # pages that were in flight in two runs that died: skipped
+
+
+@dataclass(frozen=True)
+class RecoveredPage:
+    """A claim of a dead run, given back: to pending, or to quarantine after too many crashes."""
+
+    page: PendingPage
+    status: str  # "pending" | "quarantined"
 
 
 class OcrJobStore:
@@ -121,6 +157,11 @@ class OcrJobStore:
 
     def __init__(self, path: Path | None = None) -> None:
         self.database = Database(path or app_paths().database_file)
+
+    @property
+    def leases_dir(self) -> Path:
+        """Where runs of OCR jobs keep their `RunLease` files (next to the database)."""
+        return self.database.path.parent / "ocr-runs"
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -204,50 +245,157 @@ class OcrJobStore:
     # ------------------------------------------------------------ pages
 
     def pending_pages(self, job_id: str) -> Iterator[PendingPage]:
+        """Pending pages, suspects of a crash first (the job runs those alone), then in order."""
         rows = self.db.execute(
-            "SELECT p.document_id, d.path, p.page_index FROM ocr_pages p JOIN ocr_documents d ON d.id = p.document_id"
-            " WHERE p.job_id = ? AND p.status = 'pending' ORDER BY d.position, p.page_index",
+            "SELECT p.document_id, d.path, p.page_index, p.crashes FROM ocr_pages p"
+            " JOIN ocr_documents d ON d.id = p.document_id"
+            " WHERE p.job_id = ? AND p.status = 'pending'"
+            " ORDER BY p.crashes > 0 DESC, d.position, p.page_index",
             [job_id],
         ).fetchall()
         for r in rows:
-            yield PendingPage(r[0], r[1], r[2])
+            yield PendingPage(r[0], r[1], r[2], r[3])
 
-    def mark_started(self, page: PendingPage) -> None:
+    def _where(self, page: PendingPage) -> list[Any]:
+        return [page.document_id, page.page_index]
+
+    def claim(self, page: PendingPage, run_id: str) -> bool:
+        """Take a pending page for `run_id` (atomic): False when another run has it or it is finished."""
         with self.db.conn:
-            self.db.execute(
-                "UPDATE ocr_pages SET attempts = attempts + 1 WHERE document_id = ? AND page_index = ?",
-                [page.document_id, page.page_index],
+            cur = self.db.execute(
+                "UPDATE ocr_pages SET status = 'running', claim = ?, attempts = attempts + 1"
+                " WHERE document_id = ? AND page_index = ? AND status = 'pending'",
+                [run_id, *self._where(page)],
             )
+        return cur.rowcount == 1
 
-    def mark_done(self, page: PendingPage, result: OcrPage, duration_s: float) -> None:
+    def mark_done(self, page: PendingPage, result: OcrPage, duration_s: float, run_id: str) -> bool:
+        """Store the result if `run_id` still holds the page's claim (else nothing, and False)."""
         with self.db.conn:
-            self.db.execute(
-                "UPDATE ocr_pages SET status = 'done', result = ?, error = NULL, engine = ?,"
+            cur = self.db.execute(
+                "UPDATE ocr_pages SET status = 'done', result = ?, error = NULL, engine = ?, claim = NULL,"
                 " completions = completions + 1, duration_s = ?, finished_at = ?"
-                " WHERE document_id = ? AND page_index = ?",
+                " WHERE document_id = ? AND page_index = ? AND status = 'running' AND claim = ?",
                 [
                     json.dumps(result.to_dict(), ensure_ascii=False),
                     result.engine,
                     duration_s,
                     time.time(),
-                    page.document_id,
-                    page.page_index,
+                    *self._where(page),
+                    run_id,
                 ],
             )
+        return cur.rowcount == 1
 
-    def mark_failed(self, page: PendingPage, reason: str, engine: str, duration_s: float) -> None:
-        with self.db.conn:
-            self.db.execute(
-                "UPDATE ocr_pages SET status = 'failed', error = ?, engine = ?, duration_s = ?, finished_at = ?"
-                " WHERE document_id = ? AND page_index = ?",
-                [reason, engine, duration_s, time.time(), page.document_id, page.page_index],
-            )
-
-    def reset_failed(self, job_id: str) -> int:
-        """Put failed pages back to pending (for `resume --retry-failed`)."""
+    def mark_failed(
+        self, page: PendingPage, reason: str, engine: str, duration_s: float, run_id: str
+    ) -> bool:
+        """Record the failure if `run_id` still holds the page's claim (else nothing, and False)."""
         with self.db.conn:
             cur = self.db.execute(
-                "UPDATE ocr_pages SET status = 'pending', error = NULL WHERE job_id = ? AND status = 'failed'",
+                "UPDATE ocr_pages SET status = 'failed', error = ?, engine = ?, duration_s = ?, finished_at = ?,"
+                " claim = NULL WHERE document_id = ? AND page_index = ? AND status = 'running' AND claim = ?",
+                [reason, engine, duration_s, time.time(), *self._where(page), run_id],
+            )
+        return cur.rowcount == 1
+
+    def release(self, page: PendingPage, run_id: str, *, crashed: bool = False) -> str | None:
+        """Give a claimed page back: to pending, or (`crashed`: the process reading it died) with
+        its crash count raised, quarantined at `QUARANTINE_AFTER_CRASHES`. Returns the new status."""
+        with self.db.conn:
+            cur = self.db.execute(
+                "UPDATE ocr_pages SET crashes = crashes + ?,"
+                " status = CASE WHEN crashes + ? >= ? THEN 'quarantined' ELSE 'pending' END,"
+                " error = CASE WHEN crashes + ? >= ? THEN ? ELSE error END, claim = NULL"
+                " WHERE document_id = ? AND page_index = ? AND status = 'running' AND claim = ?",
+                [
+                    int(crashed),
+                    int(crashed),
+                    QUARANTINE_AFTER_CRASHES,
+                    int(crashed),
+                    QUARANTINE_AFTER_CRASHES,
+                    _quarantine_reason(QUARANTINE_AFTER_CRASHES),
+                    *self._where(page),
+                    run_id,
+                ],
+            )
+            if cur.rowcount != 1:
+                return None
+            row = self.db.execute(
+                "SELECT status FROM ocr_pages WHERE document_id = ? AND page_index = ?", self._where(page)
+            ).fetchone()
+        return str(row[0])
+
+    def release_run(self, job_id: str, run_id: str) -> int:
+        """Give back every page `run_id` still holds (a run that stops cleanly: no crash counted)."""
+        with self.db.conn:
+            cur = self.db.execute(
+                "UPDATE ocr_pages SET status = 'pending', claim = NULL"
+                " WHERE job_id = ? AND status = 'running' AND claim = ?",
+                [job_id, run_id],
+            )
+            self.db.execute(
+                "UPDATE ocr_documents SET export_claim = NULL WHERE job_id = ? AND export_claim = ?",
+                [job_id, run_id],
+            )
+        return cur.rowcount
+
+    def recover_abandoned(self, job_id: str, alive: Callable[[str], bool]) -> list[RecoveredPage]:
+        """Claims of runs that are no longer `alive` (killed, crashed): each page goes back to
+        pending as a crash suspect, or to quarantine when it was in flight in crashed runs before."""
+        rows = self.db.execute(
+            "SELECT p.document_id, d.path, p.page_index, p.crashes, p.claim FROM ocr_pages p"
+            " JOIN ocr_documents d ON d.id = p.document_id WHERE p.job_id = ? AND p.status = 'running'",
+            [job_id],
+        ).fetchall()
+        recovered: list[RecoveredPage] = []
+        verdicts: dict[str, bool] = {}
+        for doc_id, path, index, crashes, claim in rows:
+            if claim is not None:
+                if claim not in verdicts:
+                    verdicts[claim] = alive(claim)
+                if verdicts[claim]:
+                    continue
+            page = PendingPage(doc_id, path, index, crashes)
+            status = self.release(page, claim, crashed=True) if claim else self._unclaimed_back(page)
+            if status is not None:
+                recovered.append(RecoveredPage(PendingPage(doc_id, path, index, crashes + 1), status))
+        stale = self.db.execute(
+            "SELECT DISTINCT export_claim FROM ocr_documents WHERE job_id = ? AND export_claim IS NOT NULL",
+            [job_id],
+        ).fetchall()
+        for (claim,) in stale:
+            if not verdicts.get(claim, False) and not alive(claim):
+                with self.db.conn:
+                    self.db.execute(
+                        "UPDATE ocr_documents SET export_claim = NULL WHERE job_id = ? AND export_claim = ?",
+                        [job_id, claim],
+                    )
+        return recovered
+
+    def _unclaimed_back(self, page: PendingPage) -> str | None:
+        """A `running` page without a claim (written by a version before claims): back to pending."""
+        with self.db.conn:
+            cur = self.db.execute(
+                "UPDATE ocr_pages SET status = 'pending' WHERE document_id = ? AND page_index = ?"
+                " AND status = 'running' AND claim IS NULL",
+                self._where(page),
+            )
+        return "pending" if cur.rowcount == 1 else None
+
+    def reset_failed(self, job_id: str) -> int:
+        """Put failed and quarantined pages back to pending (for `resume --retry-failed`); their
+        documents lose their export mark, so they are exported again with the new results."""
+        with self.db.conn:
+            self.db.execute(
+                "UPDATE ocr_documents SET exported_at = NULL, exports = NULL, export_claim = NULL"
+                " WHERE job_id = ? AND id IN (SELECT document_id FROM ocr_pages"
+                " WHERE job_id = ? AND status IN ('failed', 'quarantined'))",
+                [job_id, job_id],
+            )
+            cur = self.db.execute(
+                "UPDATE ocr_pages SET status = 'pending', error = NULL, crashes = 0"
+                " WHERE job_id = ? AND status IN ('failed', 'quarantined')",
                 [job_id],
             )
         return cur.rowcount
@@ -262,7 +410,15 @@ class OcrJobStore:
             "SELECT count(*) FROM ocr_documents WHERE job_id = ? AND status = 'failed'", [job_id]
         ).fetchone()[0]
         total = sum(by.values())
-        return JobCounts(total, by.get("done", 0), by.get("failed", 0), by.get("pending", 0), docs_failed)
+        return JobCounts(
+            total,
+            by.get("done", 0),
+            by.get("failed", 0),
+            by.get("pending", 0),
+            docs_failed,
+            by.get("running", 0),
+            by.get("quarantined", 0),
+        )
 
     def page_stats(self, job_id: str) -> list[tuple[int, int, str, int, int]]:
         """(document_id, page_index, status, attempts, completions) for every page."""
@@ -290,9 +446,21 @@ class OcrJobStore:
 
     def document_finished(self, document_id: int) -> bool:
         row = self.db.execute(
-            "SELECT count(*) FROM ocr_pages WHERE document_id = ? AND status = 'pending'", [document_id]
+            "SELECT count(*) FROM ocr_pages WHERE document_id = ? AND status IN ('pending', 'running')",
+            [document_id],
         ).fetchone()
         return int(row[0]) == 0
+
+    def claim_export(self, document_id: int, run_id: str) -> bool:
+        """Take the export of a finished, not yet exported document (atomic, one run only)."""
+        with self.db.conn:
+            cur = self.db.execute(
+                "UPDATE ocr_documents SET export_claim = ? WHERE id = ? AND exported_at IS NULL"
+                " AND (export_claim IS NULL OR export_claim = ?) AND NOT EXISTS (SELECT 1 FROM ocr_pages"
+                " WHERE document_id = ? AND status IN ('pending', 'running'))",
+                [run_id, document_id, run_id, document_id],
+            )
+        return cur.rowcount == 1
 
     def load_document(self, document_id: int, mode: str) -> OcrDocument:
         path, count = self.db.execute(
@@ -305,14 +473,15 @@ class OcrJobStore:
         ):
             if status == "done" and result:
                 doc.pages.append(OcrPage.from_dict(json.loads(result)))
-            elif status == "failed":
-                doc.failures.append(PageFailure(idx, error or "failed"))
+            elif status in ("failed", "quarantined"):
+                doc.failures.append(PageFailure(idx, error or status))
         return doc
 
     def mark_exported(self, document_id: int, files: list[str], error: str | None = None) -> None:
         with self.db.conn:
             self.db.execute(
-                "UPDATE ocr_documents SET exported_at = ?, exports = ?, error = COALESCE(?, error) WHERE id = ?",
+                "UPDATE ocr_documents SET exported_at = ?, exports = ?, error = COALESCE(?, error),"
+                " export_claim = NULL WHERE id = ?",
                 [None if error else time.time(), json.dumps(files), error, document_id],
             )
 
@@ -330,8 +499,16 @@ class OcrJobStore:
             (r[0], int(r[1]) + 1, r[2] or "")
             for r in self.db.execute(
                 "SELECT d.path, p.page_index, p.error FROM ocr_pages p JOIN ocr_documents d ON d.id = p.document_id"
-                " WHERE p.job_id = ? AND p.status = 'failed' ORDER BY d.position, p.page_index LIMIT ?",
+                " WHERE p.job_id = ? AND p.status IN ('failed', 'quarantined')"
+                " ORDER BY d.position, p.page_index LIMIT ?",
                 [job_id, limit],
             )
         ]
         return out
+
+
+def _quarantine_reason(crashes: int) -> str:
+    return (
+        f"quarantined: the process reading this page died {crashes} times"
+        " (a page that crashes the reader is skipped; run it again with: ocr resume --retry-failed)"
+    )

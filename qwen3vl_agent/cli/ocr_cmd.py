@@ -64,7 +64,7 @@ def _progress_printer(show: bool) -> tuple[Any, Any]:
         if event.kind in ("page_done", "page_failed") and bar is not None:
             bar.update(1)
             bar.set_postfix(failed=event.failed, refresh=False)
-        if event.kind in ("fallback", "export_failed", "page_failed"):
+        if event.kind in ("fallback", "export_failed", "page_failed", "page_quarantined"):
             where = (
                 f"{event.path} p.{event.page}: " if event.page else (f"{event.path}: " if event.path else "")
             )
@@ -143,11 +143,16 @@ def _finish(summary: Any, print_text: bool) -> None:
         store.close()
     for name in summary.exported:
         click.echo(f"wrote {name}", err=True)
+    quarantined = f", {c.quarantined} quarantined" if c.quarantined else ""
     click.echo(
-        f"job {summary.job_id}: {c.done}/{c.total} pages done, {c.failed} failed,"
+        f"job {summary.job_id}: {c.done}/{c.total} pages done, {c.failed} failed{quarantined},"
         f" {c.documents_failed} unreadable documents (engine: {summary.engine_used})",
         err=True,
     )
+    if c.running:
+        click.echo(
+            f"  {c.running} pages are being read by another run of this job; it exports them", err=True
+        )
     if not summary.ok:
         click.secho("problems:", fg="yellow", err=True)
         for path, page, reason in summary.failures[:20]:
@@ -229,6 +234,20 @@ def _parse_region(text: str) -> tuple[int, int, int, int]:
     help="Run the pages on an existing Ray cluster (ray://HOST:10001 or HOST:6379); the documents "
     "must be on storage every node sees. Needs the cluster extra (ray[data]).",
 )
+@click.option(
+    "--follow-symlinks",
+    is_flag=True,
+    help="Follow symbolic links in input folders that lead out of them (skipped by default).",
+)
+@click.option(
+    "--memory-budget",
+    "memory_budget_mb",
+    type=click.IntRange(min=64),
+    default=1024,
+    show_default=True,
+    metavar="MB",
+    help="Decoded page pixels in flight at once; a larger page runs alone.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def run_cmd(
     paths: tuple[Path, ...],
@@ -249,6 +268,8 @@ def run_cmd(
     screen_region: str | None,
     clipboard: bool,
     cluster: str | None,
+    follow_symlinks: bool,
+    memory_budget_mb: int,
     no_progress: bool,
 ) -> None:
     """Start a new OCR job on PATH... (files and folders)."""
@@ -289,10 +310,15 @@ def run_cmd(
         budget_tokens=budget_tokens or load_settings().images.ocr_budget_tokens,
         max_tokens=max_tokens,
         cluster=cluster,
+        follow_symlinks=follow_symlinks,
+        memory_budget_mb=memory_budget_mb,
     )
     store = OcrJobStore()
     try:
         job_id = create_job(store, sources, options)
+        for _at, kind, message in store.events(job_id):
+            if kind == "skipped":
+                click.echo(f"note: {message}", err=True)
     finally:
         store.close()
     click.echo(f"job {job_id} (resume with: qwen3vl-agent ocr resume {job_id})", err=True)

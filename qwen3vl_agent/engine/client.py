@@ -31,6 +31,7 @@ from qwen3vl_agent.engine.endpoints import Endpoint, EndpointPool, first_model
 from qwen3vl_agent.errors import (
     DeadlineExceededError,
     EngineError,
+    EngineServerError,
     EngineUnavailableError,
     RequestRejectedError,
 )
@@ -301,6 +302,10 @@ class OpenAIEngineClient:
             raise RequestRejectedError(f"The engine does not know this model or route: {message}")
         if code == 429:
             raise EngineError(f"The engine is busy (HTTP 429): {message}", "try again later")
+        if code >= 500:
+            raise EngineServerError(
+                f"The engine failed (HTTP {code}): {message}", "see the engine log", status_code=code
+            )
         raise EngineError(f"The engine failed (HTTP {code}): {message}", "see the engine log")
 
     def _consume(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import io
 import math
+import os
 import threading
 import warnings
 from collections import OrderedDict
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from qwen3vl_agent.errors import UserFacingError
 from qwen3vl_agent.imaging.loading import to_rgb
@@ -28,6 +29,10 @@ from qwen3vl_agent.ocr.model import Box, OcrLine
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 PDF_SUFFIXES = {".pdf"}
 DEFAULT_MAX_PIXELS = 200_000_000
+# Pages larger than this are downscaled while they are decoded (JPEG in the DCT, PDFs rendered
+# smaller, other images reduced strip by strip): 36 Mpx is an A4 page at 500 dpi, more than OCR
+# gains from, and it keeps one page's pixels near 100 MB however large the file claims to be.
+DEFAULT_MAX_DECODE_PIXELS = 36_000_000
 MIN_TEXT_LAYER_CHARS = 3
 # a page that is mostly one scanned image with only a stamped line of text is still a scan
 SCAN_IMAGE_COVERAGE = 0.5
@@ -69,7 +74,8 @@ class PageInput:
 class LoadOptions:
     dpi: int = 200
     use_text_layer: bool = True
-    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_pixels: int = DEFAULT_MAX_PIXELS  # larger pages are refused
+    max_decode_pixels: int = DEFAULT_MAX_DECODE_PIXELS  # larger pages are downscaled while decoding
 
 
 def document_kind(path: Path) -> str | None:
@@ -88,20 +94,67 @@ def _matches(rel: str, name: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) for p in patterns)
 
 
-def discover(
-    paths: Sequence[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
-) -> list[Path]:
+@dataclass
+class Discovery:
+    """What `discover_inputs` found, and the symbolic links it did not follow out of a folder."""
+
+    files: list[Path]
+    skipped_links: list[Path]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or path.is_relative_to(root)
+
+
+def _walk(folder: Path, follow_symlinks: bool, skipped: list[Path]) -> Iterator[Path]:
+    """Files under `folder`, sorted. A symbolic link that leads out of the folder is skipped (and
+    listed) unless `follow_symlinks`; links to folders are followed only then (each folder once)."""
+    root = folder.resolve()
+    visited: set[Path] = set()
+    for current, dirs, files in os.walk(folder, followlinks=follow_symlinks):
+        here = Path(current)
+        real = here.resolve()
+        if real in visited:
+            dirs[:] = []  # a link loop, or a folder reached twice
+            continue
+        visited.add(real)
+        kept = []
+        for name in sorted(dirs):
+            child = here / name
+            if child.is_symlink() and not follow_symlinks:
+                if not _inside(child.resolve(), root):
+                    skipped.append(child)
+                continue  # a link to a folder inside is read through its real path
+            kept.append(name)
+        dirs[:] = kept
+        for name in sorted(files):
+            child = here / name
+            if child.is_symlink() and not follow_symlinks and not _inside(child.resolve(), root):
+                skipped.append(child)
+                continue
+            yield child
+
+
+def discover_inputs(
+    paths: Sequence[str | Path],
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    *,
+    follow_symlinks: bool = False,
+) -> Discovery:
     """Files to read, in a stable order: explicit files as given, folders recursively.
 
     In folders only known document types count; `include`/`exclude` are glob patterns matched
-    against the path relative to the folder and against the file name.
+    against the path relative to the folder and against the file name. Symbolic links inside a
+    folder are not followed out of it unless `follow_symlinks` (a path named explicitly is read).
     """
     found: list[Path] = []
+    skipped: list[Path] = []
     seen: set[Path] = set()
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            for child in sorted(path.rglob("*")):
+            for child in sorted(_walk(path, follow_symlinks, skipped)):
                 if not child.is_file() or document_kind(child) is None:
                     continue
                 rel = child.relative_to(path).as_posix()
@@ -118,7 +171,18 @@ def discover(
                 found.append(path)
         else:
             raise DocumentError(f"No such file or folder: {path}")
-    return found
+    return Discovery(found, skipped)
+
+
+def discover(
+    paths: Sequence[str | Path],
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    *,
+    follow_symlinks: bool = False,
+) -> list[Path]:
+    """The files of `discover_inputs` (links out of a folder skipped unless `follow_symlinks`)."""
+    return discover_inputs(paths, include, exclude, follow_symlinks=follow_symlinks).files
 
 
 # ---------------------------------------------------------------- PDFs
@@ -223,7 +287,8 @@ def _load_pdf_page(ref: PageRef, options: LoadOptions) -> PageInput:
                     f"Page {ref.index + 1} of {ref.path} would be {width}x{height} pixels at {options.dpi} dpi",
                     "choose a lower --dpi",
                 )
-            bitmap = page.render(scale=scale, may_draw_forms=True)
+            render_scale = _decode_scale(width * height, options.max_decode_pixels) * scale
+            bitmap = page.render(scale=render_scale, may_draw_forms=True)
             try:
                 image = bitmap.to_pil().convert("RGB")  # a copy: the bitmap can go now
             finally:
@@ -234,7 +299,14 @@ def _load_pdf_page(ref: PageRef, options: LoadOptions) -> PageInput:
             raise DocumentError(f"Page {ref.index + 1} of {ref.path} cannot be rendered: {exc}") from exc
         finally:
             page.close()
-    return PageInput(ref, image.width, image.height, image=image, dpi=options.dpi)
+    return PageInput(
+        ref, image.width, image.height, image=image, dpi=round(options.dpi * render_scale / scale)
+    )
+
+
+def _decode_scale(pixels: int, max_decode_pixels: int) -> float:
+    """The linear factor (<= 1) that brings `pixels` down to the decode limit."""
+    return 1.0 if pixels <= max_decode_pixels else math.sqrt(max_decode_pixels / pixels)
 
 
 # ---------------------------------------------------------------- images
@@ -276,22 +348,89 @@ def image_page_count(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
         image.close()
 
 
+_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_STRIP_ROWS = 512
+
+
+def _downscaled_rgb(image: Image.Image, factor: int) -> Image.Image:
+    """An RGB copy `factor` times smaller per side, built strip by strip: the only full-size
+    buffer is the decoded image itself (no full-size RGB copy, whatever the file's mode)."""
+    w, h = image.size
+    out = Image.new("RGB", (math.ceil(w / factor), math.ceil(h / factor)), "white")
+    rows = factor * max(1, _STRIP_ROWS // factor)
+    for top in range(0, h, rows):
+        strip = to_rgb(image.crop((0, top, w, min(h, top + rows))))
+        out.paste(strip.reduce(factor), (0, top // factor))
+    return out
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    return 1 if mode in ("1", "L", "P") else max(1, len(mode))
+
+
+def decode_bytes(ref: PageRef, options: LoadOptions | None = None) -> int:
+    """About how many bytes of pixels loading this page holds at its peak (read from the file's
+    header or the PDF's page size, nothing decoded): what a job's memory budget counts."""
+    options = options or LoadOptions()
+    if ref.kind == "pdf":
+        with PDFIUM_LOCK:
+            doc = _open_pdf(ref.path)
+            if not 0 <= ref.index < len(doc):
+                raise DocumentError(f"{ref.path} has no page {ref.index + 1}")
+            w_pt, h_pt = doc.get_page_size(ref.index)
+        pixels = math.ceil(w_pt * options.dpi / 72.0) * math.ceil(h_pt * options.dpi / 72.0)
+        return min(pixels, options.max_decode_pixels) * (4 + 3)  # the rendered BGRA bitmap + its RGB copy
+    if ref.kind == "memory":
+        data = _memory_pages.get(ref.path, b"")
+        with Image.open(io.BytesIO(data)) as held:
+            return held.width * held.height * 3 * 2
+    image = _open_image(ref.path, options.max_pixels)
+    try:
+        pixels = image.width * image.height
+        native = pixels * _bytes_per_pixel(image.mode)
+    finally:
+        image.close()
+    if pixels <= options.max_decode_pixels:
+        return native + pixels * 3
+    return native + options.max_decode_pixels * 3
+
+
 def _load_image_page(ref: PageRef, options: LoadOptions) -> PageInput:
     image = _open_image(ref.path, options.max_pixels)
+    rgb: Image.Image | None = None
     try:
         if ref.index:
             image.seek(ref.index)
-        if image.size[0] * image.size[1] > options.max_pixels:
+        w, h = image.size
+        if w * h > options.max_pixels:
             raise DocumentError(f"Page {ref.index + 1} of {ref.path} is too large: {image.size}")
+        factor = math.ceil(1 / _decode_scale(w * h, options.max_decode_pixels))
+        if factor > 1 and image.format == "JPEG":
+            image.draft("RGB", (math.ceil(w / factor), math.ceil(h / factor)))  # scaled in the DCT
         image.load()
-        loaded = ImageOps.exif_transpose(image) or image
-        rgb = to_rgb(loaded)
+        w, h = image.size
+        factor = math.ceil(1 / _decode_scale(w * h, options.max_decode_pixels))
+        orientation = image.getexif().get(0x0112, 1)
+        rgb = _downscaled_rgb(image, factor) if factor > 1 else to_rgb(image)
+        if rgb is image and getattr(image, "n_frames", 1) > 1:
+            rgb = image.copy()  # a frame of a multi-page file: the file is closed below
+        if orientation in _ORIENTATION:
+            rgb = rgb.transpose(_ORIENTATION[orientation])
     except EOFError as exc:
         raise DocumentError(f"{ref.path} has no page {ref.index + 1}") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise DocumentError(f"{ref.path} is truncated or damaged: {exc}") from exc
     finally:
-        image.close()
+        if rgb is not image:  # a single-frame RGB image is its own result (its file closed on load)
+            image.close()
     return PageInput(ref, rgb.width, rgb.height, image=rgb)
 
 

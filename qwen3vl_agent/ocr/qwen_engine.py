@@ -9,6 +9,7 @@ structured output, validated again here). Prompts are data: resources/ocr/prompt
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import tomllib
@@ -23,6 +24,7 @@ from qwen3vl_agent.inference.request import (
     InferenceRequest,
     InferenceResult,
     Message,
+    PreparedImage,
     SamplingParams,
     TaskKind,
 )
@@ -114,6 +116,25 @@ class QwenOptions:
     max_tokens: int | None = None  # None = the prompt file's value per mode
 
 
+@dataclass(frozen=True)
+class PreparedPage:
+    """A page ready for the model: its size and text layer, and its image already shrunk to the
+    token budget and encoded (None when the text layer is used). Small enough to pass between
+    processes, so full-size pixels never leave the worker that decoded them."""
+
+    page: PageInput  # without its full-size image
+    image: PreparedImage | None
+
+
+def prepare_page(page: PageInput, budget_tokens: int, encoding: str = "png") -> PreparedPage:
+    from qwen3vl_agent.imaging.prep import prepare_image
+
+    if page.image is None:
+        return PreparedPage(page, None)
+    prepared = prepare_image(page.image, budget_tokens, encoding)  # type: ignore[arg-type]
+    return PreparedPage(dataclasses.replace(page, image=None), prepared)
+
+
 class QwenOcrEngine:
     """Read pages with Qwen3-VL through an `OcrSubmitter` (the app's InferenceService)."""
 
@@ -135,6 +156,10 @@ class QwenOcrEngine:
         from qwen3vl_agent.imaging.prep import prepare_image
 
         assert page.image is not None
+        return self.request_for(prepare_image(page.image, self.options.budget_tokens, self.options.encoding))
+
+    def request_for(self, prepared: PreparedImage) -> InferenceRequest:
+        """The request for a page image already shrunk to the budget and encoded."""
         opts = self.options
         spec = prompts()[opts.mode]
         prompt = str(spec["prompt"])
@@ -143,7 +168,6 @@ class QwenOcrEngine:
         schema = opts.schema if opts.mode == "json" else None
         if opts.mode == "lines" and opts.structured_lines:
             schema = LINES_SCHEMA
-        prepared = prepare_image(page.image, opts.budget_tokens, opts.encoding)
         return InferenceRequest(
             messages=[Message.user(ImagePart(prepared), prompt)],
             kind=TaskKind.OCR,
@@ -187,4 +211,14 @@ class QwenOcrEngine:
             raise OcrOutputError("The page has no image to read")
         request = await asyncio.to_thread(self.build_request, page)
         result = await self.service.submit(request)
+        return self.parse(result.text, page)
+
+    async def recognise_prepared(self, prepared: PreparedPage) -> OcrPage:
+        """Read a page prepared by `prepare_page` (in a worker process, usually)."""
+        page = prepared.page
+        if page.text_lines is not None and self.options.mode != "json":
+            return page_from_text_layer(page)
+        if prepared.image is None:
+            raise OcrOutputError("The page has no image to read")
+        result = await self.service.submit(self.request_for(prepared.image))
         return self.parse(result.text, page)
