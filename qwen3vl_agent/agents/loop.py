@@ -39,9 +39,14 @@ from qwen3vl_agent.errors import (
 from qwen3vl_agent.inference.request import InferenceResult
 from qwen3vl_agent.storage.trajectories import TrajectoryStore
 
-__all__ = ["AgentLoop", "LoopConfig", "Parsed", "Parser", "RunEnd", "RunResult"]
+__all__ = ["AgentLoop", "LoopConfig", "Parsed", "Parser", "RunEnd", "RunResult", "asks_the_user"]
 
 log = logging.getLogger(__name__)
+
+
+def asks_the_user(text: str | None) -> bool:
+    """An `answer` that is a question back to the user (ends with a question mark) is a hand-off."""
+    return bool(text) and (text or "").rstrip().rstrip("\"'»”)").endswith(("?", "？"))
 
 
 class AgentLoop:
@@ -250,6 +255,8 @@ class AgentLoop:
             self._recorder.add(thought, action, outcome="final")
             self.emit(ev.ActionProposed(self.run_id, step, action, thought, None))
             ok = action.status == "success"
+            if not ok and self.config.on_handoff != "off":
+                return self._hand_off(answer, thought or "the model says it cannot go on without you")
             raise RunEnd(
                 "finished" if ok else "failed",
                 "success" if ok else "failure",
@@ -258,6 +265,8 @@ class AgentLoop:
         if action.action is ActionType.ANSWER:
             self._recorder.add(thought, action, outcome="final")
             self.emit(ev.ActionProposed(self.run_id, step, action, thought, None))
+            if self.config.on_handoff != "off" and asks_the_user(action.text):
+                return self._hand_off(answer, action.text or "")
             raise RunEnd("finished", "answer", "the model answered", answer=action.text)
         action_json = action.to_json()
         if self._progress.is_stuck(obs.screen_hash, action_json):
@@ -335,6 +344,21 @@ class AgentLoop:
                 "unusable-output",
                 f"{self._feedback_streak} unusable answers in a row; last: {message}",
             )
+
+    def _hand_off(self, answer: StepAnswer, reason: str) -> bool:
+        """The model cannot go on without the user (a captcha, a login, a question): wait for them
+        (the next step starts from a fresh screenshot once they resume), or end the run."""
+        reason = " ".join(reason.split()) or "the model asks for help"
+        if self.config.on_handoff == "end":
+            raise RunEnd("needs-attention", "waiting-for-you", f"waiting for you: {reason}")
+        self.control.pause("waiting-for-you", reason)
+        self._progress.clear()
+        self._remember(
+            answer,
+            summarize(answer.step, answer.thought, "asked the user for help"),
+            "The user has acted and handed back. Continue the task from the current screen.",
+        )
+        return True
 
     async def _stuck(self, answer: StepAnswer, action: Action) -> None:
         message = self._progress.message(action)

@@ -38,6 +38,10 @@ class LoopConfig:
     engine_retry_s: float = 2.0
     engine_wait_limit_s: float | None = None  # give up (status "stopped") after this long without engine
     on_stuck: Literal["wait", "stop"] = "wait"  # no progress: wait for the user, or end the run
+    # The model hands off (terminate with failure, or an answer that asks): wait for the user to act
+    # and resume ("wait"), end the run as needs-attention "waiting for you" (a batch row: "end"), or
+    # take it at its word ("off": the run failed / was answered).
+    on_handoff: Literal["wait", "end", "off"] = "off"
     target: dict[str, Any] = field(default_factory=dict)  # what is captured (for the record)
 
 

@@ -43,13 +43,18 @@ def open_store() -> TrajectoryStore:
 
 @dataclass(frozen=True)
 class Target:
-    """What the agent looks at and acts on: a monitor (mss numbering, 1 = first) or a window."""
+    """What the agent looks at and acts on: a monitor (mss numbering, 1 = first) or a window;
+    on the user's desktop, or on a workspace's own X display (`display=":N"`)."""
 
     monitor: int = 1
     window: str | None = None
+    display: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"monitor": self.monitor, "window": self.window}
+        data: dict[str, Any] = {"monitor": self.monitor, "window": self.window}
+        if self.display:
+            data["display"] = self.display
+        return data
 
 
 class ScreenObserver:
@@ -60,7 +65,7 @@ class ScreenObserver:
 
         self.settings = settings
         self.target = target
-        self.capturer = ScreenCapturer.from_settings(settings)
+        self.capturer = ScreenCapturer.from_settings(settings, display=target.display)
         self.capture_target = (
             CaptureTarget.window(target.window) if target.window else CaptureTarget.monitor(target.monitor)
         )
@@ -203,14 +208,27 @@ class AgentKit:
             answer = self.confirm(request)
             return bool(await answer) if inspect.isawaitable(answer) else bool(answer)
 
-        self.executor = ActionExecutor(
-            self.settings.safety, self.settings.executor, mode=self.mode, confirm=confirm
-        )
+        self.executor = self._make_executor(confirm)
         self.actor = ExecutorActor(self.executor)
         actor_holder["actor"] = self.actor
         self.observer = ScreenObserver(self.settings, self.target)
         self.mapper = ScreenMapper()
         self.parse = make_parser(self.settings)
+
+    def _make_executor(self, confirm: Confirm) -> ActionExecutor:
+        """The live desktop's pyautogui executor, or XTest on a workspace's display. A workspace's
+        executor starts no hotkey listener of its own: one hotkey (`watch_stop`) stops them all."""
+        if self.target.display is None:
+            return ActionExecutor(
+                self.settings.safety, self.settings.executor, mode=self.mode, confirm=confirm
+            )
+        from qwen3vl_agent.executor.xtest_backend import XTestBackend
+
+        settings = self.settings.executor.model_copy(update={"stop_hotkey_enabled": False})
+        backend = XTestBackend(self.target.display, paste_timeout_s=settings.paste_timeout_s)
+        return ActionExecutor(
+            self.settings.safety, settings, mode=self.mode, confirm=confirm, backend=backend
+        )
 
     def loop_config(self, **overrides: Any) -> LoopConfig:
         s, a = self.settings.safety, self.settings.agent
@@ -244,7 +262,11 @@ class AgentKit:
         if self._watcher is None:
             self._watcher = threading.Thread(target=self._watch, name="agent-stop-watch", daemon=True)
             self._watcher.start()
-        if self._hotkey is None and self.settings.executor.stop_hotkey_enabled:
+        if (
+            self._hotkey is None
+            and self.settings.executor.stop_hotkey_enabled
+            and self.target.display is None
+        ):
             from qwen3vl_agent.executor.stop import StopHotkey, StopHotkeyError
 
             hotkey = StopHotkey(

@@ -26,6 +26,7 @@ from typing import Any
 
 import click
 
+from qwen3vl_agent.cli.agent_workspaces import workspace_options
 from qwen3vl_agent.errors import UserFacingError
 
 
@@ -55,6 +56,10 @@ def _event_printer(interactive_stuck: bool, get_loop: Callable[[], Any]) -> Call
             loop = get_loop()
             if event.reason == "no-progress" and interactive_stuck and loop is not None:
                 asyncio.get_running_loop().create_task(_ask_stuck(loop, event.message))
+            elif event.reason == "waiting-for-you" and interactive_stuck and loop is not None:
+                from qwen3vl_agent.cli.agent_workspaces import wait_for_user
+
+                asyncio.get_running_loop().create_task(wait_for_user(loop, event.message))
         elif isinstance(event, ev.RunResumed):
             _echo("  resumed")
         elif isinstance(event, ev.RunFinished):
@@ -132,6 +137,8 @@ class _Session:
         self.store: Any = None
         self.current: Any = None  # the AgentLoop running now
         self.stopping = False
+        self.extra_stops: list[Callable[[], None]] = []  # workspaces: stop them all
+        self.confirm = _terminal_confirm if settings.safety.mode == "confirm" else None
 
     async def __aenter__(self) -> _Session:
         from qwen3vl_agent.agents.retention import retention_pass
@@ -156,8 +163,12 @@ class _Session:
         self.stopping = True
         if self.current is not None:
             self.current.stop()
+        for stop in self.extra_stops:
+            stop()
 
-    def new_loop(self, task: str, on_event: Any, *, on_stuck: str, **row: Any) -> Any:
+    def new_loop(
+        self, task: str, on_event: Any, *, on_stuck: str, on_handoff: str = "off", **row: Any
+    ) -> Any:
         from qwen3vl_agent.agents.loop import AgentLoop
 
         kit = self.kit
@@ -169,7 +180,7 @@ class _Session:
             actor=kit.actor,
             store=self.store,
             parse=kit.parse,
-            config=kit.loop_config(on_stuck=on_stuck),
+            config=kit.loop_config(on_stuck=on_stuck, on_handoff=on_handoff),
             on_event=on_event,
             **row,
         )
@@ -229,27 +240,40 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @agent.command("run")
 @click.argument("task")
+@click.option(
+    "--workspace", "in_workspace", is_flag=True, help="Run in a workspace of its own (with --launch)."
+)
 @_common
+@workspace_options
 def run_cmd(
     task: str,
+    in_workspace: bool,
     monitor: int,
     window: str | None,
     mode: str | None,
     max_steps: int | None,
     time_limit: float | None,
     engine_wait: float | None,
+    **ws_options: Any,
 ) -> None:
-    """Run one free-form TASK on the screen."""
+    """Run one free-form TASK on the screen (or in a workspace)."""
+    from qwen3vl_agent.cli.agent_workspaces import build_spec, run_in_workspace
+
+    spec = build_spec(ws_options) if in_workspace or ws_options.get("launch") else None
     settings = _settings(mode, max_steps, time_limit, engine_wait)
 
     async def main() -> int:
         async with _Session(settings, monitor, window) as session:
             interactive = sys.stdin.isatty()
             holder: dict[str, Any] = {}
+            printer = _event_printer(interactive, lambda: holder.get("loop"))
+            if spec is not None:
+                return await run_in_workspace(session, task, spec, interactive, printer)
             loop = session.new_loop(
                 task,
-                _event_printer(interactive, lambda: holder.get("loop")),
+                printer,
                 on_stuck="wait" if interactive else "stop",
+                on_handoff="wait" if interactive else "end",
             )
             holder["loop"] = loop
             result = await loop.run()
@@ -298,7 +322,15 @@ def _parse_rows(spec: str | None) -> tuple[int, int | None]:
 @click.option("--restart", is_flag=True, help="Start a new batch instead of resuming the last one.")
 @click.option("--require", "required", multiple=True, help="A column the file must have (repeatable).")
 @click.option("--stop-on-failure", is_flag=True, help="Stop the batch at the first row that is not done.")
+@click.option(
+    "--workspaces",
+    "workspace_count",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Run rows in N workspaces at once (each with the --launch app) instead of on your desktop.",
+)
 @_common
+@workspace_options
 def fill_cmd(
     task: str,
     data_path: Path,
@@ -315,19 +347,30 @@ def fill_cmd(
     max_steps: int | None,
     time_limit: float | None,
     engine_wait: float | None,
+    workspace_count: int | None,
+    **ws_options: Any,
 ) -> None:
     """Run the TASK once per row of a CSV/JSON file; resumes an interrupted batch."""
     from qwen3vl_agent.agents.data_rows import check_columns, open_data
     from qwen3vl_agent.agents.form_fill import BatchNotice, BatchOptions, RowFinished, RowStarted, run_batch
+    from qwen3vl_agent.cli.agent_workspaces import build_spec, fill_in_workspaces
 
     first, last = _parse_rows(rows_spec)
     check_columns(open_data(data_path), task, list(required))  # fail fast, before the engine starts
+    spec = build_spec(ws_options) if workspace_count or ws_options.get("launch") else None
+    if spec is not None and read_back:
+        raise click.UsageError("--read-back does not work with --workspaces yet")
     settings = _settings(mode, max_steps, time_limit, engine_wait)
     fields = [f.strip() for f in read_back_fields.split(",")] if read_back_fields else None
 
     async def main() -> int:
         async with _Session(settings, monitor, window) as session:
             interactive = sys.stdin.isatty()
+            if spec is not None:
+                options = BatchOptions(
+                    task, data_path, list(required), first, last, retry_failed, restart, stop_on_failure
+                )
+                return await fill_in_workspaces(session, options, workspace_count or 1, spec, interactive)
             holder: dict[str, Any] = {}
             printer = _event_printer(interactive, lambda: holder.get("loop"))
 

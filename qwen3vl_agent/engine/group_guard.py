@@ -1,6 +1,7 @@
 """A tiny supervisor between the app and the vLLM server: the server's process group dies with it.
 
-Run as `python -m qwen3vl_agent.engine.group_guard --grace S -- CMD...` by `ManagedEngine` in a
+Run as `python -m qwen3vl_agent.engine.group_guard --grace S -- CMD...` by `ManagedEngine` (and by
+`qwen3vl_agent.engine.guarded` for agent workspaces: their X server, window manager and apps) in a
 new session (so it leads the group) with a parent-death signal set. It starts CMD in its group and
 
 * when it gets SIGTERM/SIGINT/SIGHUP (a clean stop, or the kernel telling it the app died), it
@@ -79,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="group_guard")
     parser.add_argument("--grace", type=float, default=10.0)
     parser.add_argument("--parent-pid", type=int, default=0, help="exit at once if this pid is gone")
+    parser.add_argument(
+        "--pass-fd", type=int, action="append", default=[], help="keep this fd open for CMD (repeatable)"
+    )
     parser.add_argument("cmd", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             return 143
     try:
         # The server gets its own parent-death signal: if this guard is SIGKILLed, it still goes.
-        child = subprocess.Popen(cmd, preexec_fn=set_parent_death_signal)
+        child = subprocess.Popen(cmd, preexec_fn=set_parent_death_signal, pass_fds=tuple(args.pass_fd))
     except OSError as exc:
         print(f"group_guard: cannot execute {cmd[0]!r}: {exc.strerror or exc}", flush=True)
         return 127

@@ -59,15 +59,19 @@ def _pump_lines(stream: IO[bytes], sink: queue.Queue[str]) -> None:
 class XclipClipboard:
     """The X11 CLIPBOARD selection, owned by an `xclip -verbose` child while we paste."""
 
-    def __init__(self, xclip: str = "xclip") -> None:
+    def __init__(self, xclip: str = "xclip", display: str | None = None) -> None:
         self._xclip = xclip
+        self._display = ["-display", display] if display else []  # None: the process's DISPLAY
         self._owner: subprocess.Popen[bytes] | None = None
         self._lines: queue.Queue[str] = queue.Queue()
         self._served = 0
 
     def _run(self, *args: str, timeout: float = 2.0) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
-            [self._xclip, "-selection", "clipboard", *args], capture_output=True, timeout=timeout, check=False
+            [self._xclip, *self._display, "-selection", "clipboard", *args],
+            capture_output=True,
+            timeout=timeout,
+            check=False,
         )
 
     def save(self) -> SavedClipboard:
@@ -93,7 +97,7 @@ class XclipClipboard:
 
     def _own(self, data: bytes, target: str, verbose: bool) -> None:
         self._stop_owner()
-        args = [self._xclip, "-selection", "clipboard", "-i", "-t", target, "-loops", "0"]
+        args = [self._xclip, *self._display, "-selection", "clipboard", "-i", "-t", target, "-loops", "0"]
         if verbose:
             args.append("-verbose")
         else:
@@ -159,7 +163,7 @@ class XclipClipboard:
             # Serve the saved data from a detached xclip, as the previous owner did.
             try:
                 proc = subprocess.Popen(
-                    [self._xclip, "-selection", "clipboard", "-i", "-t", saved.target],
+                    [self._xclip, *self._display, "-selection", "clipboard", "-i", "-t", saved.target],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,

@@ -140,6 +140,7 @@ class ScreenCapturer:
         exclude_rects: Callable[[], list[Rect]] | None = None,
         around_grab: Callable[[], contextlib.AbstractContextManager[object]] | None = None,
         window_finder: WindowFinder = find_windows,
+        display: str | None = None,
     ) -> None:
         """
         privacy: masked rectangles and window titles (settings.privacy).
@@ -147,12 +148,14 @@ class ScreenCapturer:
         exclude_rects: called before each grab; returns the app's own windows to black out.
         around_grab: a context manager entered around the grab in the capture thread (e.g.
             to hide the app's own windows); the caller makes it safe for that thread.
+        display: an X display to capture (":N", an agent workspace) instead of $DISPLAY.
         """
         self.privacy = privacy
         self.input_scale = input_scale
         self.exclude_rects = exclude_rects
         self.around_grab = around_grab
         self.window_finder = window_finder
+        self.display = display
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screen-capture")
         self._local = threading.local()
         self._closed = False
@@ -164,9 +167,15 @@ class ScreenCapturer:
         *,
         own_windows: Callable[[], list[Rect]] | None = None,
         around_grab: Callable[[], contextlib.AbstractContextManager[object]] | None = None,
+        display: str | None = None,
     ) -> ScreenCapturer:
         """A capturer for the app: privacy masks, the HiDPI override and (when
-        `privacy.exclude_own_windows` is on) the app's own windows left out."""
+        `privacy.exclude_own_windows` is on) the app's own windows left out.
+
+        With `display` (a workspace) it captures that display: the privacy masks (rectangles
+        and windows of the user's desktop) and the app's own windows are not on it."""
+        if display is not None:
+            return cls(input_scale=1.0, display=display)
         exclude = own_windows if settings.privacy.exclude_own_windows else None
         return cls(
             privacy=settings.privacy,
@@ -212,14 +221,15 @@ class ScreenCapturer:
     # -------------------------------------------------------------- capture thread
 
     def _mss(self) -> Any:
-        display = os.environ.get("DISPLAY")
+        display = self.display or os.environ.get("DISPLAY")
         sct = getattr(self._local, "sct", None)
         if sct is not None and self._local.display == display:
             return sct
         self._drop_mss()
-        _check_display()
+        if self.display is None:
+            _check_display()
         try:
-            sct = _mss_factory()()
+            sct = _mss_factory()(display=self.display) if self.display else _mss_factory()()
         except Exception as exc:
             raise CaptureError(
                 f"Cannot open the display for capture ({display or 'default'}): {exc}".strip(),

@@ -16,7 +16,8 @@ appended as JSON lines to the state file (one object per line, flushed at once):
   {"type": "ack", "id": ...}                                    answer to a stdin command
 
 Commands arrive on stdin as JSON lines: {"cmd": "reset", "id": 1}, {"cmd": "geometry", "id": 2},
-{"cmd": "focus", "widget": "name", "id": 3}, {"cmd": "quit"}.
+{"cmd": "focus", "widget": "name", "id": 3}, {"cmd": "quit"}; the end of stdin quits too, unless
+`--no-commands` (an app launched in an agent workspace has no stdin).
 """
 
 from __future__ import annotations
@@ -376,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=900)
     parser.add_argument("--height", type=int, default=760)
     parser.add_argument("--keep-values", action="store_true", help="do not clear the fields after Submit")
+    parser.add_argument(
+        "--no-commands", action="store_true", help="read no commands from stdin (launched in a workspace)"
+    )
     args = parser.parse_args(argv)
 
     app = QApplication([sys.argv[0], "-platform", "xcb"])
@@ -402,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
             QTimer.singleShot(50, wait_exposed)
 
     QTimer.singleShot(50, wait_exposed)
-    threading.Thread(target=_read_commands, args=(window,), daemon=True).start()
+    if not args.no_commands:
+        threading.Thread(target=_read_commands, args=(window,), daemon=True).start()
     return app.exec()
 
 

@@ -1,0 +1,54 @@
+"""Claiming a batch row atomically, so that concurrent workers (workspaces) run each row once.
+
+A worker may run a row only after it moved the row's status from one it may take (`pending`, or
+a finished status when the user asked to retry) to `running` in ONE transaction; a second worker
+or a second process sees the row `running` and leaves it. SQLite serialises the writers (WAL,
+`BEGIN IMMEDIATE`), so the UPDATE's `WHERE status IN (...)` is the arbiter.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from qwen3vl_agent.storage.trajectories import TrajectoryStore
+
+
+def claim_row(
+    store: TrajectoryStore,
+    batch_id: int,
+    row_index: int,
+    row_hash: str,
+    takeable: Iterable[str] = ("pending",),
+) -> bool:
+    """Set the row `running` if its status is one of `takeable` (a new row counts as pending)."""
+    allowed = sorted(set(takeable) | {"pending"})
+    db = store.db
+    now = time.time()
+    with db.conn:
+        if not db.conn.in_transaction:
+            db.execute("BEGIN IMMEDIATE")
+        db.execute(
+            "INSERT OR IGNORE INTO form_rows (batch_id, row_index, status, row_hash, updated_at)"
+            " VALUES (?, ?, 'pending', ?, ?)",
+            [batch_id, row_index, row_hash, now],
+        )
+        marks = ", ".join("?" for _ in allowed)
+        cursor = db.execute(
+            "UPDATE form_rows SET status = 'running', row_hash = ?, message = NULL, updated_at = ?"
+            f" WHERE batch_id = ? AND row_index = ? AND status IN ({marks})",
+            [row_hash, now, batch_id, row_index, *allowed],
+        )
+        return cursor.rowcount == 1
+
+
+def row_started(store: TrajectoryStore, batch_id: int, row_index: int) -> bool:
+    """Whether an episode of this row ever began (a run record is written before its first step).
+
+    After a `kill -9` the step records of the last moments may be missing (they are written in
+    the background), so "it began" is the safe test for "it may have acted".
+    """
+    row = store.db.execute(
+        "SELECT count(*) FROM agent_runs WHERE batch_id = ? AND row_index = ?", [batch_id, row_index]
+    ).fetchone()
+    return bool(row and row[0])
