@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pass-fd", type=int, action="append", default=[], help="keep this fd open for CMD (repeatable)"
     )
+    parser.add_argument(
+        "--ready", action="store_true", help="CMD has no start-up phase: a stop always gets the grace"
+    )
     parser.add_argument("cmd", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
@@ -91,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, _on_signal)
     signal.signal(READY_SIGNAL, _on_ready)
+    if args.ready:
+        _on_ready(READY_SIGNAL, None)
     if args.parent_pid:
         set_parent_death_signal(signal.SIGTERM)  # again, in case exec reset it
         if os.getppid() != args.parent_pid:  # the app died before we could ask

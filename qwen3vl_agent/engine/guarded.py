@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +80,7 @@ def spawn(
     Raises OSError when the guard itself cannot start (a missing `cmd` shows up as the guard's
     exit status 127 and a line in the log).
     """
-    guard = [sys.executable, "-m", "qwen3vl_agent.engine.group_guard", "--grace", str(grace_s)]
+    guard = [sys.executable, "-m", "qwen3vl_agent.engine.group_guard", "--grace", str(grace_s), "--ready"]
     guard += ["--parent-pid", str(os.getpid())]
     for fd in pass_fds:
         guard += ["--pass-fd", str(fd)]
@@ -106,17 +105,3 @@ def spawn(
         if fd_log >= 0:
             os.close(fd_log)
     return GuardedProcess(name, proc, log_path)
-
-
-def wait_started(process: GuardedProcess, timeout_s: float = 5.0) -> bool:
-    """True once the guard reports that it started the program (False if it failed or timed out)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.log_path is not None:
-            with contextlib.suppress(OSError):
-                if "group_guard: started" in process.log_path.read_text(errors="replace"):
-                    return True
-        if not process.running():
-            return False
-        time.sleep(0.02)
-    return False

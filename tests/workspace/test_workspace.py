@@ -111,9 +111,8 @@ def test_two_workspaces_with_the_form_own_size_dpi_auth_and_leave_nothing(tmp_pa
 def test_a_launch_that_fails_says_why_and_leaves_nothing(launch: str, timeout: float, says: str) -> None:
     spec = WorkspaceSpec(launch=launch, window_timeout_s=timeout)
     ws = Workspace(spec, 1)
-    with pytest.raises(LaunchError) as caught:
-        with ws:
-            pass
+    with pytest.raises(LaunchError) as caught, ws:
+        pass
     assert says in str(caught.value)
     assert ws.pids() == [] and ws.dir is None
 
