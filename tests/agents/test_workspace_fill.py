@@ -21,7 +21,7 @@ from qwen3vl_agent.agents.wiring import open_store
 from tests.agents.test_agent_cli import agent_argv, cli_env
 from tests.agents.test_agent_fill_e2e import write_csv
 from tests.support.form_app_fixture import FORM_APP, FormApp
-from tests.support.policy_server import PolicyServer, form_planner
+from tests.support.policy_server import PolicyServer, form_planner, tool_call
 
 pytestmark = [pytest.mark.xvfb, pytest.mark.slow]
 
@@ -244,3 +244,37 @@ def test_stop_and_kill_then_resume_lose_and_double_nothing(setup, tmp_path: Path
     assert not counts, f"submissions that match no row (a mixed-up form): {counts}"
     # only the rows caught in flight (at most 3 per interruption) may need a person
     assert statuses["needs-attention"] <= 6, statuses
+
+
+def test_a_row_that_hands_off_waits_for_a_person_while_the_others_go_on(
+    setup, policy_server: PolicyServer, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    state_dir, env, _ = setup
+    rows = [dict(r) for r in ROWS[:4]]
+    rows[1]["name"] = "Captcha Person"
+    data = write_csv(tmp_path / "four.csv", rows)
+    fill = policy_server.planner
+
+    def planner(ctx):  # type: ignore[no-untyped-def]
+        if ctx.values.get("name") == "Captcha Person" and ctx.step >= 2:
+            reason = "A login prompt appeared; please sign in."
+            return tool_call({"action": "terminate", "status": "failure"}, reason, "ask the user")
+        return fill(ctx)
+
+    policy_server.planner = planner
+    argv = fill_argv(data, state_dir)
+    argv[argv.index("3")] = "2"  # two workspaces
+    done = subprocess.run(
+        argv, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
+    )
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "row 2: WAITING FOR YOU - waiting for you: A login prompt appeared; please sign in." in done.stdout
+    assert "done 3, needs-attention 1" in done.stdout
+    subs = sorted(json.dumps(v, sort_keys=True) for _, v in submissions(state_dir))
+    assert subs == sorted(
+        json.dumps(expected(r), sort_keys=True) for r in rows if r["name"] != "Captcha Person"
+    )
+    # the half-filled form of the hand-off was not left for the next row: that app was launched again
+    ready = sum(1 for records in _records(state_dir).values() for r in records if r.get("type") == "ready")
+    assert ready == 3
+    assert workspace_servers() == []
