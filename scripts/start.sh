@@ -4,12 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-system-deps.sh --app-only || echo "warning: could not install system packages" >&2
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -U pip
 if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[gpu]'
+  bash scripts/install-app.sh gpu
 else
-  echo "no NVIDIA GPU found: installing without vLLM (point the app at a remote engine, or use CPU OCR)"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e .
+  [ -f .venv/.qwen3vl-agent-install-stamp ] || echo "no NVIDIA GPU found: installing without vLLM (point the app at an engine in Settings → Endpoints, or use CPU OCR)"
+  bash scripts/install-app.sh
 fi
 exec .venv/bin/qwen3vl-agent "$@"
