@@ -1,11 +1,12 @@
 """Wire settings into a running inference path: engine -> endpoints -> client -> service.
 
 `build_runtime` is what the CLI, the desktop app and the agents call to get an
-`InferenceService`. In "managed" mode it reuses an engine that `qwen3vl-agent engine start`
-left running for the same model (found through `engine.state_file`), or else starts the local
-vLLM server itself (unless told not to) and points the endpoint pool at it; in "endpoints"
-mode it uses the configured OpenAI-compatible URLs. `Runtime.close()` stops everything it
-started, in reverse order, and never an engine it only reused.
+`InferenceService`. In "managed" mode there is ONE engine per user: it reuses the engine that
+`qwen3vl-agent engine start` or another instance of the app left running for the same model
+(found through `engine.state_file`), or else a `SharedEngine` starts the local vLLM server (unless
+told not to), records it for the other instances, and points the endpoint pool at it; in
+"endpoints" mode it uses the configured OpenAI-compatible URLs. `Runtime.close()` stops
+everything it started, in reverse order, and never an engine another instance still uses.
 """
 
 from __future__ import annotations
@@ -89,18 +90,9 @@ async def _model_name(settings: Settings, client: OpenAIEngineClient, engine: Ma
 
 def running_engine(settings: Settings) -> EngineRecord | None:
     """A recorded, live managed engine serving `settings.engine.model`, if there is one."""
-    from qwen3vl_agent.engine.state_file import read_record
+    from qwen3vl_agent.engine.state_file import live_record_for
 
-    record = read_record()
-    if record is None or not record.alive():
-        return None
-    wanted = settings.engine.served_model_name or settings.engine.model
-    if record.model != settings.engine.model or record.served_model_name != wanted:
-        log.warning(
-            "a running engine serves %s, not %s: starting another one", record.model, settings.engine.model
-        )
-        return None
-    return record
+    return live_record_for(settings.engine)
 
 
 async def build_runtime(
@@ -123,6 +115,9 @@ async def build_runtime(
     engine: ManagedEngine | None = None
     engine_settings = settings.engine
     reused = running_engine(settings) if engine_settings.mode == "managed" and reuse_running else None
+    if reused is not None and reused.users_dir:
+        reused = None  # another instance's shared engine: the SharedEngine below joins it (and
+        # takes over if it goes away); an `engine start` engine is the user's to manage
     if reused is not None:
         try:
             key = reused.api_key()
@@ -135,8 +130,12 @@ async def build_runtime(
         pool = EndpointPool([endpoint], engine_settings)
     elif engine_settings.mode == "managed":
         from qwen3vl_agent.engine.managed import ManagedEngine
+        from qwen3vl_agent.engine.shared import SharedEngine
+        from qwen3vl_agent.log_names import instance_log_name
 
-        engine = ManagedEngine(engine_settings, app_paths().ensure().log_dir)
+        log_dir = app_paths().ensure().log_dir
+        kind = SharedEngine if reuse_running else ManagedEngine  # False: a private engine of our own
+        engine = kind(engine_settings, log_dir, log_name=instance_log_name(log_dir, "vllm-server"))
         pool = EndpointPool([], engine_settings)
         pool.attach_managed(engine)  # follows the engine's state: usable once it is READY
         if start_engine:

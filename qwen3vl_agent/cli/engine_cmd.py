@@ -2,7 +2,9 @@
 
 `start` shows the start's progress and keeps the engine running until Ctrl-C (or, with
 `--detach`, leaves it running in the background); either way it records the engine in the data
-dir so that `status` and `stop` in another terminal find it.
+dir so that `status` and `stop` in another terminal find it, and the app and other commands use
+it instead of starting their own. `stop` also stops an engine an app instance started and shares
+(`engine.shared`), without touching the app itself.
 """
 
 from __future__ import annotations
@@ -58,16 +60,19 @@ def start(detach: bool, **overrides: Any) -> None:
     from rich.console import Console
 
     from qwen3vl_agent.engine.managed import ManagedEngine
-    from qwen3vl_agent.engine.state_file import clear_record, write_record
+    from qwen3vl_agent.engine.state_file import EngineLock, clear_record, write_record
     from qwen3vl_agent.engine.status import EngineState, EngineStatus
     from qwen3vl_agent.paths import app_paths
 
-    record = _live_record()
-    if record is not None:
-        raise UserFacingError(
-            f"An engine is already running at {record.base_url} (pid {record.pid})",
-            "stop it first with `qwen3vl-agent engine stop`",
-        )
+    def refuse_if_running() -> None:
+        record = _live_record()
+        if record is not None:
+            raise UserFacingError(
+                f"An engine is already running at {record.base_url} (pid {record.pid})",
+                "stop it first with `qwen3vl-agent engine stop`",
+            )
+
+    refuse_if_running()
     settings = _settings(overrides)
     log_dir = app_paths().ensure().log_dir
     managed = ManagedEngine(settings, log_dir, detached=detach)
@@ -75,15 +80,25 @@ def start(detach: bool, **overrides: Any) -> None:
 
     async def run() -> None:
         began = time.monotonic()
-        with console.status(f"Starting {settings.model} …") as spinner:
-
-            def progress(status: EngineStatus) -> None:
-                spinner.update(
-                    f"Starting the engine ({status.elapsed_s:.0f} s): {status.last_log_line[-100:]}"
+        lock = EngineLock()  # an app starting its engine at the same moment: one of us waits
+        try:
+            with console.status(f"Starting {settings.model} …") as spinner:
+                await lock.acquire(
+                    on_wait=lambda s: spinner.update(
+                        f"Waiting for another instance's engine start ({s:.0f} s)"
+                    )
                 )
+                refuse_if_running()
 
-            await managed.start(progress)
-        write_record(managed, detached=detach)
+                def progress(status: EngineStatus) -> None:
+                    spinner.update(
+                        f"Starting the engine ({status.elapsed_s:.0f} s): {status.last_log_line[-100:]}"
+                    )
+
+                await managed.start(progress)
+            write_record(managed, detached=detach)
+        finally:
+            lock.release()
         console.print(
             f"[green]Engine ready[/green] in {time.monotonic() - began:.0f} s at {managed.base_url} "
             f"(model {managed.served_model_name}, pid {managed.pid}, log {managed.log_path})"
@@ -163,7 +178,8 @@ def stop(grace: float) -> None:
     if record is None:
         click.echo("No engine is running.")
         return
-    if not record.detached and record.owner_pid != os.getpid() and pid_alive(record.owner_pid):
+    shared = bool(record.users_dir)  # an app's engine: stop the server, never the app
+    if not shared and not record.detached and record.owner_pid != os.getpid() and pid_alive(record.owner_pid):
         # A foreground `engine start` owns it: ask that process to stop (its watchdog would
         # otherwise restart the server).
         with contextlib.suppress(ProcessLookupError):
@@ -171,6 +187,10 @@ def stop(grace: float) -> None:
         end = time.monotonic() + grace + 10
         while time.monotonic() < end and (pid_alive(record.owner_pid) or group_members(record.pid)):
             time.sleep(0.2)
+    if shared:  # its users' leases would keep it running for them
+        import shutil
+
+        shutil.rmtree(record.users_dir, ignore_errors=True)
     stop_process_group(record.pid, grace)
     clear_record()
     click.echo(f"Engine stopped (pid {record.pid}).")

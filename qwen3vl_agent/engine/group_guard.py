@@ -9,6 +9,8 @@ new session (so it leads the group) with a parent-death signal set. It starts CM
 * unless the engine was not ready yet (the app sends SIGUSR1 once `/health` answers): then it
   SIGKILLs the group at once. vLLM ignores SIGTERM while it loads the model, so the grace would
   only keep a half-started server (and its GPU memory) alive after the app is gone;
+* with `--users-dir` (an engine shared by several app instances, see `leases`), a stop request
+  is ignored while another live user holds a lease, and the engine is stopped once none is left;
 * when CMD exits by itself (a crash), it kills what CMD left behind in the group (vLLM's
   engine-core processes) and exits with CMD's status, so the app sees the crash.
 
@@ -24,8 +26,10 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 
+from qwen3vl_agent.engine.leases import live_users
 from qwen3vl_agent.engine.processes import group_members, set_parent_death_signal
 
 READY_SIGNAL = signal.SIGUSR1  # sent by ManagedEngine when the server answers /health
@@ -77,6 +81,7 @@ def _kill_rest_of_group(grace_s: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _stop_requested
     parser = argparse.ArgumentParser(prog="group_guard")
     parser.add_argument("--grace", type=float, default=10.0)
     parser.add_argument("--parent-pid", type=int, default=0, help="exit at once if this pid is gone")
@@ -86,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ready", action="store_true", help="CMD has no start-up phase: a stop always gets the grace"
     )
+    parser.add_argument("--users-dir", type=Path, default=None, help="shared engine: its users' leases")
+    parser.add_argument("--users-poll", type=float, default=1.0, help="seconds between lease checks")
     parser.add_argument("cmd", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
@@ -107,7 +114,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"group_guard: cannot execute {cmd[0]!r}: {exc.strerror or exc}", flush=True)
         return 127
     print(f"group_guard: started pid {child.pid}: {' '.join(cmd)}", flush=True)
+    next_poll = time.monotonic() + args.users_poll
     while True:
+        if args.users_dir is not None and (_stop_requested or time.monotonic() >= next_poll):
+            next_poll = time.monotonic() + args.users_poll
+            users = live_users(args.users_dir)
+            if _stop_requested and users:
+                print(f"group_guard: still used by pid(s) {users}: keeping the engine", flush=True)
+                _stop_requested = False
+            elif not users and not _stop_requested:
+                print("group_guard: no instance uses the engine any more: stopping it", flush=True)
+                _stop_requested = True
         if _stop_requested:
             if _ready:
                 _kill_rest_of_group(args.grace)

@@ -284,7 +284,7 @@ class ManagedEngine:
         cmd = self.command(port)
         fd = self._open_log(cmd)
         guard = [sys.executable, "-m", "qwen3vl_agent.engine.group_guard"]
-        guard += ["--grace", str(self._stop_grace_s)]
+        guard += ["--grace", str(self._stop_grace_s), *self._guard_args()]
         if not self._detached:
             guard += ["--parent-pid", str(os.getpid())]
         preexec = None if self._detached else set_parent_death_signal
@@ -328,6 +328,10 @@ class ManagedEngine:
             except BaseException:
                 await self._terminate()
                 raise
+
+    def _guard_args(self) -> list[str]:
+        """More `group_guard` options (a shared engine passes its users' folder)."""
+        return []
 
     def _fail(self, reason: str, hint: str | None) -> EngineStartError:
         err = EngineStartError(f"The engine could not start: {reason}", hint or f"see {self._log_path}")

@@ -26,8 +26,10 @@ _T0 = time.perf_counter()
 
 
 def _setup_logging() -> Path:
+    from qwen3vl_agent.log_names import instance_log_name
+
     log_dir = app_paths().ensure().log_dir
-    path = log_dir / "app.log"
+    path = log_dir / instance_log_name(log_dir, "app")  # a second window at once: app-2.log
     os.close(open_private(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND))  # typed text lands here
     logging.basicConfig(
         filename=str(path),

@@ -1,0 +1,219 @@
+"""One engine per user, shared by every instance of the app (desktop windows, CLI commands).
+
+`SharedEngine` is a `ManagedEngine` that, under the cross-process `EngineLock`, first looks for a
+live recorded engine serving the same model and *adopts* it (its URL and key; no process of its
+own), and only otherwise starts the server itself and records it (`state_file`). Without this a
+second instance started a second vLLM at 0.85 of the GPU's memory, which failed.
+
+Every instance holds a lease in the engine's users folder (`leases`); the engine's guard stops
+the server once no live user is left. So when the instance that started it quits while others
+still use it, the server keeps running for them (even if that instance was SIGKILLed), and the
+last user to leave takes it down, as before. An instance whose adopted engine goes away starts
+(or adopts) another one, as the watchdog restarts a crashed server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from pathlib import Path
+
+from qwen3vl_agent.config import EngineSettings
+from qwen3vl_agent.engine import leases
+from qwen3vl_agent.engine.managed import ManagedEngine
+from qwen3vl_agent.engine.state_file import (
+    EngineLock,
+    EngineRecord,
+    clear_record,
+    live_record_for,
+    users_root,
+    write_record,
+)
+from qwen3vl_agent.engine.status import EngineState, StatusListener
+from qwen3vl_agent.errors import EngineStartError
+
+log = logging.getLogger(__name__)
+
+STOP_LOCK_WAIT_S = 5.0  # quitting never waits minutes for another instance's engine start
+ADOPTED_POLL_S = 1.0
+
+
+class SharedEngine(ManagedEngine):
+    """A managed engine that every instance of the app shares; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: EngineSettings,
+        log_dir: Path,
+        *,
+        stop_grace_s: float = 15.0,
+        log_name: str = "vllm-server.log",
+    ) -> None:
+        super().__init__(settings, log_dir, stop_grace_s=stop_grace_s, log_name=log_name)
+        self._lock = EngineLock()
+        self._adopted: EngineRecord | None = None
+        self._users_dir: Path | None = None
+        self._lease: Path | None = None
+
+    # ------------------------------------------------------------------ what differs when adopted
+
+    @property
+    def adopted(self) -> EngineRecord | None:
+        """The record of another instance's engine this one uses, or None (own engine or stopped)."""
+        return self._adopted
+
+    @property
+    def pid(self) -> int | None:
+        if self._adopted is not None:
+            return self._adopted.pid if self._adopted.alive() else None
+        return super().pid
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self._adopted.log_path) if self._adopted is not None else self._log_path
+
+    def _read_log_tail(self, max_chars: int) -> str:
+        if self._adopted is None:
+            return super()._read_log_tail(max_chars)
+        try:
+            with open(self._adopted.log_path, "rb") as f:
+                f.seek(0, 2)
+                f.seek(max(0, f.tell() - max_chars))
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def _guard_args(self) -> list[str]:
+        return ["--users-dir", str(self._users_dir)] if self._users_dir is not None else []
+
+    # ------------------------------------------------------------------ start / stop
+
+    async def start(self, progress: StatusListener | None = None) -> None:
+        if self._state == EngineState.READY and self.pid is not None:
+            return
+        self._stopping = False
+        self._restarts = 0
+        self._error = None
+        await self._acquire(EngineState.STARTING, progress)
+        self._watchdog = asyncio.create_task(self._watch(), name="engine-watchdog")
+
+    async def _acquire(self, state: EngineState, progress: StatusListener | None) -> None:
+        """Adopt the recorded engine for this model, or start ours and record it (under the lock)."""
+        self._launch_started = time.monotonic()
+        self._set_state(state)
+
+        def waiting(waited: float) -> None:
+            if progress is not None:
+                progress(self.status)
+
+        await self._lock.acquire(on_wait=waiting)
+        try:
+            record = live_record_for(self._settings)
+            if record is not None:
+                self._adopt(record)
+                return
+            self._adopted = None
+            self._users_dir = users_root() / secrets.token_hex(6)
+            self._lease = leases.register(self._users_dir)
+            try:
+                await self._launch(state, progress)
+            except BaseException:
+                leases.release(self._lease)
+                self._lease = None
+                raise
+            self._record()
+        finally:
+            self._lock.release()
+
+    def _adopt(self, record: EngineRecord) -> None:
+        try:
+            key = record.api_key()
+        except OSError as exc:
+            raise self._fail(
+                f"a running engine was found but its API key cannot be read ({exc})",
+                "stop it with `qwen3vl-agent engine stop` and start again",
+            ) from exc
+        if record.users_dir:
+            self._lease = leases.register(Path(record.users_dir))
+        self._adopted = record
+        self._api_key = key
+        self._port = record.port
+        self._served_model_name = record.served_model_name
+        self._proc = None
+        log.info("using the running engine at %s (pid %s)", record.base_url, record.pid)
+        self._set_state(EngineState.READY)
+
+    def _record(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            write_record(self, detached=False, users_dir=self._users_dir)
+
+    async def _launch(self, state: EngineState, progress: StatusListener | None) -> None:
+        """A restart by the watchdog also holds the lock and records the new server."""
+        if self._lock.held:
+            await super()._launch(state, progress)
+            return
+        await self._lock.acquire()
+        try:
+            await super()._launch(state, progress)
+            self._record()
+        finally:
+            self._lock.release()
+
+    async def stop(self) -> None:
+        """Leave the engine: stop it only when no other instance uses it."""
+        self._stopping = True
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None and watchdog is not asyncio.current_task():
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watchdog
+        lease, self._lease = self._lease, None
+        leases.release(lease)
+        if self._adopted is not None:
+            self._adopted = None
+            self._set_state(EngineState.STOPPED)
+            return
+        locked = self._lock.held or await self._lock.acquire(timeout_s=STOP_LOCK_WAIT_S)
+        try:
+            proc = self._proc
+            others = leases.live_users(self._users_dir) if self._users_dir is not None else []
+            if proc is not None and proc.poll() is None and others:
+                log.info("leaving the engine running for %d other instance(s)", len(others))
+                self._proc = None  # its guard stops it when the last of them leaves
+            else:
+                if proc is not None:
+                    clear_record(only_pid=proc.pid)
+                await self._terminate()
+        finally:
+            if locked:
+                self._lock.release()
+        self._set_state(EngineState.STOPPED)
+
+    async def _watch(self) -> None:
+        if self._adopted is None:
+            await super()._watch()
+            return
+        while not self._stopping and self._adopted is not None:
+            await asyncio.sleep(ADOPTED_POLL_S)
+            if self._stopping or self._adopted is None or self._adopted.alive():
+                continue
+            reason = "the shared engine stopped"
+            log.warning("%s; starting or finding another", reason)
+            leases.release(self._lease)
+            self._lease, self._adopted = None, None
+            if not self._settings.restart_on_crash or self._restarts >= self._settings.max_restarts:
+                self._set_state(EngineState.FAILED, error=reason)
+                return
+            self._restarts += 1
+            self._error = reason
+            try:
+                await self._acquire(EngineState.RESTARTING, None)
+            except EngineStartError as exc:
+                self._set_state(EngineState.FAILED, error=exc.message)
+                return
+            if self._adopted is None:  # we started our own: the ordinary watchdog takes over
+                await super()._watch()
+                return
