@@ -334,13 +334,14 @@ class Workspace:
     def running(self) -> bool:
         return self._server is not None and self._server.running()
 
+    def pids_by_role(self) -> dict[str, list[int]]:
+        """The live processes of each part ("server", "window manager", "app"), guards included."""
+        parts = {"server": self._server, "window manager": self._wm, "app": self._app}
+        return {role: proc.members() for role, proc in parts.items() if proc is not None}
+
     def pids(self) -> list[int]:
         """Every live process of this workspace (guards, server, window manager, app and children)."""
-        pids: list[int] = []
-        for proc in (self._server, self._wm, self._app):
-            if proc is not None:
-                pids.extend(proc.members())
-        return sorted(set(pids))
+        return sorted({pid for pids in self.pids_by_role().values() for pid in pids})
 
     def close(self) -> None:
         """End the app, the window manager and the X server; remove the workspace's files."""

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,8 +19,10 @@ import pytest
 from qwen3vl_agent.agents.wiring import open_store
 from tests.agents.test_agent_cli import agent_argv, cli_env
 from tests.agents.test_agent_fill_e2e import write_csv
-from tests.support.form_app_fixture import FORM_APP, FormApp
+from tests.support.form_app_fixture import FormApp
 from tests.support.policy_server import PolicyServer, form_planner, tool_call
+from tests.support.workspace_forms import geometry_reader, launch_command, submissions
+from tests.support.workspace_forms import records as _records
 
 pytestmark = [pytest.mark.xvfb, pytest.mark.slow]
 
@@ -37,45 +38,6 @@ ROWS = [
     {"name": "Ngô Bảo Châu", "city": "Hà Nội", "country": "France", "subscribe": "no"},
     {"name": "Amélie 🌻 Poulain", "city": "Montréal", "country": "Japan", "subscribe": "yes"},
 ]
-
-
-def launch_command(state_dir: Path) -> str:
-    return (
-        f"{sys.executable} {FORM_APP} --state-file {state_dir}/form-{{workspace}}.jsonl"
-        " --x 0 --y 0 --width 900 --height 760 --no-commands"
-    )
-
-
-def _records(state_dir: Path) -> dict[str, list[dict[str, object]]]:
-    found: dict[str, list[dict[str, object]]] = {}
-    for path in sorted(state_dir.glob("form-*.jsonl")):
-        lines = path.read_text(encoding="utf-8").splitlines()
-        found[path.stem] = [json.loads(line) for line in lines if line.strip().endswith("}")]
-    return found
-
-
-def geometry_reader(state_dir: Path):  # type: ignore[no-untyped-def]
-    """widget_rect for the planner: every workspace's form has the same layout (same size, at 0,0)."""
-
-    def widget_rect(name: str) -> tuple[int, int, int, int]:
-        for records in _records(state_dir).values():
-            geoms = [r for r in records if r.get("type") == "geometry"]
-            if geoms:
-                left, top, width, height = geoms[-1]["widgets"][name]  # type: ignore[index]
-                return (left, top, width, height)
-        raise AssertionError("no workspace form has reported its geometry yet")
-
-    return widget_rect
-
-
-def submissions(state_dir: Path) -> list[tuple[str, dict[str, object]]]:
-    """(workspace form, values) of every Submit, in all forms, across relaunches and runs."""
-    return [
-        (form, {k: r["values"][k] for k in ("name", "city", "country", "subscribe")})  # type: ignore[index]
-        for form, records in _records(state_dir).items()
-        for r in records
-        if r.get("type") == "submit"
-    ]
 
 
 def expected(row: dict[str, str]) -> dict[str, object]:

@@ -1,0 +1,175 @@
+"""Parallel form filling in agent workspaces: rows/minute for N workspaces, cost per step, memory.
+
+    .venv/bin/python benchmarks/workspaces.py [--counts 1,2,4] [--rows-per-workspace 4] [--delay 0,0.5]
+
+For each N: N workspaces (Xvfb of 1100x820 + the real Qt test form launched inside each), the
+scripted policy server (tests/support/policy_server.py; `--delay` seconds of pretend model time
+per answer, e.g. 0.5 for a GPU step), ONE inference service for all (the app's queue), and the
+product's parallel batch (`agents.parallel_batch` over `agents.workspace_lanes`: claims, XTest
+input, mss capture of each display). Reported per N:
+
+  * rows/minute over the batch (workspaces already started; start-up is reported apart);
+  * client-side cost per step (the loop's own timings): capture -> request ready, and
+    response -> action executed (XTest events with the configured pause);
+  * memory per workspace: RSS of its processes (X server + the form app, guards included) and the
+    growth of this process per workspace (capture thread, executor thread, connections);
+  * a check that every row was submitted exactly once (read from each form's own record).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from qwen3vl_agent.agents import events as ev
+from qwen3vl_agent.agents.form_fill import BatchOptions
+from qwen3vl_agent.agents.parallel_batch import run_parallel_batch
+from qwen3vl_agent.agents.workspace_lanes import WorkspacePool
+from qwen3vl_agent.config import Settings
+from qwen3vl_agent.runtime import build_runtime
+from qwen3vl_agent.storage.trajectories import TrajectoryStore
+from qwen3vl_agent.workspace import WorkspaceSpec
+from tests.support.policy_server import PolicyServer, form_planner
+from tests.support.workspace_forms import geometry_reader, launch_command, submissions
+
+SIZE = (1100, 820)
+NAMES = ["Ada Lovelace", "Jürgen Groß", "Kenji Sato", "Zoë Ñúñez", "Chloé Dubois", "Łukasz Żółw", "Søren Ærø"]
+CITIES = ["London", "Zürich", "東京", "São Paulo", "Besançon", "Kraków", "Århus"]
+COUNTRIES = ["France", "Switzerland", "Japan", "Brazil", "Germany"]
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def write_rows(path: Path, count: int) -> None:
+    lines = ["name,city,country,subscribe"]
+    for i in range(count):
+        name = f"{NAMES[i % len(NAMES)]} {i + 1}"
+        lines.append(
+            f"{name},{CITIES[i % len(CITIES)]},{COUNTRIES[i % len(COUNTRIES)]},{'yes' if i % 2 else 'no'}"
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+async def one_setting(count: int, rows: int, delay: float, work: Path) -> dict[str, Any]:
+    state_dir = work / f"forms-{count}-{delay}"
+    state_dir.mkdir()
+    data = work / f"rows-{count}-{delay}.csv"
+    write_rows(data, rows)
+    server = PolicyServer(delay_s=delay).start()
+    server.planner = form_planner(geometry_reader(state_dir), (0, 0, *SIZE))
+    settings = Settings(
+        **server.settings_overrides(),
+        safety={"mode": "auto", "step_limit": 25},
+        cache={"enabled": False},
+        executor={"stop_hotkey_enabled": False},
+    )
+    store = TrajectoryStore(work / f"db-{count}-{delay}.sqlite3", work / f"shots-{count}-{delay}")
+    runtime = await build_runtime(settings)
+    timings: list[dict[str, float]] = []
+
+    def on_event(_lane: str, event: Any) -> None:
+        if isinstance(event, ev.ActionExecuted):
+            timings.append(event.timings)
+
+    spec = WorkspaceSpec(width=SIZE[0], height=SIZE[1], launch=launch_command(state_dir))
+    me_before = rss_kib(os.getpid())
+    t0 = time.perf_counter()
+    try:
+        async with WorkspacePool(
+            count, spec, settings, model=runtime.service, store=store, mode="auto", on_event=on_event
+        ) as pool:
+            started_s = time.perf_counter() - t0
+            roles = [lane.workspace.pids_by_role() for lane in pool.lanes]
+            server_rss = [sum(rss_kib(p) for p in r.get("server", [])) for r in roles]
+            app_rss = [sum(rss_kib(p) for p in r.get("app", [])) for r in roles]
+            me_after = rss_kib(os.getpid())
+            t1 = time.perf_counter()
+            summary = await run_parallel_batch(BatchOptions("Register this person", data), store, pool.lanes)
+            batch_s = time.perf_counter() - t1
+    finally:
+        await runtime.close()
+        store.close()
+        server.stop()
+    subs = [json.dumps(v, sort_keys=True) for _, v in submissions(state_dir)]
+    observe = [t["observe_s"] * 1000 for t in timings if "observe_s" in t]
+    act = [t["act_s"] * 1000 for t in timings if "act_s" in t]
+    return {
+        "workspaces": count,
+        "delay_s": delay,
+        "rows": rows,
+        "done": summary.counts.get("done", 0),
+        "submitted_once": len(subs) == len(set(subs)) == rows,
+        "start_s": round(started_s, 2),
+        "batch_s": round(batch_s, 2),
+        "rows_per_min": round(rows / batch_s * 60, 1),
+        "steps": len(timings),
+        "steps_per_s": round(len(timings) / batch_s, 2),
+        "observe_ms_p50": round(statistics.median(observe), 1) if observe else None,
+        "observe_ms_p90": round(pct(observe, 0.9), 1),
+        "act_ms_p50": round(statistics.median(act), 1) if act else None,
+        "act_ms_p90": round(pct(act, 0.9), 1),
+        "server_rss_mib": round(statistics.mean(server_rss) / 1024, 1),
+        "app_rss_mib": round(statistics.mean(app_rss) / 1024, 1),
+        "app_growth_per_workspace_mib": round((me_after - me_before) / 1024 / count, 1),
+    }
+
+
+async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-workspaces-") as tmp:
+        os.environ["QWEN3VL_AGENT_HOME"] = tmp
+        for delay in [float(d) for d in args.delay.split(",")]:
+            for count in [int(c) for c in args.counts.split(",")]:
+                result = await one_setting(count, count * args.rows_per_workspace, delay, Path(tmp))
+                print(json.dumps(result), flush=True)
+                results.append(result)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", default="1,2,4")
+    parser.add_argument("--rows-per-workspace", type=int, default=4)
+    parser.add_argument("--delay", default="0,0.5", help="pretend model seconds per answer (comma list)")
+    args = parser.parse_args()
+    results = asyncio.run(main_async(args))
+    print(
+        "\n| delay | N | rows | rows/min | steps/s | capture->ready p50/p90 ms | response->acted p50/p90 ms "
+        "| X server RSS MiB | form app RSS MiB | this process +MiB/ws | start s | once |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for r in results:
+        print(
+            f"| {r['delay_s']:g} s | {r['workspaces']} | {r['rows']} | {r['rows_per_min']} | {r['steps_per_s']} "
+            f"| {r['observe_ms_p50']} / {r['observe_ms_p90']} | {r['act_ms_p50']} / {r['act_ms_p90']} "
+            f"| {r['server_rss_mib']} | {r['app_rss_mib']} | {r['app_growth_per_workspace_mib']} | {r['start_s']} "
+            f"| {'yes' if r['submitted_once'] else 'NO'} |"
+        )
+    return 0 if all(r["submitted_once"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
