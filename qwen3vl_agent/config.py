@@ -67,7 +67,12 @@ class EngineSettings(BaseModel):
     endpoints: list[EndpointSettings] = Field(default_factory=list)
     request_timeout_s: float = 300.0
     connect_timeout_s: float = 5.0
-    max_retries: int = 2
+    max_retries: int = Field(default=2, ge=0, description="Tries after the first for a failed request")
+    retry_backoff_s: float = Field(default=0.5, ge=0, description="First wait between tries; doubles")
+    retry_backoff_max_s: float = Field(default=8.0, ge=0)
+    retry_after_max_s: float = Field(
+        default=60.0, ge=0, description="A longer Retry-After is not waited out: the request fails"
+    )
     probe_interval_s: float = 5.0
 
 
@@ -123,6 +128,11 @@ class AgentSettings(BaseModel):
         default=None,
         gt=0,
         description="Stop a run after waiting this long for the engine (None: wait until stopped)",
+    )
+    answer_deadline_s: float | None = Field(
+        default=90.0,
+        gt=0,
+        description="Longest wait for one step's answer (a server that accepts, then says nothing)",
     )
     structured_output: bool = Field(default=False, description="Force the tool-call JSON schema on the model")
     settle_s: float = Field(

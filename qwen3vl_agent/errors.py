@@ -7,6 +7,8 @@ that says what happened and, where there is one, what to do. The CLI and the UI 
 
 from __future__ import annotations
 
+import copy
+
 
 class UserFacingError(Exception):
     """A failure with a message fit for the user; `hint` says what to do about it."""
@@ -36,24 +38,80 @@ class EngineError(UserFacingError):
     """The inference engine is unavailable, failed, or answered with an error."""
 
 
-class EngineServerError(EngineError):
-    """The engine answered a request with a server error (HTTP 5xx): a later try may succeed."""
-
-    def __init__(self, message: str, hint: str | None = None, *, status_code: int | None = None) -> None:
-        super().__init__(message, hint)
-        self.status_code = status_code
-
-
 class EngineUnavailableError(EngineError):
-    """No engine can take requests right now (not installed, not started, all endpoints down)."""
+    """No engine can take requests right now (not installed, not started, all endpoints down,
+    restarting): nothing answered. Waiting for it is reasonable (the agent loop does)."""
 
 
 class EngineStartError(EngineError):
     """The managed engine could not be started; the message names the reason found in its log."""
 
 
-class RequestRejectedError(EngineError):
+class EngineFaultError(EngineError):
+    """The engine was reached but gave no usable answer: an HTTP error, a broken stream, garbage
+    or silence. Unlike an absent engine this is not waited out: it is retried a few times
+    (engine/retry_policy.py), then the request fails. `attempts` counts the tries so far."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        status_code: int | None = None,
+        body: str | None = None,
+        retry_after_s: float | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, hint)
+        self.status_code = status_code
+        self.body = body
+        self.retry_after_s = retry_after_s
+        self.attempts = attempts
+
+    def after_attempts(self, attempts: int) -> EngineFaultError:
+        """The same failure, reported after `attempts` tries ("failed N times: ...")."""
+        message = self.message if attempts <= 1 else f"The engine failed {attempts} times: {self.message}"
+        again = copy.copy(self)
+        again.args = (message,)
+        again.message, again.attempts = message, attempts
+        return again
+
+
+class EngineHTTPError(EngineFaultError):
+    """The engine answered with an HTTP error status (`status_code`, the response `body`)."""
+
+
+class EngineServerError(EngineHTTPError):
+    """HTTP 5xx: the server failed on a request it accepted."""
+
+
+class EngineGatewayError(EngineServerError, EngineUnavailableError):
+    """HTTP 502/503/504: a proxy or the server itself says the engine behind it is unavailable
+    (restarting, overloaded, down): both a server error and an absent engine."""
+
+
+class EngineBusyError(EngineHTTPError):
+    """HTTP 429: the server asks to come back later (`retry_after_s` when it said when)."""
+
+
+class EngineAuthError(EngineHTTPError):
+    """HTTP 401/403: the API key was refused; retrying cannot help."""
+
+
+class RequestRejectedError(EngineHTTPError):
     """The engine refused a request as invalid (HTTP 4xx): retrying would not help."""
+
+
+class EngineStreamBrokenError(EngineFaultError):
+    """The connection broke, or the stream ended, before the answer was complete."""
+
+
+class EngineBadAnswerError(EngineFaultError):
+    """The engine's answer does not follow the protocol (not JSON, not SSE, no choices)."""
+
+
+class EngineTimeoutError(EngineFaultError):
+    """The engine accepted the request and then sent nothing for longer than the read timeout."""
 
 
 class DeadlineExceededError(EngineError):

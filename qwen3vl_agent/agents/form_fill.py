@@ -6,7 +6,10 @@ first unfinished row and never re-runs (re-submits) a row marked done. A row int
 running runs again only if its episode had not acted on the screen yet; one that had (it may
 already be submitted) is marked needs-attention, for a person to check (`retry_failed` reruns it).
 Rows stream from the file (10,000 rows cost no memory). With read-back, a row becomes done only
-after its values were seen on screen by the CPU OCR engine.
+after its values were seen on screen by the CPU OCR engine. A row whose run ended because the
+engine kept failing (errors, garbage, silence) is marked failed with that reason; after
+`ENGINE_FAILED_ROWS_STOP` such rows in a row the batch stops instead of asking a broken engine
+about every remaining row (it resumes where it stopped).
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class ReadBackResult:
     ok: bool
     message: str
 
+
+ENGINE_FAILED_ROWS_STOP = 3
 
 RunRow = Callable[[str, DataRow, int], Awaitable[RunResult]]  # (task, row, batch_id) -> result
 ReadBack = Callable[[DataRow, RunResult], Awaitable[ReadBackResult]]
@@ -117,6 +122,7 @@ async def run_batch(
         emit(BatchNotice(batch.id, f"resuming batch {batch.id}: {done} row(s) already done"))
     store.set_batch_status(batch.id, "running")
     redo = {"failed", "needs-attention"} if options.retry_failed else set()
+    engine_failed_rows = 0
     for row in source.rows():
         if row.index < options.first_row:
             continue
@@ -174,6 +180,13 @@ async def run_batch(
         store.set_row(batch.id, row.index, status, run_id=result.run_id, message=message)
         emit(RowFinished(batch.id, row.index, status, result.run_id, message))
         if status == "pending":  # the user stopped the episode: stop the batch
+            summary.stopped = True
+            break
+        engine_failed_rows = engine_failed_rows + 1 if result.outcome == "engine-error" else 0
+        if engine_failed_rows >= ENGINE_FAILED_ROWS_STOP:
+            notice = f"stopping: the engine failed on {engine_failed_rows} rows in a row ({message})"
+            summary.warnings.append(notice)
+            emit(BatchNotice(batch.id, notice))
             summary.stopped = True
             break
         if status != "done" and options.stop_on_failure:

@@ -6,7 +6,9 @@ screen `no_progress_repeats` times: it pauses and asks instead of looping). Answ
 cannot be parsed, and actions the mapper or executor refuses, go back to the model as
 feedback, at most `max_feedback` times in a row. When the engine goes away the run pauses
 (reason "engine-unavailable") and retries by itself until the engine is back or the user
-stops. `pause()`, `resume()` and `stop()` may be called from any thread. Every step is
+stops. An engine that answers with errors, garbage or silence is not waited out: a step gets
+`answer_deadline_s` for its answer and the retry policy's few tries, then the run pauses
+(reason "engine-failed", `on_stuck="wait"`) or ends (outcome "engine-error"). `pause()`, `resume()` and `stop()` may be called from any thread. Every step is
 written to the trajectory store; events go to `on_event`.
 
 The loop's data types live in `loop_types.py`, the prompt and history in `step_prompt.py`, the
@@ -17,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
+from dataclasses import replace
 from typing import Any
 
 from qwen3vl_agent.actions.model import Action, ActionType
@@ -29,8 +33,11 @@ from qwen3vl_agent.agents.ports import ActionRefused, Actor, ExecutionStopped, M
 from qwen3vl_agent.agents.prompt import HistoryEntry, summarize
 from qwen3vl_agent.agents.recorder import StepRecorder
 from qwen3vl_agent.agents.step_prompt import remember, step_request
+from qwen3vl_agent.engine.retry_policy import retry_delay, should_retry
 from qwen3vl_agent.errors import (
     EngineError,
+    EngineFaultError,
+    EngineUnavailableError,
     QueueFullError,
     RequestCancelledError,
     RequestRejectedError,
@@ -80,6 +87,7 @@ class AgentLoop:
         self._progress = NoProgressGuard(self.config)
         self._outage = EngineOutage(self.config)
         self._feedback_streak = 0
+        self._engine_faults = 0  # failed tries at this step's answer (requests, retries included)
         self._step = 0
         self._active_s = 0.0
         self._idle_s = 0.0  # time spent waiting for the engine (not counted against the limit)
@@ -204,6 +212,8 @@ class AgentLoop:
         self.emit(ev.StepStarted(self.run_id, step))
         obs = await self._race_stop(self.observer.observe())
         request = step_request(self.task, self.history, obs.image, self.config)
+        if request.deadline_s is None:
+            request = replace(request, deadline_s=self.config.answer_deadline_s)
         t_ready = time.perf_counter()
 
         def on_delta(text: str) -> None:
@@ -213,9 +223,12 @@ class AgentLoop:
             result: InferenceResult = await self._race_stop(self.model.submit(request, on_delta))
         except (RequestRejectedError, RequestCancelledError):
             raise
-        except (EngineError, QueueFullError) as exc:
+        except (EngineUnavailableError, QueueFullError) as exc:
             await self._engine_away(exc)
             return  # the step is retried from a fresh screenshot
+        except EngineError as exc:  # it answered, with errors, garbage or silence
+            await self._engine_failed(step, exc)
+            return
         self._engine_back()
         t_answer = time.perf_counter()
         self._step = step
@@ -379,12 +392,33 @@ class AgentLoop:
             self.store.set_run_status(self.run_id, "paused", message=f"engine-unavailable: {message}")
             self.emit(ev.RunPaused(self.run_id, "engine-unavailable", message))
         self._outage.check_limit(exc)
+        await self._idle(max(self.config.engine_retry_s, getattr(exc, "retry_after_s", None) or 0.0))
+
+    async def _engine_failed(self, step: int, exc: EngineError) -> None:
+        """The engine answered this step badly: try again as the retry policy allows, then give
+        up on the step: pause for the user, or end the run (a batch marks the row)."""
+        self._engine_faults += exc.attempts if isinstance(exc, EngineFaultError) else 1
+        tries, policy = self._engine_faults, self.config.retry
+        if should_retry(exc, tries, policy):
+            log.warning("step %d: engine fault (try %d of %d): %s", step, tries, policy.max_attempts, exc)
+            await self._idle(retry_delay(exc, tries, policy, random.random()))
+            return
+        self._engine_faults = 0
+        message = f"the engine failed on step {step} ({tries} tr{'y' if tries == 1 else 'ies'}): {exc}"
+        self.emit(ev.RunError(self.run_id, step, message, fatal=self.config.on_stuck == "stop"))
+        if self.config.on_stuck == "stop":
+            raise RunEnd("failed", "engine-error", message)
+        self.control.pause("engine-failed", message)  # Resume tries the step again
+
+    async def _idle(self, seconds: float) -> None:
+        """Wait for the engine (not counted against the time limit); a pause or stop cuts it short."""
         t0 = time.perf_counter()
         if not self.control.stopped:
-            await self.control.wait_change(self.config.engine_retry_s)
+            await self.control.wait_change(seconds)
         self._idle_s += time.perf_counter() - t0
 
     def _engine_back(self) -> None:
+        self._engine_faults = 0
         if self._outage.came_back():
             self.store.set_run_status(self.run_id, "running")
             self.emit(ev.RunResumed(self.run_id))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from qwen3vl_agent.agents.ports import Observation
+from qwen3vl_agent.engine.retry_policy import RetryPolicy
 
 
 class Parsed(Protocol):
@@ -37,7 +38,10 @@ class LoopConfig:
     structured_output: bool = False  # force the tool-call JSON schema (for models that need it)
     engine_retry_s: float = 2.0
     engine_wait_limit_s: float | None = None  # give up (status "stopped") after this long without engine
-    on_stuck: Literal["wait", "stop"] = "wait"  # no progress: wait for the user, or end the run
+    answer_deadline_s: float | None = 90.0  # one step's answer; a silent server fails the step
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # tries at a step's answer in all
+    # no progress, or an engine that keeps failing: wait for the user, or end the run
+    on_stuck: Literal["wait", "stop"] = "wait"
     # The model hands off (terminate with failure, or an answer that asks): wait for the user to act
     # and resume ("wait"), end the run as needs-attention "waiting for you" (a batch row: "end"), or
     # take it at its word ("off": the run failed / was answered).

@@ -25,6 +25,7 @@ from qwen3vl_agent.agents.loop import LoopConfig
 from qwen3vl_agent.agents.ports import ActionRefused, ExecutionStopped, Observation
 from qwen3vl_agent.agents.target_text import TargetTexts, context_for
 from qwen3vl_agent.config import Settings
+from qwen3vl_agent.engine.retry_policy import RetryPolicy
 from qwen3vl_agent.executor import ActionExecutor, ConfirmationRequest, ExecutorError
 from qwen3vl_agent.executor import ExecutionStopped as ExecutorStopped
 from qwen3vl_agent.paths import app_paths
@@ -246,6 +247,8 @@ class AgentKit:
             structured_output=a.structured_output,
             engine_retry_s=a.engine_retry_s,
             engine_wait_limit_s=a.engine_wait_limit_s,
+            answer_deadline_s=a.answer_deadline_s,
+            retry=RetryPolicy.from_settings(self.settings.engine),
             target=self.target.to_json(),
         )
         for key, value in overrides.items():

@@ -54,7 +54,7 @@ def _event_printer(interactive_stuck: bool, get_loop: Callable[[], Any]) -> Call
         elif isinstance(event, ev.RunPaused):
             _echo(f"  paused ({event.reason}): {event.message}")
             loop = get_loop()
-            if event.reason == "no-progress" and interactive_stuck and loop is not None:
+            if event.reason in ("no-progress", "engine-failed") and interactive_stuck and loop is not None:
                 asyncio.get_running_loop().create_task(_ask_stuck(loop, event.message))
             elif event.reason == "waiting-for-you" and interactive_stuck and loop is not None:
                 from qwen3vl_agent.cli.agent_workspaces import wait_for_user
@@ -72,7 +72,7 @@ def _event_printer(interactive_stuck: bool, get_loop: Callable[[], Any]) -> Call
 
 
 async def _ask_stuck(loop: Any, message: str) -> None:
-    go_on = await asyncio.to_thread(_ask_yes_no, f"The agent seems stuck ({message}). Let it try again?")
+    go_on = await asyncio.to_thread(_ask_yes_no, f"The run is paused ({message}). Let it try again?")
     if go_on:
         loop.resume()
     else:

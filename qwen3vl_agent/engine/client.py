@@ -17,6 +17,7 @@ import asyncio
 import base64
 import json
 import logging
+import random
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
@@ -28,10 +29,19 @@ import httpx
 from qwen3vl_agent.config import EngineSettings
 from qwen3vl_agent.engine.cancel_once import run_cancel_once
 from qwen3vl_agent.engine.endpoints import Endpoint, EndpointPool, first_model
+from qwen3vl_agent.engine.retry_policy import RetryPolicy, parse_retry_after, retry_delay, should_retry
 from qwen3vl_agent.errors import (
     DeadlineExceededError,
+    EngineAuthError,
+    EngineBadAnswerError,
+    EngineBusyError,
     EngineError,
+    EngineFaultError,
+    EngineGatewayError,
+    EngineHTTPError,
     EngineServerError,
+    EngineStreamBrokenError,
+    EngineTimeoutError,
     EngineUnavailableError,
     RequestRejectedError,
 )
@@ -48,8 +58,7 @@ from qwen3vl_agent.inference.request import (
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUS = {502, 503, 504}
-OUT_OF_ROTATION_STATUS = {502, 503, 504}
+GATEWAY_STATUS = {502, 503, 504}  # the engine behind is away: out of rotation until a probe says back
 
 
 def image_data_url(image: PreparedImage) -> str:
@@ -106,14 +115,6 @@ def build_payload(request: InferenceRequest, model: str) -> dict[str, Any]:
     return body
 
 
-class _Transient(Exception):
-    """A fault worth another try on (maybe) another endpoint: nothing reached the caller yet."""
-
-    def __init__(self, message: str, take_out: bool) -> None:
-        super().__init__(message)
-        self.take_out = take_out
-
-
 @dataclass
 class _StreamState:
     text: list[str] = field(default_factory=list)
@@ -125,11 +126,12 @@ class _StreamState:
     model: str | None = None
 
 
-def _server_message(resp: httpx.Response) -> str:
+def _server_message(text: str, status: int) -> str:
+    """The server's own words for an error answer: its JSON `error.message`/`detail`, or the text."""
     try:
-        body = resp.json()
+        body = json.loads(text)
     except ValueError:
-        return resp.text[:500] or resp.reason_phrase
+        return text[:500] or httpx.codes.get_reason_phrase(status)
     if isinstance(body, dict):
         err = body.get("error", body)
         if isinstance(err, dict):
@@ -146,6 +148,7 @@ class OpenAIEngineClient:
     def __init__(self, pool: EndpointPool, settings: EngineSettings) -> None:
         self._pool = pool
         self._settings = settings
+        self._retry = RetryPolicy.from_settings(settings)
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(
                 settings.request_timeout_s,
@@ -181,35 +184,49 @@ class OpenAIEngineClient:
             ) from None
 
     async def _complete(self, request: InferenceRequest, on_delta: DeltaCallback | None) -> InferenceResult:
-        attempts = max(0, self._settings.max_retries) + 1
-        last: _Transient | None = None
-        for attempt in range(attempts):
+        """Try endpoints until one answers, as `retry_policy` allows; raise the last failure."""
+        last: EngineError | None = None
+        attempts = 0
+        while True:
             try:
                 endpoint = self._pool.acquire()
             except EngineUnavailableError:
-                if last is not None:
+                if last is not None:  # a retry found every endpoint out of rotation
                     raise EngineUnavailableError(
-                        f"The engine is unreachable: {last}", "start the engine or check engine.endpoints"
+                        f"The engine is unreachable: {last.message}",
+                        "start the engine or check engine.endpoints",
                     ) from None
                 raise
+            attempts += 1
+            state = _StreamState()
             try:
-                return await run_cancel_once(self._run_once(endpoint, request, on_delta))
-            except _Transient as exc:
+                return await run_cancel_once(self._run_once(endpoint, request, on_delta, state))
+            except (EngineFaultError, _ConnectFailed) as exc:
                 last = exc
-                # With another endpoint to go to, take this one out now; when it is the only one,
-                # retry it first (a glitch) and take it out only when the retries are spent.
-                others = any(e.healthy and e is not endpoint for e in self._pool.endpoints)
-                if exc.take_out and (others or attempt + 1 == attempts):
-                    self._pool.mark_failed(endpoint, str(exc))
-                log.info("transient engine fault on %s (attempt %d): %s", endpoint.base_url, attempt + 1, exc)
+                retry = not state.delivered and should_retry(exc, attempts, self._retry)
+                self._after_failure(endpoint, exc, state, last_try=not retry)
+                if not retry:
+                    raise _reported(exc, attempts) from exc
+                log.info("engine fault on %s (attempt %d): %s", endpoint.base_url, attempts, exc)
             finally:
                 self._pool.release(endpoint)
-            if attempt + 1 < attempts:
-                await asyncio.sleep(min(0.25 * 2**attempt, 2.0))
-        assert last is not None
-        raise EngineUnavailableError(
-            f"The engine failed {attempts} times: {last}", "check that the engine is running; see its log"
-        )
+            await asyncio.sleep(retry_delay(last, attempts, self._retry, random.random()))
+
+    def _after_failure(
+        self, endpoint: Endpoint, exc: EngineError, state: _StreamState, last_try: bool
+    ) -> None:
+        """Take a failing endpoint out of rotation where the fault says it is away.
+
+        With another endpoint to go to it goes out at once; when it is the only one it is retried
+        first (a glitch) and goes out only when the retries are spent."""
+        if not isinstance(exc, _ConnectFailed | EngineGatewayError | EngineStreamBrokenError):
+            return
+        if state.delivered:  # broke off mid-answer: its engine likely crashed
+            self._pool.mark_failed(endpoint, f"stream broke: {exc.message}")
+            return
+        others = any(e.healthy and e is not endpoint for e in self._pool.endpoints)
+        if others or last_try:
+            self._pool.mark_failed(endpoint, exc.message)
 
     async def _endpoint_model(self, endpoint: Endpoint) -> str:
         """The model name to send: the endpoint's configured one, else what its `/v1/models`
@@ -224,13 +241,16 @@ class OpenAIEngineClient:
         return endpoint.model or self._settings.served_model_name or self._settings.model
 
     async def _run_once(
-        self, endpoint: Endpoint, request: InferenceRequest, on_delta: DeltaCallback | None
+        self,
+        endpoint: Endpoint,
+        request: InferenceRequest,
+        on_delta: DeltaCallback | None,
+        state: _StreamState,
     ) -> InferenceResult:
         model = request.model or await self._endpoint_model(endpoint)
         body = json.dumps(build_payload(request, model), ensure_ascii=False).encode("utf-8")
         accept = "text/event-stream" if request.stream else "application/json"
         headers = {"Content-Type": "application/json", "Accept": accept, **endpoint.headers()}
-        state = _StreamState()
         started = time.perf_counter()
         url = f"{endpoint.base_url}/chat/completions"
         try:
@@ -247,31 +267,29 @@ class OpenAIEngineClient:
                         async for event in events:
                             self._consume(event, state, started, on_delta)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise _Transient(
-                f"cannot connect to {endpoint.base_url} ({_describe(exc)})", take_out=True
-            ) from exc
+            raise _ConnectFailed(f"cannot connect to {endpoint.base_url} ({_describe(exc)})") from exc
         except httpx.ReadTimeout as exc:
-            raise EngineError(
+            raise EngineTimeoutError(
                 f"The engine at {endpoint.base_url} stopped answering "
                 f"(no data for {self._settings.request_timeout_s:g} s)",
                 "it may be overloaded or stalled; see its log",
             ) from exc
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             if not state.delivered:
-                raise _Transient(
+                raise EngineStreamBrokenError(
                     f"the connection to {endpoint.base_url} broke before the answer began ({_describe(exc)})",
-                    take_out=True,
+                    "the engine may have crashed; see its log",
                 ) from exc
-            self._pool.mark_failed(endpoint, f"stream broke: {_describe(exc)}")
-            raise EngineError(
+            raise EngineStreamBrokenError(
                 "The engine connection broke off in the middle of the answer",
                 "the engine may have crashed; try again",
             ) from exc
         if state.finish_reason is None:
             if not state.delivered:
-                raise _Transient(f"{endpoint.base_url} closed the stream without an answer", take_out=True)
-            self._pool.mark_failed(endpoint, "stream ended without a finish reason")
-            raise EngineError(
+                raise EngineStreamBrokenError(
+                    f"{endpoint.base_url} closed the stream without an answer", "see the engine log"
+                )
+            raise EngineStreamBrokenError(
                 "The engine connection broke off in the middle of the answer",
                 "the engine may have crashed; try again",
             )
@@ -287,26 +305,7 @@ class OpenAIEngineClient:
         )
 
     def _raise_for_status(self, endpoint: Endpoint, resp: httpx.Response) -> None:
-        code = resp.status_code
-        message = _server_message(resp)
-        if code in RETRY_STATUS:
-            raise _Transient(f"{endpoint.base_url} answered HTTP {code}: {message}", take_out=True)
-        if code == 400 or code == 422:
-            raise RequestRejectedError(f"The engine rejected the request: {message}")
-        if code in (401, 403):
-            raise EngineError(
-                f"The engine at {endpoint.base_url} refused the API key (HTTP {code})",
-                "check engine.api_key / the endpoint's api_key",
-            )
-        if code == 404:
-            raise RequestRejectedError(f"The engine does not know this model or route: {message}")
-        if code == 429:
-            raise EngineError(f"The engine is busy (HTTP 429): {message}", "try again later")
-        if code >= 500:
-            raise EngineServerError(
-                f"The engine failed (HTTP {code}): {message}", "see the engine log", status_code=code
-            )
-        raise EngineError(f"The engine failed (HTTP {code}): {message}", "see the engine log")
+        raise http_error(endpoint.base_url, resp.status_code, resp.text, resp.headers.get("Retry-After"))
 
     def _consume(
         self, event: dict[str, Any], state: _StreamState, started: float, on_delta: DeltaCallback | None
@@ -315,9 +314,17 @@ class OpenAIEngineClient:
             err = event["error"]
             message = err.get("message", err) if isinstance(err, dict) else err
             code = err.get("code") if isinstance(err, dict) else None
+            body = json.dumps(event)[:2000]
             if code == 400:
-                raise RequestRejectedError(f"The engine rejected the request: {message}")
-            raise EngineError(f"The engine failed while answering: {message}", "see the engine log")
+                raise RequestRejectedError(
+                    f"The engine rejected the request: {message}", status_code=400, body=body
+                )
+            raise EngineServerError(
+                f"The engine failed while answering: {message}",
+                "see the engine log",
+                status_code=code if isinstance(code, int) else None,
+                body=body,
+            )
         state.model = event.get("model") or state.model
         usage = event.get("usage")
         if usage:
@@ -381,11 +388,13 @@ def whole_answer_event(body: bytes) -> dict[str, Any]:
     try:
         answer = json.loads(body)
     except ValueError as exc:
-        raise EngineError(
-            f"The engine's answer is not JSON ({len(body)} bytes)", "see the engine log"
+        raise EngineBadAnswerError(
+            f"The engine's answer is not JSON ({len(body)} bytes)",
+            "see the engine log",
+            body=body[:2000].decode("utf-8", "replace"),
         ) from exc
     if not isinstance(answer, dict):
-        raise EngineError("The engine's answer is not a JSON object", "see the engine log")
+        raise EngineBadAnswerError("The engine's answer is not a JSON object", "see the engine log")
     if "error" in answer or answer.get("object") == "error":
         return {"error": answer.get("error", answer)}
     choices = []
@@ -418,7 +427,13 @@ async def _sse_events(resp: httpx.Response) -> AsyncGenerator[dict[str, Any], No
             try:
                 event = json.loads(data)
             except json.JSONDecodeError as exc:
-                raise EngineError(f"The engine sent malformed stream data: {data[:200]!r}") from exc
+                raise EngineBadAnswerError(
+                    f"The engine sent malformed stream data: {data[:200]!r}", body=data[:2000]
+                ) from exc
+            if not isinstance(event, dict):
+                raise EngineBadAnswerError(
+                    f"The engine sent a stream event that is not an object: {data[:200]!r}", body=data[:2000]
+                )
             yield event
 
 
@@ -438,3 +453,48 @@ def _render_tool_calls(calls: dict[int, dict[str, str]]) -> str:
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _ConnectFailed(EngineUnavailableError):
+    """No connection to one endpoint (refused, timed out): worth a retry, maybe elsewhere."""
+
+
+def _reported(exc: EngineError, attempts: int) -> EngineError:
+    """The error the caller gets after `attempts` tries."""
+    if isinstance(exc, _ConnectFailed):
+        return EngineUnavailableError(
+            f"The engine failed {attempts} times: {exc.message}" if attempts > 1 else exc.message,
+            "check that the engine is running; see its log",
+        )
+    if isinstance(exc, EngineFaultError):
+        return exc.after_attempts(attempts)
+    return exc
+
+
+def http_error(url: str, status: int, body: str, retry_after: str | None = None) -> EngineHTTPError:
+    """The typed error for an HTTP error answer from `url` (`status`, the response `body`)."""
+    message = _server_message(body, status)
+    kind: type[EngineHTTPError] = EngineHTTPError
+    text, hint = f"The engine answered HTTP {status}: {message}", "see the engine log"
+    hint_or_none: str | None = hint
+    if status in GATEWAY_STATUS:
+        kind, text = EngineGatewayError, f"{url} answered HTTP {status}: {message}"
+    elif status in (400, 422):
+        kind, text, hint_or_none = RequestRejectedError, f"The engine rejected the request: {message}", None
+    elif status in (401, 403):
+        kind, text = EngineAuthError, f"The engine at {url} refused the API key (HTTP {status})"
+        hint_or_none = "check engine.api_key / the endpoint's api_key"
+    elif status == 404:
+        kind, hint_or_none = RequestRejectedError, None
+        text = f"The engine does not know this model or route: {message}"
+    elif status == 429:
+        kind, text, hint_or_none = (
+            EngineBusyError,
+            f"The engine is busy (HTTP 429): {message}",
+            "try again later",
+        )
+    elif status >= 500:
+        kind, text = EngineServerError, f"The engine failed (HTTP {status}): {message}"
+    return kind(
+        text, hint_or_none, status_code=status, body=body[:2000], retry_after_s=parse_retry_after(retry_after)
+    )

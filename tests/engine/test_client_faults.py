@@ -8,9 +8,11 @@ a misbehaving OpenAI-compatible server; each test says which fault it simulates.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,11 +20,16 @@ from qwen3vl_agent.config import EndpointSettings
 from qwen3vl_agent.engine.ports import find_free_port
 from qwen3vl_agent.errors import (
     DeadlineExceededError,
+    EngineAuthError,
     EngineError,
+    EngineFaultError,
+    EngineServerError,
+    EngineStreamBrokenError,
     EngineUnavailableError,
     RequestRejectedError,
 )
 from tests.support.engine_requests import engine_client, image_request
+from tests.support.policy_server import Fault, PolicyServer
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -157,7 +164,8 @@ async def test_dying_before_the_first_token_is_retried_then_reported() -> None:
         fake_server(die) as server,
         engine_client([EndpointSettings(url=server.url)], max_retries=2) as client,
     ):
-        with pytest.raises(EngineUnavailableError, match="failed 3 times"):
+        # accepted, then dropped, every time: a misbehaving server, not an absent one (issue 12)
+        with pytest.raises(EngineStreamBrokenError, match="failed 3 times"):
             await client.complete(image_request())
     assert server.chat_requests == 3
 
@@ -269,3 +277,70 @@ async def test_a_raising_delta_callback_closes_the_stream_and_reaches_the_caller
             await client.complete(image_request(), fail)
         await asyncio.wait_for(gone.wait(), 30)
     assert server.chat_requests == 1
+
+
+# ------------------------------------------------------------- the scripted server's faults (issue 12)
+
+
+async def test_http_500_on_every_request_is_retried_a_few_times_then_reported(
+    policy_server: PolicyServer,
+) -> None:
+    policy_server.fault = Fault("status", status=500)
+    endpoint = EndpointSettings(url=policy_server.url, model="m")
+    async with engine_client([endpoint], max_retries=2, retry_backoff_s=0.2) as client:
+        with pytest.raises(EngineServerError, match="failed 3 times") as info:
+            await client.complete(image_request())
+        assert client.pool.endpoints[0].healthy  # it answers: not taken out of rotation
+    assert policy_server.chat_requests == 3
+    assert info.value.status_code == 500 and "scripted HTTP 500" in (info.value.body or "")
+    assert info.value.attempts == 3
+    gaps = [b - a for a, b in itertools.pairwise(policy_server.chat_times)]
+    assert all(gap >= 0.09 for gap in gaps)  # backed off: at least half of each 0.2 s, 0.4 s step
+
+
+@pytest.mark.parametrize("retry_after", ["2", "date"])
+async def test_retry_after_is_waited_before_the_next_try(
+    policy_server: PolicyServer, retry_after: str
+) -> None:
+    if retry_after == "date":  # an HTTP date 5 s ahead: whole seconds, and setting up takes a moment
+        when = datetime.now(UTC) + timedelta(seconds=5)
+        retry_after = when.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    policy_server.fault = Fault("status", status=429, retry_after=retry_after, times=1)
+    endpoint = EndpointSettings(url=policy_server.url, model="m")
+    async with engine_client([endpoint], max_retries=2, retry_backoff_s=0.01) as client:
+        result = await client.complete(image_request())
+    assert "<tool_call>" in result.text and policy_server.chat_requests == 2
+    first, second = policy_server.chat_times
+    assert second - first >= 1.9  # not the 0.01 s backoff: the server's word
+
+
+async def test_a_refused_key_and_an_unknown_route_are_not_retried(policy_server: PolicyServer) -> None:
+    endpoint = EndpointSettings(url=policy_server.url, model="m")
+    for status, kind in ((401, EngineAuthError), (404, RequestRejectedError)):
+        policy_server.fault = Fault("status", status=status)
+        before = policy_server.chat_requests
+        async with engine_client([endpoint], max_retries=2) as client:
+            with pytest.raises(kind) as info:
+                await client.complete(image_request())
+        assert info.value.status_code == status and policy_server.chat_requests - before == 1
+
+
+async def test_a_stream_dropped_mid_answer_is_reported_not_retried(policy_server: PolicyServer) -> None:
+    """Text already reached the caller: the client cannot retry (the agent loop may, see
+    tests/agents/test_agent_engine_faults.py)."""
+    policy_server.fault = Fault("drop-mid-answer")
+    deltas: list[str] = []
+    endpoint = EndpointSettings(url=policy_server.url, model="m")
+    async with engine_client([endpoint], max_retries=2) as client:
+        with pytest.raises(EngineStreamBrokenError, match="middle of the answer"):
+            await client.complete(image_request(), deltas.append)
+    assert deltas == ["Thought: I will click the"] and policy_server.chat_requests == 1
+
+
+async def test_garbage_instead_of_a_stream_is_retried_then_reported(policy_server: PolicyServer) -> None:
+    policy_server.fault = Fault("garbage")
+    endpoint = EndpointSettings(url=policy_server.url, model="m")
+    async with engine_client([endpoint], max_retries=1, retry_backoff_s=0.01) as client:
+        with pytest.raises(EngineFaultError, match="failed 2 times"):
+            await client.complete(image_request())
+    assert policy_server.chat_requests == 2

@@ -14,7 +14,9 @@ with coordinates on the 0..1000 grid of the captured monitor. What it says is de
 geometry (as the form app reports it) and the values listed in the task, so a whole form-filling
 run can succeed end to end. The server runs on the stdlib `http.server` in a thread (no aiohttp
 here), counts requests, and can be stopped and started again on the same port (the "engine goes
-away" test).
+away" test). Set `fault` to make it misbehave the way real servers do (HTTP errors with or
+without `Retry-After`, a stream dropped mid-answer, silence, garbage) for some or all chat
+requests; a real server cannot be made to do that on demand.
 
 Fixture: `policy_server` (function scope) yields a stopped-at-teardown `PolicyServer` whose
 planner a test sets (`server.planner = ...`).
@@ -31,7 +33,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -201,6 +203,25 @@ def form_planner(
     return planner
 
 
+# ---------------------------------------------------------------------------------------- faults
+@dataclass
+class Fault:
+    """How chat requests are answered instead of by the planner, for the first `times` of them
+    (None: every one); afterwards the planner answers again.
+
+    status: an HTTP error `status` (with `retry_after` as the `Retry-After` header when given);
+    drop-mid-answer: a 200 stream with part of an answer, then the connection is cut;
+    silence: the request is accepted and nothing is sent for `silence_s`;
+    garbage: a 200 "stream" of text that is not SSE, then the end of the body.
+    """
+
+    kind: Literal["status", "drop-mid-answer", "silence", "garbage"]
+    status: int = 500
+    retry_after: str | None = None
+    silence_s: float = 120.0
+    times: int | None = None
+
+
 # ---------------------------------------------------------------------------------------- server
 @dataclass
 class PolicyServer:
@@ -215,6 +236,10 @@ class PolicyServer:
     requests: int = 0
     chat_requests: int = 0
     contexts: list[PolicyContext] = field(default_factory=list)
+    fault: Fault | None = None
+    faulted: int = 0  # chat requests answered by `fault`
+    chat_times: list[float] = field(default_factory=list)  # time.monotonic() of each chat request
+    _released: threading.Event = field(default_factory=threading.Event)  # ends a silence at stop()
     _httpd: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -293,7 +318,16 @@ class PolicyServer:
                 ctx = build_context(body)
                 with server._lock:
                     server.chat_requests += 1
+                    server.chat_times.append(time.monotonic())
                     server.contexts.append(ctx)
+                    fault = server.fault
+                    if fault is not None and (fault.times is None or server.faulted < fault.times):
+                        server.faulted += 1
+                    else:
+                        fault = None
+                if fault is not None:
+                    self._misbehave(fault)
+                    return
                 text = server.planner(ctx)
                 if server.delay_s:
                     time.sleep(server.delay_s)
@@ -362,10 +396,46 @@ class PolicyServer:
                 self.wfile.flush()
                 self.close_connection = True
 
+            def _misbehave(self, fault: Fault) -> None:
+                self.close_connection = True
+                if fault.kind == "status":
+                    data = json.dumps(
+                        {"error": {"message": f"scripted HTTP {fault.status}", "code": fault.status}}
+                    ).encode()
+                    self.send_response(fault.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    if fault.retry_after is not None:
+                        self.send_header("Retry-After", fault.retry_after)
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                if fault.kind == "silence":
+                    server._released.wait(fault.silence_s)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                if fault.kind == "garbage":
+                    self.wfile.write(b"<html><body>502 upstream hiccup</body></html>\n")
+                    return
+                piece = {"content": "Thought: I will click the", "role": "assistant"}
+                self._event(
+                    {
+                        "id": "chatcmpl-dropped",
+                        "object": "chat.completion.chunk",
+                        "model": MODEL_NAME,
+                        "choices": [{"index": 0, "delta": piece, "finish_reason": None}],
+                    }
+                )
+                # the connection closes here, with no finish reason and no [DONE]: the answer is cut
+
             def _event(self, payload: dict[str, Any]) -> None:
                 self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
                 self.wfile.flush()
 
+        self._released.clear()
         httpd = ThreadingHTTPServer((self.host, self.port), Handler)
         httpd.daemon_threads = True
         self.port = httpd.server_address[1]
@@ -376,6 +446,7 @@ class PolicyServer:
 
     def stop(self) -> None:
         """Stop answering (connections are refused) until `start()` again on the same port."""
+        self._released.set()
         httpd, self._httpd = self._httpd, None
         if httpd is not None:
             httpd.shutdown()
