@@ -112,6 +112,12 @@ class SafetySettings(BaseModel):
     no_progress_repeats: int = 3
 
 
+DEFAULT_SECRET_COLUMNS = (
+    "password", "passwd", "pwd", "passcode", "passphrase", "pin", "secret", "token", "api_key",
+    "apikey", "iban", "card", "card_number", "credit_card", "cvv", "cvc", "ssn", "otp",
+)  # fmt: skip
+
+
 class AgentSettings(BaseModel):
     """The agent loop's prompt bounds and retries (qwen3vl_agent/agents/loop.py)."""
 
@@ -137,6 +143,10 @@ class AgentSettings(BaseModel):
     structured_output: bool = Field(default=False, description="Force the tool-call JSON schema on the model")
     settle_s: float = Field(
         default=0.3, ge=0, description="Replay: pause between actions for the screen to settle"
+    )
+    secret_columns: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SECRET_COLUMNS),
+        description="Form-fill columns named like these reach the model only as {placeholder}",
     )
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qwen3vl_agent.errors import UserFacingError
+from qwen3vl_agent.executor.secrets import MASK
 
 
 class DataFileError(UserFacingError):
@@ -35,6 +36,17 @@ class DataRow:
     values: dict[str, str]
     line: int | None = None  # 1-based line in a CSV file (the header is line 1)
     problem: str | None = None
+    # secret columns' real values; `values` then shows them masked (see `with_secrets_hidden`)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def with_secrets_hidden(self, columns: list[str]) -> DataRow:
+        """This row as records and screens may show it: secret columns' values as ••••, and
+        the real values in `secrets` (for the executor only)."""
+        hidden = {c: self.values[c] for c in columns if c in self.values}
+        if not hidden:
+            return self
+        shown = {k: (MASK if k in hidden else v) for k, v in self.values.items()}
+        return DataRow(self.index, shown, self.line, self.problem, hidden)
 
 
 @dataclass
@@ -260,11 +272,39 @@ def check_columns(source: DataSource, task: str, required: list[str] | None = No
         )
 
 
-def render_task(task: str, values: dict[str, str]) -> str:
-    """The task for one row: `{field}` placeholders filled in, then every value listed plainly."""
-    filled = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), task)
-    lines = "\n".join(f"- {k}: {v}" for k, v in values.items())
-    return f"{filled}\n\nUse exactly these values:\n{lines}"
+def secret_columns(columns: list[str], names: list[str], extra: list[str] | None = None) -> list[str]:
+    """The columns whose values must never reach the model: named like one of `names` (a whole
+    word of the column name: "password", "User PIN", "card_number"), or listed in `extra`."""
+    words = [re.sub(r"[^a-z0-9]+", "_", n.lower()).strip("_") for n in names if n.strip()]
+    pattern = re.compile(r"(?<![a-z0-9])(" + "|".join(re.escape(w) for w in words) + r")(?![a-z0-9])")
+    chosen = set(extra or [])
+    for column in columns:
+        normal = re.sub(r"[^a-z0-9]+", "_", column.lower()).strip("_")
+        if words and pattern.search(normal):
+            chosen.add(column)
+    return [c for c in columns if c in chosen] + sorted(chosen - set(columns))
+
+
+SECRET_NOTE = (
+    "Values written as {{{name}}} are secret: type them exactly as written, braces included;"
+    " they are filled in as they are typed."
+)
+
+
+def render_task(task: str, values: dict[str, str], secrets: list[str] | None = None) -> str:
+    """The task for one row: `{field}` placeholders filled in, then every value listed plainly.
+
+    Secret columns appear only as their placeholder (`{password}`), never as the value.
+    """
+    hidden = set(secrets or ())
+    shown = {k: ("{" + k + "}" if k in hidden else v) for k, v in values.items()}
+    filled = _PLACEHOLDER.sub(lambda m: shown.get(m.group(1), m.group(0)), task)
+    lines = "\n".join(f"- {k}: {v}" for k, v in shown.items())
+    note = ""
+    if hidden & set(values):
+        first = next(k for k in values if k in hidden)
+        note = "\n" + SECRET_NOTE.format(name=first)
+    return f"{filled}\n\nUse exactly these values:\n{lines}{note}"
 
 
 def parse_row_values(text: str) -> dict[str, str]:

@@ -21,15 +21,24 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from qwen3vl_agent.actions.model import Action, ActionType
+from qwen3vl_agent.actions.model import Action, ActionType, ResolvedAction
 from qwen3vl_agent.agents import events as ev
 from qwen3vl_agent.agents.control import RunControl
 from qwen3vl_agent.agents.loop_guards import EngineOutage, NoProgressGuard, check_time_limit
 from qwen3vl_agent.agents.loop_types import LoopConfig, Parsed, Parser, RunEnd, RunResult, StepAnswer
-from qwen3vl_agent.agents.ports import ActionRefused, Actor, ExecutionStopped, Mapper, ModelClient, Observer
+from qwen3vl_agent.agents.ports import (
+    ActionRefused,
+    Actor,
+    ExecutionStopped,
+    Mapper,
+    ModelClient,
+    Observation,
+    Observer,
+)
 from qwen3vl_agent.agents.prompt import HistoryEntry, summarize
 from qwen3vl_agent.agents.recorder import StepRecorder
 from qwen3vl_agent.agents.step_prompt import remember, step_request
@@ -41,12 +50,16 @@ from qwen3vl_agent.errors import (
     QueueFullError,
     RequestCancelledError,
     RequestRejectedError,
+    StorageError,
     UserFacingError,
 )
 from qwen3vl_agent.inference.request import InferenceResult
 from qwen3vl_agent.storage.trajectories import TrajectoryStore
 
 __all__ = ["AgentLoop", "LoopConfig", "Parsed", "Parser", "RunEnd", "RunResult", "asks_the_user"]
+
+# Checked before an action runs: a message refuses it (it goes back to the model as feedback).
+ActionGate = Callable[[ResolvedAction, Observation], Awaitable[str | None]]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +87,8 @@ class AgentLoop:
         data_row: dict[str, str] | None = None,
         batch_id: int | None = None,
         row_index: int | None = None,
+        secrets: Mapping[str, str] | None = None,
+        gate: ActionGate | None = None,
     ) -> None:
         self.task = task
         self.observer, self.model, self.mapper, self.actor = observer, model, mapper, actor
@@ -82,6 +97,8 @@ class AgentLoop:
         self.control = RunControl()
         self._on_event = on_event
         self._data_row, self._batch_id, self._row_index = data_row, batch_id, row_index
+        self._secrets = dict(secrets or {})  # typed only by the executor; see executor/secrets.py
+        self._gate = gate
         self.run_id = 0
         self.history: list[HistoryEntry] = []
         self._progress = NoProgressGuard(self.config)
@@ -133,6 +150,12 @@ class AgentLoop:
             },
         )
         self._recorder = StepRecorder(self.store, self.run_id)
+        use_secrets = getattr(self.actor, "use_secrets", None)
+        if use_secrets is not None:
+            use_secrets(self._secrets)
+        elif self._secrets:
+            raise UserFacingError("This executor cannot type secret values", "remove --secret columns")
+        storage_failure: StorageError | None = None
         self.actor.on_confirmation = lambda r: self.emit(ev.AwaitingConfirmation(self.run_id, self._step, r))
         self.emit(ev.RunStarted(self.run_id, self.task, cfg.mode))
         try:
@@ -145,11 +168,42 @@ class AgentLoop:
                 raise RunEnd("stopped", "stopped", f"stopped by the user ({exc})") from exc
             except asyncio.CancelledError:
                 raise RunEnd("stopped", "stopped", "the run was cancelled") from None
+            except StorageError as exc:
+                # nothing more may happen on screen without a record: stop here, say why
+                storage_failure = exc
+                self.emit(ev.RunError(self.run_id, self._step, str(exc), fatal=True))
+                raise RunEnd("failed", "storage-error", str(exc)) from exc
             except UserFacingError as exc:
                 self.emit(ev.RunError(self.run_id, self._step, str(exc), fatal=True))
                 raise RunEnd("failed", "error", str(exc)) from exc
-        except RunEnd as fin:
-            await self._recorder.flush()
+        except RunEnd as end:
+            fin = end
+            try:
+                await self._recorder.flush()
+            except StorageError as exc:
+                storage_failure = storage_failure or exc
+                fin = RunEnd("failed", "storage-error", str(exc))
+            self._finish_record(fin, storage_failure is not None)
+            self.emit(
+                ev.RunFinished(self.run_id, fin.status, fin.outcome, fin.answer, fin.message, self._step)
+            )
+            if storage_failure is not None:
+                raise storage_failure from None
+            return RunResult(self.run_id, fin.status, fin.outcome, fin.answer, fin.message, self._step)
+        finally:
+            if use_secrets is not None:
+                use_secrets(None)
+            try:
+                await self._recorder.close()
+            except StorageError:
+                if storage_failure is None:
+                    raise
+
+    def _finish_record(self, fin: RunEnd, after_storage_error: bool) -> None:
+        """Write the run's end; after a storage error, free the reserve first so it fits."""
+        if after_storage_error:
+            self.store.free_reserve()
+        try:
             self.store.set_run_status(
                 self.run_id,
                 fin.status,
@@ -158,12 +212,10 @@ class AgentLoop:
                 message=fin.message,
                 finished=True,
             )
-            self.emit(
-                ev.RunFinished(self.run_id, fin.status, fin.outcome, fin.answer, fin.message, self._step)
-            )
-            return RunResult(self.run_id, fin.status, fin.outcome, fin.answer, fin.message, self._step)
-        finally:
-            await self._recorder.close()
+        except StorageError:
+            if not after_storage_error:
+                raise
+            log.error("run %s: its end could not be recorded either (%s)", self.run_id, fin.message)
 
     async def _steps(self) -> None:
         cfg = self.config
@@ -292,10 +344,23 @@ class AgentLoop:
             self._recorder.add(thought, action, outcome="rejected", error=str(exc))
             return self._refused(answer, action, exc)
         self.emit(ev.ActionProposed(self.run_id, step, action, thought, resolved))
-        row = self._recorder.add(thought, action, resolved=resolved, outcome="proposed")
+        if self._gate is not None:
+            refusal = await self._gate(resolved, obs)
+            if refusal:
+                self._recorder.add(thought, action, resolved=resolved, outcome="rejected", error=refusal)
+                return self._refused(answer, action, ActionRefused(refusal))
         if self.control.paused:  # paused while the model was thinking: do not act on a stale screen
-            self._recorder.update(row, outcome="discarded", error="paused before execution")
+            self._recorder.add(
+                thought, action, resolved=resolved, outcome="discarded", error="paused before execution"
+            )
             return True
+        # written (and waited for) BEFORE the action: a crash mid-action leaves "executing" behind,
+        # and a failed write stops the run before anything happens on screen without a record
+        acting = self.config.mode != "dry-run"
+        row = self._recorder.add(
+            thought, action, resolved=resolved, outcome="executing" if acting else "proposed"
+        )
+        await self._recorder.flush()
         t0 = time.perf_counter()
         try:
             outcome = await self._race_stop(self.actor.execute(resolved, obs))

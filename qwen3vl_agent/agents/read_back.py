@@ -5,7 +5,13 @@ full-resolution capture (forms that keep their values), then on the screenshots 
 newest first (forms that clear after Submit still showed them before it). A value counts as
 seen when it appears in the text, exactly or with a small OCR slip (similarity >= 0.85).
 Values nobody can read on screen are not checked: empty ones, yes/no flags (a checkbox),
-and fields whose name says they are secret (password, pin, secret, token).
+fields whose name says they are secret (password, pin, secret, token), and secret columns
+(masked as •••• before they get here). A value must stand as whole words: "Bruno Bauer" is not
+seen in "Alice AdamsBruno Bauer" (what a half-filled form typed into looks like).
+
+`SubmitCheck` runs the same check BEFORE a click on Submit (or any target the risk rules call
+irreversible): a form that does not show the row's values is not submitted; the model is told
+what is missing instead, so a dirty form can never be recorded as a good row.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from typing import Any
 
 from PIL import Image
 
+from qwen3vl_agent.actions.model import CLICK_ACTIONS, ResolvedAction
+from qwen3vl_agent.agents.ports import Observation
+from qwen3vl_agent.executor.secrets import MASK
 from qwen3vl_agent.storage.trajectories import TrajectoryStore
 
 HIDDEN_FIELD = re.compile(r"pass(word)?|pwd|pin|secret|token|cvv|cvc", re.IGNORECASE)
@@ -29,11 +38,11 @@ FLAG_VALUES = frozenset({"yes", "no", "true", "false", "y", "n", "1", "0", "x", 
 def visible_values(values: dict[str, str], fields: list[str] | None = None) -> dict[str, str]:
     """The values read-back can check (see the module docstring), or exactly `fields` if given."""
     if fields:
-        return {f: values[f] for f in fields if f in values}
+        return {f: values[f] for f in fields if f in values and values[f] != MASK}
     return {
         k: v
         for k, v in values.items()
-        if v.strip() and v.strip().lower() not in FLAG_VALUES and not HIDDEN_FIELD.search(k)
+        if v.strip() and v.strip().lower() not in FLAG_VALUES and not HIDDEN_FIELD.search(k) and v != MASK
     }
 
 
@@ -46,7 +55,7 @@ def value_seen(value: str, text: str, threshold: float = 0.85) -> bool:
     v, t = _norm(value), _norm(text)
     if not v:
         return True
-    if v in t:
+    if re.search(r"(?<!\w)" + re.escape(v) + r"(?!\w)", t):
         return True
     n = len(v.split())
     for line in text.splitlines():
@@ -112,3 +121,44 @@ async def check_read_back(
                     yield f"the screenshot of step {step.step_index}", img.convert("RGB")
 
     return await asyncio.to_thread(check_images, wanted, images())
+
+
+class SubmitCheck:
+    """The loop's action gate for one row: read-back before a click on an irreversible target.
+
+    Costs one small OCR of the strip around each click (to find the target's words), and one
+    OCR of the screen only for a click on Submit-like targets.
+    """
+
+    def __init__(self, values: dict[str, str], fields: list[str] | None = None) -> None:
+        from qwen3vl_agent.executor import RiskAssessor
+
+        self.wanted = visible_values(values, fields)
+        self._risk = RiskAssessor()
+
+    async def __call__(self, resolved: ResolvedAction, observation: Observation) -> str | None:
+        action = resolved.action
+        if not self.wanted or action.action not in CLICK_ACTIONS or action.coordinate is None:
+            return None
+        return await asyncio.to_thread(self._check, resolved, observation)
+
+    def _check(self, resolved: ResolvedAction, observation: Observation) -> str | None:
+        from qwen3vl_agent.agents.target_text import text_around
+        from qwen3vl_agent.executor import ActionContext
+
+        assert resolved.action.coordinate is not None
+        words = text_around(observation, resolved.action.coordinate)
+        if not self._risk.assess(resolved.action, ActionContext(target_text=words)).risky:
+            return None
+        image = observation.source
+        if not isinstance(image, Image.Image):
+            import io
+
+            image = Image.open(io.BytesIO(observation.image.data)).convert("RGB")
+        report = check_images(self.wanted, [("the screen before the click", image)])
+        if report.ok:
+            return None
+        return (
+            f"read-back before Submit: the form does not show {', '.join(report.missing)}."
+            " Correct those fields (select all, then type the value) before submitting"
+        )

@@ -12,7 +12,7 @@ import inspect
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from qwen3vl_agent.config import Settings
 from qwen3vl_agent.engine.retry_policy import RetryPolicy
 from qwen3vl_agent.executor import ActionExecutor, ConfirmationRequest, ExecutorError
 from qwen3vl_agent.executor import ExecutionStopped as ExecutorStopped
+from qwen3vl_agent.executor.secrets import Secrets
 from qwen3vl_agent.paths import app_paths
 from qwen3vl_agent.storage.trajectories import TrajectoryStore
 
@@ -174,6 +175,10 @@ class ExecutorActor:
             raise ActionRefused(str(exc)) from exc
         self.last_details = result.to_json()
         return {"rejected": "declined", "no-op": "executed"}.get(result.status, result.status)
+
+    def use_secrets(self, values: Mapping[str, str] | None) -> None:
+        """The run's secret values: typed in place of their `{name}` placeholders, shown nowhere."""
+        self.executor.use_secrets(Secrets(dict(values)) if values else None)
 
     def stop(self) -> None:
         self.executor.stop("user")

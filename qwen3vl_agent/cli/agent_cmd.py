@@ -2,6 +2,7 @@
 
     qwen3vl-agent agent run "Open the settings and turn on dark mode" --monitor 1 --mode confirm
     qwen3vl-agent agent fill --task "Register this person" --data people.csv --mode auto --read-back
+    qwen3vl-agent agent fill --task "Log in" --data users.csv --secret pin --reset-keys f5
     qwen3vl-agent agent runs
     qwen3vl-agent agent report 12 --out run12.html
     qwen3vl-agent agent replay 12 --data people.csv --row 3 --mode confirm
@@ -329,6 +330,24 @@ def _parse_rows(spec: str | None) -> tuple[int, int | None]:
     default=None,
     help="Run rows in N workspaces at once (each with the --launch app) instead of on your desktop.",
 )
+@click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    help="A column whose values the model never sees (typed in place of {COLUMN}); repeatable."
+    " Columns named like agent.secret_columns (password, pin, iban, ...) are secret anyway.",
+)
+@click.option(
+    "--reset-command",
+    default=None,
+    help="Command that puts the target back in a clean state (exit 0), run before the next row"
+    " after a row was left part-way. Without a reset step the batch stops there instead.",
+)
+@click.option(
+    "--reset-keys",
+    default=None,
+    help="Key combo pressed on the target for the same reset, e.g. f5 or ctrl+shift+r (after --reset-command).",
+)
 @_common
 @workspace_options
 def fill_cmd(
@@ -341,6 +360,9 @@ def fill_cmd(
     restart: bool,
     required: tuple[str, ...],
     stop_on_failure: bool,
+    secrets: tuple[str, ...],
+    reset_command: str | None,
+    reset_keys: str | None,
     monitor: int,
     window: str | None,
     mode: str | None,
@@ -351,16 +373,24 @@ def fill_cmd(
     **ws_options: Any,
 ) -> None:
     """Run the TASK once per row of a CSV/JSON file; resumes an interrupted batch."""
-    from qwen3vl_agent.agents.data_rows import check_columns, open_data
+    from qwen3vl_agent.agents.data_rows import DataFileError, check_columns, open_data, secret_columns
     from qwen3vl_agent.agents.form_fill import BatchNotice, BatchOptions, RowFinished, RowStarted, run_batch
     from qwen3vl_agent.cli.agent_workspaces import build_spec, fill_in_workspaces
 
     first, last = _parse_rows(rows_spec)
-    check_columns(open_data(data_path), task, list(required))  # fail fast, before the engine starts
+    source = open_data(data_path)
+    check_columns(source, task, list(required))  # fail fast, before the engine starts
+    unknown = [s for s in secrets if source.columns and s not in source.columns]
+    if unknown:
+        raise DataFileError(
+            f"--secret names no column of {data_path.name}: {', '.join(unknown)}"
+            f" (its columns: {', '.join(source.columns)})"
+        )
     spec = build_spec(ws_options) if workspace_count or ws_options.get("launch") else None
     if spec is not None and read_back:
         raise click.UsageError("--read-back does not work with --workspaces yet")
     settings = _settings(mode, max_steps, time_limit, engine_wait)
+    hidden = secret_columns(source.columns, settings.agent.secret_columns, list(secrets))
     fields = [f.strip() for f in read_back_fields.split(",")] if read_back_fields else None
 
     async def main() -> int:
@@ -375,6 +405,8 @@ def fill_cmd(
             printer = _event_printer(interactive, lambda: holder.get("loop"))
 
             async def run_row(row_task: str, row: Any, batch_id: int) -> Any:
+                from qwen3vl_agent.agents.read_back import SubmitCheck
+
                 loop = session.new_loop(
                     row_task,
                     printer,
@@ -382,6 +414,8 @@ def fill_cmd(
                     data_row=row.values,
                     batch_id=batch_id,
                     row_index=row.index,
+                    secrets=row.secrets,
+                    gate=SubmitCheck(row.values, fields) if read_back else None,
                 )
                 holder["loop"] = loop
                 return await loop.run()
@@ -396,13 +430,27 @@ def fill_cmd(
 
             checker = _read_back(session, fields) if read_back else None
             options = BatchOptions(
-                task, data_path, list(required), first, last, retry_failed, restart, stop_on_failure
+                task,
+                data_path,
+                list(required),
+                first,
+                last,
+                retry_failed,
+                restart,
+                stop_on_failure,
+                secret_columns=hidden,
             )
+            reset = None
+            if reset_command or reset_keys:
+                from qwen3vl_agent.agents.target_reset import TargetReset
+
+                reset = TargetReset(reset_command, reset_keys, executor=session.kit.executor)
             summary = await run_batch(
                 options,
                 session.store,
                 run_row,
                 read_back=checker,
+                reset=reset,
                 on_event=on_batch,
                 should_stop=lambda: session.stopping,
             )

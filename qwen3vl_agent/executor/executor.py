@@ -21,7 +21,7 @@ import inspect
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 from qwen3vl_agent.actions.model import ActionType, ResolvedAction
@@ -40,6 +40,7 @@ from qwen3vl_agent.executor.safety import (
     SafetyMode,
     needs_confirmation,
 )
+from qwen3vl_agent.executor.secrets import Secrets
 from qwen3vl_agent.executor.stop import StopHotkey, StopHotkeyError, StopSignal
 from qwen3vl_agent.executor.worker import OrderedWorker
 
@@ -135,6 +136,18 @@ class ActionExecutor:
         self._monitors_at = 0.0
         self._worker = OrderedWorker("action-executor")
         self._closed = False
+        self.secrets = Secrets()  # `{name}` in typed text -> the real value, only when typing
+
+    def use_secrets(self, secrets: Secrets | None) -> None:
+        """The secrets of the run now starting (None: none); see `executor/secrets.py`."""
+        self.secrets = secrets or Secrets()
+
+    def _typed(self, resolved: ResolvedAction) -> ResolvedAction:
+        """The action as it will really be typed: secret placeholders replaced by their values."""
+        action = resolved.action
+        if action.action is not ActionType.TYPE or not action.text or not self.secrets:
+            return resolved
+        return replace(resolved, action=replace(action, text=self.secrets.substitute(action.text)))
 
     @classmethod
     def from_settings(
@@ -339,7 +352,8 @@ class ActionExecutor:
         pointer = None
         if resolved.action.action is ActionType.LEFT_CLICK_DRAG and resolved.start_point is None:
             pointer = self._backend.position()
-        plan = plan_action(resolved, self.plan_config, pointer)
+        secrets = self.secrets
+        plan = plan_action(self._typed(resolved), self.plan_config, pointer)
         self._backend.check_plan(plan)
         saved = self._backend.save_clipboard() if plan.uses_clipboard else None
         done: list[str] = []
@@ -355,7 +369,7 @@ class ActionExecutor:
                         notes.append(note)
                     if self.pause_s > 0:
                         self._stop.wait(self.pause_s)  # ends early on a stop; checked above
-                done.append(prim.describe())
+                done.append(secrets.mask(prim.describe()))
         except FailSafeTriggered as exc:
             self.stop("fail-safe", str(exc).splitlines()[0] if str(exc) else None)
             released = self._backend.release_all()
@@ -373,8 +387,9 @@ class ActionExecutor:
         except Exception as exc:
             self._backend.release_all()
             raise ExecutorError(
-                f"'{resolved.action.describe()}' failed after {len(done)} input event(s): {type(exc).__name__}: {exc}"
-            ) from exc
+                f"'{resolved.action.describe()}' failed after {len(done)} input event(s):"
+                f" {type(exc).__name__}: {secrets.mask(str(exc))}"
+            ) from None
         finally:
             if saved is not None:
                 try:

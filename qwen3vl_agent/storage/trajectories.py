@@ -11,24 +11,34 @@ Blocking (SQLite + files): callers on an event loop should keep writes small or 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import shutil
+import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from qwen3vl_agent.errors import StorageError
 from qwen3vl_agent.file_modes import private_mkdir, write_private_bytes
-from qwen3vl_agent.storage.database import Database, Migration, register_migrations
+from qwen3vl_agent.storage.database import Database, Migration, register_migrations, storage_error
 
 COMPONENT = "trajectories"
 
 RUN_STATUSES = ("running", "paused", "finished", "failed", "stopped", "needs-attention")
 ROW_STATUSES = ("pending", "running", "done", "failed", "needs-attention")
 FINISHED_ROW_STATUSES = frozenset({"done", "failed", "needs-attention"})
+UNFINISHED_ROW_STATUSES = frozenset({"pending", "running"})
+# Step outcomes after which the screen may have changed: "executing" is written BEFORE an action
+# starts, so a crash between the action and its record still counts; "stopped" may have done part.
+ACTED_OUTCOMES = ("executed", "executing", "stopped")
+RESERVE_BYTES = 512 * 1024  # freed on the first storage error, so the truthful final states fit
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -67,13 +77,29 @@ def _v2(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE agent_steps ADD COLUMN execution TEXT")
 
 
+def _v3(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE form_batches ADD COLUMN reset_due TEXT")
+
+
 register_migrations(
     COMPONENT,
     [
         Migration(1, "agent runs, steps, form-fill batches and rows", _v1),
         Migration(2, "agent_steps.execution: what the executor did (primitives, risk, notes)", _v2),
+        Migration(3, "form_batches.reset_due: why the target must be reset before the next row", _v3),
     ],
 )
+
+
+class TrajectoryWriteError(StorageError):
+    """A write to the trajectory store failed (disk full, database locked, read-only folder).
+
+    Carries what failed; the agent stops at the first one instead of acting without a record.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, *, disk_full: bool = False) -> None:
+        super().__init__(message, hint)
+        self.disk_full = disk_full
 
 
 @dataclass(frozen=True)
@@ -135,6 +161,7 @@ class BatchRecord:
     status: str
     created_at: float
     updated_at: float
+    reset_due: str | None = None  # why the target must be reset before the next row runs
 
 
 @dataclass(frozen=True)
@@ -145,6 +172,9 @@ class RowState:
     run_id: int | None
     row_hash: str | None
     message: str | None
+
+
+_BATCH_COLUMNS = "id, data_path, data_hash, task, status, created_at, updated_at, reset_due"
 
 
 def _loads(text: str | None) -> Any:
@@ -159,11 +189,60 @@ class TrajectoryStore:
         self.image_dir = image_dir
 
     @property
+    def lock_dir(self) -> Path:
+        """Where batch and desktop locks live (next to the database)."""
+        return self._db.path.parent / "locks"
+
+    @property
     def db(self) -> sqlite_utils.Database:
         return self._db.connection()
 
     def close(self) -> None:
         self._db.close()
+
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """Turn a failed write into one `TrajectoryWriteError` that says what was not recorded."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            err = storage_error(exc, self._db.path, "trajectory store")
+            full = "full" in str(exc).lower()
+            raise TrajectoryWriteError(
+                f"Could not record {what}: {err.message}", err.hint, disk_full=full
+            ) from exc
+        except OSError as exc:
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            raise TrajectoryWriteError(
+                f"Could not record {what}: {exc.strerror or exc} ({exc.filename or self.image_dir})",
+                "free some space" if full else "check the data folder",
+                disk_full=full,
+            ) from exc
+
+    # ---- room for the last words ---------------------------------------------------------
+    @property
+    def reserve_file(self) -> Path:
+        return self.image_dir / ".space-reserve"
+
+    def ensure_reserve(self) -> None:
+        """Keep a small file of reserved space next to the data (best effort, quiet on failure)."""
+        path = self.reserve_file
+        try:
+            if path.exists() and path.stat().st_size >= RESERVE_BYTES:
+                return
+            private_mkdir(path.parent)
+            write_private_bytes(path, b"\0" * RESERVE_BYTES)
+        except OSError:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def free_reserve(self) -> bool:
+        """Give the reserved space back (after a storage error), so the final states fit."""
+        try:
+            self.reserve_file.unlink()
+        except OSError:
+            return False
+        return True
 
     # ---- runs -----------------------------------------------------------------------------
     def create_run(
@@ -177,7 +256,7 @@ class TrajectoryStore:
         row_index: int | None = None,
         settings: dict[str, Any] | None = None,
     ) -> int:
-        with self.db.conn:
+        with self._writing("the start of the run"), self.db.conn:
             cur = self.db.execute(
                 "INSERT INTO agent_runs (task, mode, target, status, data_row, batch_id, row_index,"
                 " started_at, settings) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
@@ -206,7 +285,7 @@ class TrajectoryStore:
     ) -> None:
         if status not in RUN_STATUSES:
             raise ValueError(f"unknown run status {status!r}")
-        with self.db.conn:
+        with self._writing(f"the run's status ({status})"), self.db.conn:
             self.db.execute(
                 "UPDATE agent_runs SET status = ?, outcome = COALESCE(?, outcome),"
                 " answer = COALESCE(?, answer), message = ?, finished_at = ? WHERE id = ?",
@@ -284,11 +363,18 @@ class TrajectoryStore:
     def save_screenshot(self, run_id: int, step_index: int, data: bytes, mime: str) -> Path:
         """Write the image bytes exactly as sent (one file per step; the step's rows share it)."""
         ext = {"image/png": "png", "image/webp": "webp", "image/jpeg": "jpg"}.get(mime, "bin")
-        folder = private_mkdir(self.run_dir(run_id))
+        with self._writing(f"the screenshot of step {step_index}"):
+            folder = private_mkdir(self.run_dir(run_id))
         path = folder / f"step-{step_index:04d}.{ext}"
         tmp = path.with_suffix(".tmp")
-        write_private_bytes(tmp, data)  # a screenshot of the user's desktop: owner-only
-        tmp.replace(path)
+        with self._writing(f"the screenshot of step {step_index}"):
+            try:
+                write_private_bytes(tmp, data)  # a screenshot of the user's desktop: owner-only
+                tmp.replace(path)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
         return path
 
     def add_step(self, step: StepRecord) -> int:
@@ -319,7 +405,7 @@ class TrajectoryStore:
             step.completion_tokens,
             step.created_at,
         ]
-        with self.db.conn:
+        with self._writing("a step"), self.db.conn:
             cur = self.db.execute(
                 "INSERT INTO agent_steps (run_id, step_index, part, screenshot_path, screenshot_hash,"
                 " image_width, image_height, geometry, raw_text, thought, action, point_x, point_y,"
@@ -348,7 +434,7 @@ class TrajectoryStore:
                 values.append(json.dumps(value, ensure_ascii=False) if name == "execution" else value)
         if not sets:
             return
-        with self.db.conn:
+        with self._writing("a step's outcome"), self.db.conn:
             self.db.execute(f"UPDATE agent_steps SET {', '.join(sets)} WHERE id = ?", [*values, step_id])
 
     def steps(self, run_id: int) -> list[StepRecord]:
@@ -405,19 +491,19 @@ class TrajectoryStore:
         row = None
         if not restart:
             row = self.db.execute(
-                "SELECT id, data_path, data_hash, task, status, created_at, updated_at FROM form_batches"
+                f"SELECT {_BATCH_COLUMNS} FROM form_batches"
                 " WHERE data_path = ? AND task = ? ORDER BY id DESC LIMIT 1",
                 [data_path, task],
             ).fetchone()
         if row:
-            with self.db.conn:
+            with self._writing("the batch"), self.db.conn:
                 self.db.execute(
                     "UPDATE form_batches SET data_hash = ?, updated_at = ? WHERE id = ?",
                     [data_hash, time.time(), row[0]],
                 )
             return BatchRecord(*row), True
         now = time.time()
-        with self.db.conn:
+        with self._writing("the new batch"), self.db.conn:
             cur = self.db.execute(
                 "INSERT INTO form_batches (data_path, data_hash, task, status, created_at, updated_at)"
                 " VALUES (?, ?, ?, 'running', ?, ?)",
@@ -428,14 +514,13 @@ class TrajectoryStore:
 
     def get_batch(self, batch_id: int) -> BatchRecord | None:
         row = self.db.execute(
-            "SELECT id, data_path, data_hash, task, status, created_at, updated_at FROM form_batches"
-            " WHERE id = ?",
+            f"SELECT {_BATCH_COLUMNS} FROM form_batches WHERE id = ?",
             [batch_id],
         ).fetchone()
         return BatchRecord(*row) if row else None
 
     def set_batch_status(self, batch_id: int, status: str) -> None:
-        with self.db.conn:
+        with self._writing(f"the batch's status ({status})"), self.db.conn:
             self.db.execute(
                 "UPDATE form_batches SET status = ?, updated_at = ? WHERE id = ?",
                 [status, time.time(), batch_id],
@@ -453,7 +538,7 @@ class TrajectoryStore:
     ) -> None:
         if status not in ROW_STATUSES:
             raise ValueError(f"unknown row status {status!r}")
-        with self.db.conn:
+        with self._writing(f"row {row_index + 1}'s status ({status})"), self.db.conn:
             self.db.execute(
                 "INSERT INTO form_rows (batch_id, row_index, status, run_id, row_hash, message, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (batch_id, row_index) DO UPDATE SET"
@@ -464,6 +549,47 @@ class TrajectoryStore:
             )
             self.db.execute("UPDATE form_batches SET updated_at = ? WHERE id = ?", [time.time(), batch_id])
 
+    def set_reset_due(self, batch_id: int, reason: str | None) -> None:
+        """Remember (or clear) that the target was left mid-row and needs a reset first."""
+        with self._writing("the batch's reset mark"), self.db.conn:
+            self.db.execute(
+                "UPDATE form_batches SET reset_due = ?, updated_at = ? WHERE id = ?",
+                [reason, time.time(), batch_id],
+            )
+
+    def row_state(self, batch_id: int, row_index: int) -> RowState | None:
+        """One row's state as stored NOW (another process may have changed it since the start)."""
+        r = self.db.execute(
+            "SELECT batch_id, row_index, status, run_id, row_hash, message FROM form_rows"
+            " WHERE batch_id = ? AND row_index = ?",
+            [batch_id, row_index],
+        ).fetchone()
+        return RowState(*r) if r else None
+
+    def claim_row(self, batch_id: int, row_index: int, seen: str | None, row_hash: str) -> bool:
+        """Set the row `running` if it is still in the state `seen` (None: no record yet).
+
+        One compare-and-set statement: of two processes that saw the same state, one wins.
+        """
+        now = time.time()
+        with self._writing(f"the claim of row {row_index + 1}"), self.db.conn:
+            if seen is None:
+                cur = self.db.execute(
+                    "INSERT OR IGNORE INTO form_rows (batch_id, row_index, status, row_hash, updated_at)"
+                    " VALUES (?, ?, 'running', ?, ?)",
+                    [batch_id, row_index, row_hash, now],
+                )
+            else:
+                cur = self.db.execute(
+                    "UPDATE form_rows SET status = 'running', row_hash = ?, message = NULL, updated_at = ?"
+                    " WHERE batch_id = ? AND row_index = ? AND status = ?",
+                    [row_hash, now, batch_id, row_index, seen],
+                )
+            claimed = cur.rowcount == 1
+            if claimed:
+                self.db.execute("UPDATE form_batches SET updated_at = ? WHERE id = ?", [now, batch_id])
+        return claimed
+
     def rows(self, batch_id: int) -> dict[int, RowState]:
         result = self.db.execute(
             "SELECT batch_id, row_index, status, run_id, row_hash, message FROM form_rows WHERE batch_id = ?",
@@ -472,11 +598,16 @@ class TrajectoryStore:
         return {r[1]: RowState(*r) for r in result}
 
     def row_actions(self, batch_id: int, row_index: int) -> int:
-        """Actions executed on screen by the latest run of a batch row (0 if it never acted)."""
+        """Actions that may have reached the screen in the latest run of a batch row (0: none).
+
+        Counts actions being executed when the process died ("executing" is written first) and
+        actions interrupted part-way, not only the finished ones.
+        """
+        marks = ", ".join("?" * len(ACTED_OUTCOMES))
         row = self.db.execute(
-            "SELECT count(*) FROM agent_steps WHERE outcome = 'executed' AND run_id = ("
+            f"SELECT count(*) FROM agent_steps WHERE outcome IN ({marks}) AND run_id = ("
             " SELECT max(id) FROM agent_runs WHERE batch_id = ? AND row_index = ?)",
-            [batch_id, row_index],
+            [*ACTED_OUTCOMES, batch_id, row_index],
         ).fetchone()
         return int(row[0]) if row else 0
 

@@ -172,6 +172,7 @@ class AgentRunner:
             data_row: dict[str, str] | None = None,
             batch_id: int | None = None,
             row_index: int | None = None,
+            secrets: dict[str, str] | None = None,
         ) -> Any:
             loop = AgentLoop(
                 task,
@@ -186,6 +187,7 @@ class AgentRunner:
                 data_row=data_row,
                 batch_id=batch_id,
                 row_index=row_index,
+                secrets=secrets,
             )
             self.loop_obj = loop
             kit.watch_stop(loop.stop)
@@ -209,7 +211,7 @@ class AgentRunner:
                 store.close()
 
     async def _batch(self, r: RunRequest, store: Any, make_loop: Any) -> Any:
-        from qwen3vl_agent.agents.data_rows import open_data
+        from qwen3vl_agent.agents.data_rows import open_data, secret_columns
         from qwen3vl_agent.agents.form_fill import BatchOptions, run_batch
 
         assert r.data_file is not None
@@ -218,10 +220,11 @@ class AgentRunner:
         self.emit(BatchPlanned(total))
 
         async def run_row(task: str, row: Any, batch_id: int) -> Any:
-            return await make_loop(task, row.values, batch_id, row.index).run()
+            return await make_loop(task, row.values, batch_id, row.index, row.secrets).run()
 
+        hidden = secret_columns(source.columns, self.ctx.settings.agent.secret_columns)
         return await run_batch(
-            BatchOptions(task=r.task, data_path=r.data_file),
+            BatchOptions(task=r.task, data_path=r.data_file, secret_columns=hidden),
             store,
             run_row,
             on_event=self.emit,

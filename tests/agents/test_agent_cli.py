@@ -120,9 +120,15 @@ def _fill_killed_when(
     tmp_path: Path,
     hold: Callable[[PolicyContext], bool],
     where: str,
-) -> Path:
-    """Run `agent fill` over ROWS as a subprocess and SIGKILL it once the policy is asked at the
-    point `hold` picks (the request is held there until the kill); return the data file."""
+    sig: signal.Signals | None = signal.SIGKILL,
+    rows: list[dict[str, str]] | None = None,
+    env: dict[str, str] | None = None,
+    at_hold: Callable[[], None] | None = None,
+) -> tuple[Path, str]:
+    """Run `agent fill` over `rows` (default ROWS) as a subprocess and send it `sig` (SIGKILL;
+    SIGINT is Ctrl+C) once the policy is asked at the point `hold` picks (the request is held
+    there until the process ended; `at_hold` runs first; `sig` None: just let it go on);
+    return the data file and the command's output."""
     fill = form_planner(form_app.widget_rect, monitor_rect(form_app))
     reached, release = threading.Event(), threading.Event()
 
@@ -133,10 +139,10 @@ def _fill_killed_when(
         return fill(ctx)
 
     policy_server.planner = planner
-    data = write_csv(tmp_path / "people.csv", ROWS)
+    data = write_csv(tmp_path / "people.csv", rows or ROWS)
     proc = subprocess.Popen(
         agent_argv(*fill_args(data, form_app)),
-        env=cli_env(policy_server),
+        env=env or cli_env(policy_server),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -144,20 +150,25 @@ def _fill_killed_when(
     )
     try:
         assert reached.wait(120), f"the batch never reached {where}"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(30)
+        if at_hold is not None:
+            at_hold()
+        if sig is not None:
+            os.kill(proc.pid, sig)
+        else:
+            release.set()
+        out, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         release.set()
-    return data
+    return data, out
 
 
 def test_killed_batch_resumes_at_the_right_row(
     form_app: FormApp, policy_server: PolicyServer, tmp_path: Path
 ) -> None:
-    data = _fill_killed_when(
+    data, _out = _fill_killed_when(
         policy_server,
         form_app,
         tmp_path,
@@ -267,22 +278,3 @@ def test_run_cli_without_an_engine_waits_then_gives_up_clearly(
     # paused with a clear state, retried, then gave up after --engine-wait
     assert res.returncode == 1, res.stdout + res.stderr
     assert "paused (engine-unavailable)" in res.stdout and "stopped (engine-unavailable)" in res.stdout
-
-
-def test_batch_killed_mid_row_never_resubmits_it(
-    form_app: FormApp, policy_server: PolicyServer, tmp_path: Path
-) -> None:
-    """Killed after row 2 already acted on screen: the rerun does not run row 2 again (it may be
-    submitted); it marks it for attention and goes on with row 3."""
-    data = _fill_killed_when(
-        policy_server,
-        form_app,
-        tmp_path,
-        # row 2 already clicked its field and selected all
-        lambda ctx: ctx.values.get("name") == ROWS[1]["name"] and ctx.step == 2,
-        "row 2's third step",
-    )
-    again = agent_cli(*fill_args(data, form_app), env=cli_env(policy_server))
-    assert again.returncode == 1, again.stdout + again.stderr  # not all rows are done
-    assert "row 2: needs-attention" in again.stdout and "after 2 action(s)" in again.stdout
-    assert submitted(form_app) == [expected(ROWS[0]), expected(ROWS[2])]

@@ -39,6 +39,7 @@ class AgentSession:
         data_row: dict[str, str] | None = None,
         batch_id: int | None = None,
         row_index: int | None = None,
+        secrets: dict[str, str] | None = None,
         **config: Any,
     ) -> AgentLoop:
         """A loop for `task`; `config` overrides the settings' `LoopConfig` (`on_stuck` is "stop":
@@ -56,6 +57,7 @@ class AgentSession:
             data_row=data_row,
             batch_id=batch_id,
             row_index=row_index,
+            secrets=secrets,
         )
         self.kit.watch_stop(loop.stop)
         return loop
@@ -65,7 +67,9 @@ class AgentSession:
 
     async def run_row(self, task: str, row: DataRow, batch_id: int) -> RunResult:
         """`form_fill.run_batch`'s `run_row`: one data row, one run."""
-        return await self.run(task, data_row=row.values, batch_id=batch_id, row_index=row.index)
+        return await self.run(
+            task, data_row=row.values, batch_id=batch_id, row_index=row.index, secrets=row.secrets
+        )
 
 
 @asynccontextmanager

@@ -15,7 +15,8 @@ appended as JSON lines to the state file (one object per line, flushed at once):
   {"type": "submit", "n": k, "values": {...}}                   the Submit button (fields clear after)
   {"type": "ack", "id": ...}                                    answer to a stdin command
 
-Commands arrive on stdin as JSON lines: {"cmd": "reset", "id": 1}, {"cmd": "geometry", "id": 2},
+F5 reloads the form as a browser reloads a page: the fields are cleared (the shortcut is recorded
+too). Commands arrive on stdin as JSON lines: {"cmd": "reset", "id": 1}, {"cmd": "geometry", "id": 2},
 {"cmd": "focus", "widget": "name", "id": 3}, {"cmd": "quit"}; the end of stdin quits too, unless
 `--no-commands` (an app launched in an agent workspace has no stdin).
 """
@@ -258,6 +259,9 @@ class FormWindow(QWidget):
         self.write_state()
 
     def _on_shortcut(self, name: str) -> None:
+        if name == "f5":  # reload: what a batch's reset step may press
+            self.country.hidePopup()
+            self.reset_fields()
         self._last_shortcut = name
         self._log.write({"type": "shortcut", "name": name})
         self.write_state()
