@@ -5,6 +5,8 @@ from model space onto a FRESH capture of the same target, through the same execu
 safety mode (dry-run moves nothing; confirm asks for each). With another data row, typed
 values are swapped: text the original run typed from its row's field X becomes the new row's
 field X. The replay is itself a run in the trajectory store, with its own screenshots.
+Secret columns were never stored (the run typed `{password}`, its row shows ••••): the new
+row's values are typed for them, and a replay without a data row that needs one is refused.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from qwen3vl_agent.agents.loop import RunResult
 from qwen3vl_agent.agents.ports import ActionRefused, Actor, ExecutionStopped, Mapper, Observer
 from qwen3vl_agent.agents.recorder import StepRecorder
 from qwen3vl_agent.errors import UserFacingError
+from qwen3vl_agent.executor.secrets import MASK
 from qwen3vl_agent.inference.request import InferenceResult
 from qwen3vl_agent.storage.trajectories import TrajectoryStore
 
@@ -96,6 +99,19 @@ async def replay_run(
         if missing:
             raise ReplayError(f"The new data row lacks the fields {', '.join(missing)} of run {run_id}")
     assert original is not None
+    hidden = [k for k, v in (original.data_row or {}).items() if v == MASK]
+    needed = [k for k in hidden if any("{" + k + "}" in (s.action.text or "") for s in steps)]
+    if needed and data_row is None:
+        raise ReplayError(
+            f"Run {run_id} typed the secret column(s) {', '.join(needed)}, which are never stored",
+            "replay with --data (the data file and --row) to supply them",
+        )
+    secrets = {k: data_row[k] for k in hidden if data_row is not None and k in data_row}
+    if data_row is not None and hidden:
+        data_row = {k: (MASK if k in hidden else v) for k, v in data_row.items()}
+    use_secrets = getattr(actor, "use_secrets", None)
+    if use_secrets is not None:
+        use_secrets(secrets)
     emit = on_event or (lambda _e: None)
     control = control or RunControl()
     control.bind(asyncio.get_running_loop())
@@ -142,6 +158,8 @@ async def replay_run(
         status, outcome, message = "failed", "error", f"step {current}: {exc}"
         emit(ev.RunError(new_id, current, message, fatal=True))
     finally:
+        if use_secrets is not None:
+            use_secrets(None)
         await recorder.close()
     store.set_run_status(new_id, status, outcome=outcome, message=message, finished=True)
     emit(ev.RunFinished(new_id, status, outcome, None, message, current))

@@ -9,11 +9,14 @@ submissions (never from what the agent believes):
   submission is exactly one row's values;
 - two `agent fill` on one file at once: the second is refused, naming the first; each row once;
 - the data folder's disk fills up mid-run (a real tmpfs): a clean one-line stop before the next
-  action, nothing recorded lost, no run or row left `running`.
+  action, nothing recorded lost, no run or row left `running`;
+- a row with a `password` column: typed into the form, but found in no request to the model,
+  no CLI output, no file of the app's data (database, screenshots) and no report.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -207,3 +210,38 @@ def test_a_dead_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
         holder.wait()
     with batch_lock(tmp_path, "f.csv"):
         pass
+
+
+def test_secret_columns_are_typed_but_never_shown_sent_or_stored(
+    form_app: FormApp, policy_server: PolicyServer, tmp_path: Path
+) -> None:
+    """A `password` column (secret by name) and `--secret city`: the form gets the real values;
+    the model, the CLI output, the database, the screenshots folder and the report see none."""
+    from tests.agents.test_agent_fill_e2e import monitor_rect, write_csv
+    from tests.support.policy_server import form_planner
+
+    password, city = "Zq8-hunter2-Secret", "Ulaanbaatar77"
+    policy_server.planner = form_planner(form_app.widget_rect, monitor_rect(form_app))
+    data = write_csv(tmp_path / "logins.csv", [{"name": "Ada Lovelace", "city": city, "password": password}])
+    env = cli_env(policy_server)
+    res = agent_cli(*fill_args(data, form_app), "--secret", "city", env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    [sub] = form_app.submissions()
+    assert (sub["name"], sub["city"], sub["password"]) == ("Ada Lovelace", city, password)  # typed for real
+    sent = [json.dumps(c.body, ensure_ascii=False) for c in policy_server.contexts]
+    assert all(password not in body and city not in body for body in sent)
+    assert "{password}" in policy_server.contexts[0].task and "{city}" in policy_server.contexts[0].task
+    assert "••••" in res.stdout
+    runs = agent_cli("runs", env=env)
+    run_id = runs.stdout.splitlines()[1].split()[0]
+    report = tmp_path / "report.html"
+    rep = agent_cli("report", run_id, "--out", str(report), env=env)
+    assert rep.returncode == 0, rep.stderr
+    home = Path(env["QWEN3VL_AGENT_HOME"])
+    files = [p for p in home.rglob("*") if p.is_file()] + [report]
+    assert any(p.name.endswith(".sqlite3") for p in files)
+    for secret in (password, city):
+        for text in (res.stdout, res.stderr, runs.stdout, rep.stdout):
+            assert secret not in text
+        leaks = [p for p in files if secret.encode() in p.read_bytes()]
+        assert not leaks, leaks
