@@ -154,7 +154,8 @@ async def run_parallel_batch(
             if not claim_row(store, batch.id, row.index, hash_row(row.values), takeable):
                 emit(BatchNotice(batch.id, f"row {row.index + 1} is taken by another run; leaving it"))
                 continue
-            emit(OnLane(lane.name, RowStarted(batch.id, row.index, row.values)))
+            shown = row.with_secrets_hidden(options.secret_columns)  # secrets: typed, never shown
+            emit(OnLane(lane.name, RowStarted(batch.id, row.index, shown.values)))
             summary.ran.append(row.index)
             status, message, run_id = await _run_one(lane, row, batch.id)
             store.set_row(batch.id, row.index, status, run_id=run_id, message=message)
@@ -172,7 +173,8 @@ async def run_parallel_batch(
 
     async def _run_one(lane: Lane, row: DataRow, batch_id: int) -> tuple[str, str, int | None]:
         try:
-            result = await lane.run_row(render_task(options.task, row.values), row, batch_id)
+            task = render_task(options.task, row.values, options.secret_columns)
+            result = await lane.run_row(task, row.with_secrets_hidden(options.secret_columns), batch_id)
         except BaseException:
             store.set_row(
                 batch_id, row.index, "needs-attention", message="interrupted while running; check it"

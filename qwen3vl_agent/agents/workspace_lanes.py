@@ -69,7 +69,9 @@ class WorkspaceLane:
         return loop
 
     async def run_row(self, task: str, row: DataRow, batch_id: int) -> RunResult:
-        loop = self.new_loop(task, data_row=row.values, batch_id=batch_id, row_index=row.index)
+        loop = self.new_loop(
+            task, data_row=row.values, batch_id=batch_id, row_index=row.index, secrets=row.secrets
+        )
         try:
             return await loop.run()
         finally:

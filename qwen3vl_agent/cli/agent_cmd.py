@@ -398,7 +398,15 @@ def fill_cmd(
             interactive = sys.stdin.isatty()
             if spec is not None:
                 options = BatchOptions(
-                    task, data_path, list(required), first, last, retry_failed, restart, stop_on_failure
+                    task,
+                    data_path,
+                    list(required),
+                    first,
+                    last,
+                    retry_failed,
+                    restart,
+                    stop_on_failure,
+                    secret_columns=hidden,
                 )
                 return await fill_in_workspaces(session, options, workspace_count or 1, spec, interactive)
             holder: dict[str, Any] = {}
