@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import (
@@ -49,6 +49,17 @@ class EngineSettings(BaseModel):
     # gave no more (docs/benchmarks.md, "Speed at real scale (H100)")
     max_num_batched_tokens: int = 16384
     max_num_seqs: int | None = None
+    # Several vLLM servers sharing the GPU: one server is CPU-bound (two single-threaded
+    # processes); 3 on one H200 served 1.6x one (engine/replicas.py says how `auto` picks N)
+    replicas: Annotated[int, Field(ge=1, le=16)] | Literal["auto"] = Field(
+        default="auto", description="vLLM servers on the GPU: a number, or auto (1 without an NVIDIA GPU)"
+    )
+    replica_min_gpu_gib: float = Field(
+        default=32.0, gt=0, description="auto: GPU memory each replica needs at least"
+    )
+    replica_start_stagger_s: float = Field(
+        default=20.0, ge=0, description="Seconds between replica starts (unless the previous one is up)"
+    )
     limit_mm_images: int = 4
     enable_chunked_prefill: bool = True
     dtype: str | None = None
@@ -125,6 +136,12 @@ class AgentSettings(BaseModel):
         default=3, ge=1, description="Screenshots per prompt, the current one included"
     )
     history_text_steps: int = Field(default=30, ge=0, description="Older steps kept as one line of text each")
+    history_slide_block: int = Field(
+        default=0,
+        ge=0,
+        description="Steps the screenshot window moves at once, so vLLM's prefix cache survives them "
+        "(0: history_images - 1; 1: every step)",
+    )
     max_feedback: int = Field(
         default=3, ge=1, description="Unusable answers in a row before the run gives up"
     )

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from qwen3vl_agent.engine.client import OpenAIEngineClient
     from qwen3vl_agent.engine.endpoints import EndpointPool
     from qwen3vl_agent.engine.managed import ManagedEngine
+    from qwen3vl_agent.engine.replicas import EngineReplicas
     from qwen3vl_agent.engine.state_file import EngineRecord
     from qwen3vl_agent.engine.status import StatusListener
 
@@ -40,7 +41,7 @@ class Runtime:
     service: InferenceService
     client: OpenAIEngineClient
     pool: EndpointPool
-    engine: ManagedEngine | None  # None in endpoints mode and when an engine was reused
+    engine: ManagedEngine | EngineReplicas | None  # None in endpoints mode and when an engine was reused
     model_name: str
     reused: EngineRecord | None = None  # the running engine this runtime connected to
 
@@ -66,7 +67,7 @@ class Runtime:
         await self.close()
 
 
-async def _model_name(settings: Settings, client: OpenAIEngineClient, engine: ManagedEngine | None) -> str:
+async def _model_name(settings: Settings, client: OpenAIEngineClient, engine: ManagedEngine | EngineReplicas | None) -> str:
     if engine is not None:
         return engine.served_model_name
     for endpoint in settings.engine.endpoints:
@@ -112,7 +113,7 @@ async def build_runtime(
     from qwen3vl_agent.engine.client import OpenAIEngineClient
     from qwen3vl_agent.engine.endpoints import EndpointPool
 
-    engine: ManagedEngine | None = None
+    engine: ManagedEngine | EngineReplicas | None = None
     engine_settings = settings.engine
     reused = running_engine(settings) if engine_settings.mode == "managed" and reuse_running else None
     if reused is not None and reused.users_dir:
@@ -126,18 +127,26 @@ async def build_runtime(
                 f"A running engine was found but its API key cannot be read ({exc})",
                 "stop it with `qwen3vl-agent engine stop` and start again",
             ) from exc
-        endpoint = EndpointSettings(url=reused.base_url, api_key=key, model=reused.served_model_name)
-        pool = EndpointPool([endpoint], engine_settings)
+        urls = reused.replica_urls()
+        endpoints = [EndpointSettings(url=u, api_key=key, model=reused.served_model_name) for u in urls]
+        pool = EndpointPool(endpoints, engine_settings)
     elif engine_settings.mode == "managed":
         from qwen3vl_agent.engine.managed import ManagedEngine
+        from qwen3vl_agent.engine.replicas import EngineReplicas, resolve_replicas
         from qwen3vl_agent.engine.shared import SharedEngine
         from qwen3vl_agent.log_names import instance_log_name
 
         log_dir = app_paths().ensure().log_dir
-        kind = SharedEngine if reuse_running else ManagedEngine  # False: a private engine of our own
-        engine = kind(engine_settings, log_dir, log_name=instance_log_name(log_dir, "vllm-server"))
+        count = resolve_replicas(engine_settings)
+        if count > 1:
+            # several servers on the GPU (engine.replicas); recorded so that other instances
+            # use them (the `reused` path above) instead of starting more
+            engine = EngineReplicas(engine_settings, log_dir, count=count, record=reuse_running)
+        else:
+            kind = SharedEngine if reuse_running else ManagedEngine  # False: a private engine of our own
+            engine = kind(engine_settings, log_dir, log_name=instance_log_name(log_dir, "vllm-server"))
         pool = EndpointPool([], engine_settings)
-        pool.attach_managed(engine)  # follows the engine's state: usable once it is READY
+        pool.attach_managed(engine)  # each replica joins once it is READY
         if start_engine:
             try:
                 await engine.start(progress)

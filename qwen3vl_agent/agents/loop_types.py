@@ -32,6 +32,7 @@ class LoopConfig:
     max_feedback: int = 3  # consecutive unusable answers / refused actions before giving up
     max_images: int = 3  # screenshots in the prompt, the current one included
     max_text_steps: int = 30  # older steps kept as one line of text each
+    slide_block: int | None = None  # steps the screenshot window moves at once (None: max_images - 1)
     max_tokens: int = 512
     grid: int = 1000
     coordinate_mode: str = "relative"  # "absolute": the grid is the sent image's pixels (Qwen2.5-VL)

@@ -5,9 +5,17 @@ older steps stay as one line of text each (thought and action), and only the las
 `max_text_steps` of those. So the prompt size stops growing after a few steps, whatever the
 run's length (measured in benchmarks/agent_step.py).
 
+Prefix-stable on purpose, so vLLM's prefix cache (which hashes images by content) reuses the
+earlier steps' KV: the system prompt, the tool and the task come first and are byte-identical at
+every step; the history is appended; and the screenshot window slides in blocks of
+`slide_block` steps instead of one. Inside a block, the previous step's whole prompt is the
+prefix of this step's; only when the window moves (every `slide_block` steps) does the part after
+the task change. With 3 images and the default block (2, the history's capacity) a prompt holds
+the current screenshot and 1 or 2 earlier ones.
+
 Layout (what Qwen3-VL's computer-use cookbook does, in chat turns):
   system:    system prompt with the tool rendered in <tools> (resources/computer_use/)
-  user:      "Task: ..." + earlier steps as text + the oldest screenshot still kept
+  user:      "Task: ..." (its own part) + earlier steps as text + the oldest screenshot still kept
   assistant: the model's answer at that step
   user:      next screenshot (+ feedback on the previous answer, if any)
   ...
@@ -84,13 +92,19 @@ def build_messages(
     max_text_steps: int = 30,
     feedback: str | None = None,
     grid: Grid = 1000,
+    slide_block: int | None = None,
 ) -> list[Message]:
-    """The whole prompt for the next step (see the module docstring for the layout)."""
+    """The whole prompt for the next step (see the module docstring for the layout).
+
+    `slide_block`: how many steps the screenshot window moves at once (1 = every step; None or
+    more than the history's capacity = the whole capacity, `max_images - 1`).
+    """
     max_images = max(1, max_images)
-    keep = history[-(max_images - 1) :] if max_images > 1 else []
-    keep = [h for h in keep if h.image is not None]
-    older = history[: len(history) - len(keep)]
+    start = window_start(len(history), max_images - 1, slide_block)
+    keep = [h for h in history[start:] if h.image is not None]
+    older = history[:start] + [h for h in history[start:] if h.image is None]  # no screenshot: text
     intro = f"Task: {task}"
+    earlier = ""
     if older:
         shown = older[-max_text_steps:]
         lines = [h.summary + (f" [{h.feedback}]" if h.feedback else "") for h in shown]
@@ -98,9 +112,9 @@ def build_messages(
         head = "Earlier steps (their screenshots are no longer shown):"
         if skipped:
             head += f"\n({skipped} earlier steps not listed)"
-        intro += "\n\n" + head + "\n" + "\n".join(lines)
+        earlier = "\n\n" + head + "\n" + "\n".join(lines)
     messages = [Message.system(system_prompt(grid))]
-    pending_text: list[str] = [intro]
+    pending_text: list[str] = [intro, earlier] if earlier else [intro]
     for entry in keep:
         assert entry.image is not None
         parts: list[ContentPart] = [TextPart(t) for t in pending_text]
@@ -114,6 +128,19 @@ def build_messages(
     parts.append(ImagePart(current))
     messages.append(Message("user", tuple(parts)))
     return messages
+
+
+def window_start(steps: int, capacity: int, block: int | None) -> int:
+    """Index of the oldest history entry whose screenshot is still shown.
+
+    The window starts at a multiple of `block`, so it stays put for `block` steps and then jumps;
+    at most `capacity` entries are shown (fewer right after a jump).
+    """
+    if capacity <= 0:
+        return steps
+    block = capacity if block is None else max(1, min(block, capacity))
+    over = steps - capacity
+    return 0 if over <= 0 else -(-over // block) * block
 
 
 def summarize(step: int, thought: str | None, action_text: str, outcome: str | None = None) -> str:

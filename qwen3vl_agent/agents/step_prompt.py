@@ -36,6 +36,7 @@ def step_request(
         max_images=cfg.max_images,
         max_text_steps=cfg.max_text_steps,
         grid=grid,
+        slide_block=cfg.slide_block,
     )
     return InferenceRequest(
         messages=messages,

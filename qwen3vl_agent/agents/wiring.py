@@ -246,6 +246,7 @@ class AgentKit:
             max_feedback=a.max_feedback,
             max_images=a.history_images,
             max_text_steps=a.history_text_steps,
+            slide_block=a.history_slide_block or None,
             max_tokens=a.max_tokens,
             grid=self.settings.screen.coordinate_scale,
             coordinate_mode=self.settings.screen.coordinate_mode,

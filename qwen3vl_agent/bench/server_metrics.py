@@ -27,6 +27,11 @@ HISTOGRAMS = {
 COUNTERS = {
     "prompt_tokens": "vllm:prompt_tokens_total",
     "generation_tokens": "vllm:generation_tokens_total",
+    # prefix-cache reuse (tokens) and the multimodal processor cache (items), where vLLM has them
+    "prefix_cache_queries": "vllm:prefix_cache_queries_total",
+    "prefix_cache_hits": "vllm:prefix_cache_hits_total",
+    "mm_cache_queries": "vllm:mm_cache_queries_total",
+    "mm_cache_hits": "vllm:mm_cache_hits_total",
 }
 _LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -86,6 +91,21 @@ def scrape(endpoint: str, api_key: str | None = None, timeout_s: float = 10.0) -
     if resp.status_code != 200 or "vllm:" not in resp.text:
         return None
     return parse_metrics(resp.text)
+
+
+def scrape_all(endpoints: list[str], api_key: str | None = None) -> Snapshot | None:
+    """The sum of several servers' metrics (replicas of one engine), or None if one has none."""
+    merged = Snapshot()
+    for endpoint in endpoints:
+        snap = scrape(endpoint, api_key)
+        if snap is None:
+            return None
+        for name, value in snap.values.items():
+            merged.values[name] = merged.values.get(name, 0.0) + value
+        for name, series in snap.buckets.items():
+            for bound, count in series.items():
+                merged.buckets[name][bound] = merged.buckets[name].get(bound, 0.0) + count
+    return merged
 
 
 def _quantile(buckets: list[tuple[float, float]], q: float) -> float | None:

@@ -22,7 +22,7 @@ from qwen3vl_agent.bench.baseline import resolve_model, run_sync_baseline
 from qwen3vl_agent.bench.images import ImageKind, ImagePool, generate_pool, load_pool
 from qwen3vl_agent.bench.plan import RepeatMix, RequestPlan
 from qwen3vl_agent.bench.runner import LoadConfig, run_load, run_specs
-from qwen3vl_agent.bench.server_metrics import Snapshot, difference, scrape
+from qwen3vl_agent.bench.server_metrics import Snapshot, difference, scrape_all
 from qwen3vl_agent.bench.stats import Sample, summarise
 from qwen3vl_agent.bench.workloads import RequestFactory, Workload, WorkloadConfig, image_kinds
 from qwen3vl_agent.config import EndpointSettings, Settings
@@ -89,10 +89,15 @@ def build_plan(opts: BenchOptions, pool: ImagePool, factory: RequestFactory) -> 
     )
 
 
+def endpoint_urls(opts: BenchOptions) -> list[str]:
+    """`--endpoint` may name several servers (replicas), comma-separated."""
+    return [u.strip() for u in (opts.endpoint or "").split(",") if u.strip()]
+
+
 def _scrape(opts: BenchOptions) -> Snapshot | None:
     if not (opts.server_metrics and opts.endpoint):
         return None
-    return scrape(opts.endpoint, opts.api_key)
+    return scrape_all(endpoint_urls(opts), opts.api_key)
 
 
 def _server_view(opts: BenchOptions, before: Snapshot | None) -> dict[str, Any]:
@@ -110,9 +115,10 @@ def bench_settings(settings: Settings, opts: BenchOptions) -> Settings:
     s = settings.model_copy(deep=True)
     if opts.endpoint:
         # name the model explicitly: the engine client would otherwise send `engine.model`
-        model = opts.model or resolve_model(opts.endpoint, opts.api_key)
+        urls = endpoint_urls(opts)
+        model = opts.model or resolve_model(urls[0], opts.api_key)
         s.engine.mode = "endpoints"
-        s.engine.endpoints = [EndpointSettings(url=opts.endpoint, api_key=opts.api_key, model=model)]
+        s.engine.endpoints = [EndpointSettings(url=u, api_key=opts.api_key, model=model) for u in urls]
     users = opts.load.users if opts.load.rate is None else 1024
     s.queue.max_in_flight = opts.max_in_flight or max(users, 1)
     s.queue.max_queued = max(s.queue.max_queued, 100_000)
@@ -169,7 +175,8 @@ async def _app_run(
 def _sync_run(
     settings: Settings, opts: BenchOptions, factory: RequestFactory, plan: RequestPlan
 ) -> tuple[list[Sample], dict[str, Any]]:
-    endpoint = opts.endpoint or (settings.engine.endpoints[0].url if settings.engine.endpoints else None)
+    endpoint = endpoint_urls(opts)[0] if opts.endpoint else None
+    endpoint = endpoint or (settings.engine.endpoints[0].url if settings.engine.endpoints else None)
     if not endpoint:
         from qwen3vl_agent.errors import ConfigError
 

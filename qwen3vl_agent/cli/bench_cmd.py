@@ -124,7 +124,8 @@ def print_report(report: dict[str, Any]) -> None:
 @click.option(
     "--endpoint",
     default=None,
-    help="OpenAI-compatible base URL, e.g. http://host:8000/v1 [default: the app's engine].",
+    help="OpenAI-compatible base URL, e.g. http://host:8000/v1, or several comma-separated "
+    "(replicas: the app's pool routes least-outstanding) [default: the app's engine].",
 )
 @click.option("--api-key", default=None)
 @click.option("--model", default=None, help="Served model name [default: asked from the server].")

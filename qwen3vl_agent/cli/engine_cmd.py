@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import click
@@ -42,6 +43,17 @@ def _live_record() -> Any:
     return record
 
 
+class _Replicas(click.ParamType):
+    name = "N|auto"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value == "auto" or (isinstance(value, int) and value >= 1):
+            return value
+        if isinstance(value, str) and value.isdigit() and 1 <= int(value) <= 16:
+            return int(value)
+        self.fail(f"{value!r} is not a replica count (1-16) or 'auto'", param, ctx)
+
+
 @click.group()
 def engine() -> None:
     """Start, check and stop the local vLLM engine."""
@@ -55,11 +67,16 @@ def engine() -> None:
 @click.option("--port", type=int, help="Port on 127.0.0.1 (default: a free one).")
 @click.option("--extra-arg", "extra_args", multiple=True, help="Extra vLLM argument (repeatable).")
 @click.option("--timeout", "startup_timeout_s", type=float, help="Seconds to wait for the engine.")
+@click.option(
+    "--replicas",
+    type=_Replicas(),
+    help="vLLM servers sharing the GPU: a number or auto (default: engine.replicas).",
+)
 def start(detach: bool, **overrides: Any) -> None:
     """Start the engine and wait until it answers."""
     from rich.console import Console
 
-    from qwen3vl_agent.engine.managed import ManagedEngine
+    from qwen3vl_agent.engine.replicas import EngineReplicas
     from qwen3vl_agent.engine.state_file import EngineLock, clear_record, write_record
     from qwen3vl_agent.engine.status import EngineState, EngineStatus
     from qwen3vl_agent.paths import app_paths
@@ -75,14 +92,15 @@ def start(detach: bool, **overrides: Any) -> None:
     refuse_if_running()
     settings = _settings(overrides)
     log_dir = app_paths().ensure().log_dir
-    managed = ManagedEngine(settings, log_dir, detached=detach)
+    managed = EngineReplicas(settings, log_dir, detached=detach)
     console = Console(stderr=True)
 
     async def run() -> None:
         began = time.monotonic()
+        what = f"{settings.model} ({managed.count} replicas)" if managed.count > 1 else settings.model
         lock = EngineLock()  # an app starting its engine at the same moment: one of us waits
         try:
-            with console.status(f"Starting {settings.model} …") as spinner:
+            with console.status(f"Starting {what} …") as spinner:
                 await lock.acquire(
                     on_wait=lambda s: spinner.update(
                         f"Waiting for another instance's engine start ({s:.0f} s)"
@@ -103,6 +121,8 @@ def start(detach: bool, **overrides: Any) -> None:
             f"[green]Engine ready[/green] in {time.monotonic() - began:.0f} s at {managed.base_url} "
             f"(model {managed.served_model_name}, pid {managed.pid}, log {managed.log_path})"
         )
+        for i, replica in enumerate(managed.replicas[1:], 2):
+            console.print(f"  replica {i} at {replica.base_url} (pid {replica.pid}, log {replica.log_path})")
         if detach:
             console.print("Running in the background; stop it with `qwen3vl-agent engine stop`.")
             return
@@ -150,18 +170,32 @@ def status(as_json: bool) -> None:
         else:
             click.echo("No engine is running (start one with `qwen3vl-agent engine start`).")
         raise SystemExit(1)
-    try:
-        healthy = httpx.get(f"{record.base_url.removesuffix('/v1')}/health", timeout=5).status_code == 200
-    except httpx.HTTPError:
-        healthy = False
+
+    def answers(base_url: str) -> bool:
+        try:
+            return httpx.get(f"{base_url.removesuffix('/v1')}/health", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    each = [answers(url) for url in record.replica_urls()]
+    healthy = all(each)
     if as_json:
         from dataclasses import asdict
 
-        click.echo(json.dumps({"running": True, "healthy": healthy, **asdict(record)}, indent=2))
+        data = {"running": True, "healthy": healthy, **asdict(record)}
+        for replica, ok in zip(data["replicas"], each, strict=False):
+            replica["healthy"] = ok
+        click.echo(json.dumps(data, indent=2))
     else:
         state = "running and healthy" if healthy else "running but not answering /health (still starting?)"
         click.echo(f"Engine {state} at {record.base_url}")
         click.echo(f"  model {record.served_model_name}, pid {record.pid}, log {record.log_path}")
+        if len(record.replicas) > 1:
+            for i, (replica, ok) in enumerate(zip(record.replicas, each, strict=False), 1):
+                click.echo(
+                    f"  replica {i}: {'healthy' if ok else 'not answering'} at {replica['base_url']}"
+                    f" (pid {replica['pid']}, log {replica['log_path']})"
+                )
     if not healthy:
         raise SystemExit(1)
 
@@ -185,12 +219,16 @@ def stop(grace: float) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(record.owner_pid, signal.SIGTERM)
         end = time.monotonic() + grace + 10
-        while time.monotonic() < end and (pid_alive(record.owner_pid) or group_members(record.pid)):
+        while time.monotonic() < end and (
+            pid_alive(record.owner_pid) or any(group_members(p) for p in record.replica_pids())
+        ):
             time.sleep(0.2)
     if shared:  # its users' leases would keep it running for them
         import shutil
 
         shutil.rmtree(record.users_dir, ignore_errors=True)
-    stop_process_group(record.pid, grace)
+    pids = record.replica_pids()
+    with ThreadPoolExecutor(max_workers=len(pids)) as pool:  # each replica gets its grace at once
+        list(pool.map(lambda pid: stop_process_group(pid, grace), pids))
     clear_record()
-    click.echo(f"Engine stopped (pid {record.pid}).")
+    click.echo(f"Engine stopped (pid {', '.join(map(str, pids))}).")

@@ -3,7 +3,8 @@
 Requests go to the healthy endpoint with the fewest requests in flight. An endpoint that fails
 (connect error, 5xx, a dropped stream) is taken out; a background task probes it every
 `probe_interval_s` (GET /health, else GET /v1/models) and puts it back when it answers. The
-managed engine's URL joins the pool through `attach_managed`, which follows its state.
+managed engine's URLs (one per replica) join the pool through `attach_managed`, which follows
+each replica's state.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from qwen3vl_agent.config import EndpointSettings, EngineSettings
-from qwen3vl_agent.engine.status import EngineState, EngineStatus
+from qwen3vl_agent.engine.replicas import EngineReplicas
+from qwen3vl_agent.engine.status import EngineState, EngineStatus, StatusListener
 from qwen3vl_agent.errors import EngineUnavailableError
 
 if TYPE_CHECKING:
@@ -62,8 +64,9 @@ class EndpointPool:
         self._endpoints: list[Endpoint] = [
             Endpoint(normalize_base_url(e.url), e.api_key, e.model) for e in endpoints
         ]
-        self._managed: Endpoint | None = None
-        self._engine: ManagedEngine | None = None
+        self._managed: dict[int, Endpoint] = {}  # id(engine) -> its endpoint
+        self._engines: list[ManagedEngine] = []
+        self._listeners: dict[int, StatusListener] = {}
         self._probe_task: asyncio.Task[None] | None = None
         self._http: httpx.AsyncClient | None = None
 
@@ -80,34 +83,39 @@ class EndpointPool:
         self._endpoints.append(endpoint)
         return endpoint
 
-    def attach_managed(self, engine: ManagedEngine) -> Endpoint | None:
-        """Route to the managed engine; its health follows the engine's state from now on."""
-        self._engine = engine
-        engine.add_listener(self._on_engine_status)
-        if engine.port is not None:
-            self._sync_managed(engine.status)
-        return self._managed
+    def attach_managed(self, engine: ManagedEngine | EngineReplicas) -> Endpoint | None:
+        """Route to the managed engine (every replica of it); health follows each one's state."""
+        engines = list(engine.replicas) if isinstance(engine, EngineReplicas) else [engine]
+        for one in engines:
+            self._engines.append(one)
+            listener = self._listener_for(one)
+            self._listeners[id(one)] = listener
+            one.add_listener(listener)
+            if one.port is not None:
+                self._sync_managed(one, one.status)
+        return self._managed.get(id(engines[0]))
 
-    def _sync_managed(self, status: EngineStatus) -> None:
-        engine = self._engine
-        if engine is None or engine.port is None:
+    def _listener_for(self, engine: ManagedEngine) -> StatusListener:
+        # Called from the engine's loop; maybe another thread: only plain attribute updates here.
+        return lambda status: self._sync_managed(engine, status)
+
+    def _sync_managed(self, engine: ManagedEngine, status: EngineStatus) -> None:
+        if engine.port is None:
             return
-        if self._managed is None:
-            self._managed = self.add_endpoint(
+        endpoint = self._managed.get(id(engine))
+        if endpoint is None:
+            endpoint = self.add_endpoint(
                 engine.base_url, engine.api_key, engine.served_model_name, managed=True
             )
-        self._managed.base_url = engine.base_url  # a restart may have moved it
-        self._managed.api_key = engine.api_key
+            self._managed[id(engine)] = endpoint
+        endpoint.base_url = engine.base_url  # a restart may have moved it
+        endpoint.api_key = engine.api_key
         ready = status.state == EngineState.READY
-        if ready and not self._managed.healthy:
-            self._mark_ok(self._managed)
+        if ready and not endpoint.healthy:
+            self._mark_ok(endpoint)
         elif not ready:
-            self._managed.healthy = False
-            self._managed.last_error = status.error or f"engine {status.state.value}"
-
-    def _on_engine_status(self, status: EngineStatus) -> None:
-        # Called from the engine's loop; maybe another thread: only plain attribute updates here.
-        self._sync_managed(status)
+            endpoint.healthy = False
+            endpoint.last_error = status.error or f"engine {status.state.value}"
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -127,8 +135,10 @@ class EndpointPool:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._engine is not None:
-            self._engine.remove_listener(self._on_engine_status)
+        for engine in self._engines:
+            listener = self._listeners.pop(id(engine), None)
+            if listener is not None:
+                engine.remove_listener(listener)
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -169,25 +179,28 @@ class EndpointPool:
 
     def _unavailable_message(self) -> str:
         if not self._endpoints:
-            if self._engine is not None:
-                return f"The engine is not running ({self._engine.state.value})"
+            if self._engines:
+                return f"The engine is not running ({self._engines[0].state.value})"
             return "No inference endpoint is configured"
         reasons = "; ".join(f"{e.base_url}: {e.last_error or 'down'}" for e in self._endpoints)
         return f"No inference engine is reachable ({reasons})"
 
     def _unavailable_hint(self) -> str:
-        if self._engine is not None:
-            return f"see the engine log {self._engine.log_path}"
+        if self._engines:
+            return f"see the engine log {self._engines[0].log_path}"
         return "start the engine or check engine.endpoints"
 
     # ------------------------------------------------------------------ probing
 
     async def probe_now(self) -> None:
         """Probe every out-of-rotation endpoint once (the background task does this periodically)."""
-        engine_ready = self._engine is not None and self._engine.state == EngineState.READY
-        await asyncio.gather(
-            *(self._probe(e) for e in self._endpoints if not e.healthy and (engine_ready or not e.managed))
-        )
+        ready = {id(e) for e in self._endpoints if not e.managed}
+        ready |= {
+            id(self._managed[id(g)])
+            for g in self._engines
+            if g.state == EngineState.READY and id(g) in self._managed
+        }
+        await asyncio.gather(*(self._probe(e) for e in self._endpoints if not e.healthy and id(e) in ready))
 
     async def _probe_loop(self) -> None:
         while True:

@@ -18,7 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,7 @@ from qwen3vl_agent.paths import app_paths
 if TYPE_CHECKING:
     from qwen3vl_agent.config import EngineSettings
     from qwen3vl_agent.engine.managed import ManagedEngine
+    from qwen3vl_agent.engine.replicas import EngineReplicas
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,21 @@ class EngineRecord:
     owner_pid: int  # the process that started it
     started_at: float
     users_dir: str = ""  # a shared engine's users' leases (`leases`); "" for `engine start`
+    # every replica of the engine (engine.replicas): pid, port, base_url, log_path each;
+    # the fields above are the first one's. Empty in records of one server written before.
+    replicas: list[dict[str, object]] = field(default_factory=list)
+
+    def replica_urls(self) -> list[str]:
+        return [str(r["base_url"]) for r in self.replicas] or [self.base_url]
+
+    def replica_pids(self) -> list[int]:
+        return [int(str(r["pid"])) for r in self.replicas if r.get("pid") is not None] or [self.pid]
 
     def api_key(self) -> str:
         return Path(self.api_key_path).read_text(encoding="utf-8").strip()
 
     def alive(self) -> bool:
-        return pid_alive(self.pid) or bool(group_members(self.pid))
+        return any(pid_alive(pid) or bool(group_members(pid)) for pid in self.replica_pids())
 
 
 def state_path() -> Path:
@@ -68,7 +78,10 @@ def users_root() -> Path:
     return app_paths().data_dir / USERS_NAME
 
 
-def write_record(engine: ManagedEngine, *, detached: bool, users_dir: Path | None = None) -> EngineRecord:
+def write_record(
+    engine: ManagedEngine | EngineReplicas,
+    *, detached: bool, users_dir: Path | None = None,
+) -> EngineRecord:
     data_dir = app_paths().ensure().data_dir
     key_path = data_dir / KEY_NAME
     write_private_bytes(key_path, (engine.api_key + "\n").encode("utf-8"))
@@ -85,6 +98,10 @@ def write_record(engine: ManagedEngine, *, detached: bool, users_dir: Path | Non
         owner_pid=os.getpid(),
         started_at=time.time(),
         users_dir=str(users_dir or ""),
+        replicas=[
+            {"pid": r.pid, "port": r.port, "base_url": r.base_url, "log_path": str(r.log_path)}
+            for r in getattr(engine, "replicas", [engine])
+        ],
     )
     tmp = state_path().with_suffix(".tmp")
     write_private_bytes(tmp, json.dumps(asdict(record), indent=2).encode("utf-8"))

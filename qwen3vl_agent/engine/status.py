@@ -26,17 +26,28 @@ class EngineStatus:
     base_url: str | None = None
     restarts: int = 0
     error: str | None = None  # why it failed, when state is FAILED
+    replicas: tuple[EngineStatus, ...] = ()  # each server's own status when there are several
 
     def describe(self) -> str:
         """One line for a progress display."""
         text = f"engine {self.state.value}"
         if self.state in (EngineState.STARTING, EngineState.RESTARTING):
             text += f" ({self.elapsed_s:.0f} s)"
+        if self.replicas:
+            text += f" [{self.replicas_summary()}]"
         if self.error:
             text += f": {self.error}"
         elif self.last_log_line:
             text += f" | {self.last_log_line[:120]}"
         return text
+
+    def replicas_summary(self) -> str:
+        """'2/3 replicas ready (1 ready, 2 ready, 3 restarting)', or '' for one server."""
+        if not self.replicas:
+            return ""
+        ready = sum(r.state == EngineState.READY for r in self.replicas)
+        each = ", ".join(f"{i} {r.state.value}" for i, r in enumerate(self.replicas, 1))
+        return f"{ready}/{len(self.replicas)} replicas ready ({each})"
 
 
 StatusListener = Callable[[EngineStatus], None]

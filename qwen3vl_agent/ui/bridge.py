@@ -118,6 +118,9 @@ class CoreBridge(QObject):
             else:
                 text = f"engine {state}"
                 hint = ""
+            summary = getattr(status, "replicas_summary", None)
+            if callable(summary) and summary():
+                text += f" · {summary()}"  # each replica's state (engine.replicas)
             self.engine_changed.emit(
                 EngineView(
                     state=state,

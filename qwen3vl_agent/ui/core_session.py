@@ -96,7 +96,10 @@ class CoreSession:
         if s.engine.mode == "endpoints":
             self.bridge.report_engine("ready", f"endpoints ready ({len(s.engine.endpoints)})")
         else:
-            self.bridge.report_engine("ready", "engine ready")
+            summary = ""
+            with contextlib.suppress(Exception):
+                summary = self.engine.status.replicas_summary() if self.engine is not None else ""
+            self.bridge.report_engine("ready", f"engine ready · {summary}" if summary else "engine ready")
 
     def _attach(self) -> None:
         engine = self.engine

@@ -134,3 +134,33 @@ def test_report_is_self_contained_with_click_markers(tmp_path: Path) -> None:
     assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;form" in html
     assert "(2240, 944)" in html and "src='http" not in html
     store.close()
+
+
+def test_prompt_prefix_is_byte_identical_across_a_block_of_steps() -> None:
+    """vLLM's prefix cache reuses a step's KV only if the earlier prompt is a byte-exact prefix."""
+    import itertools
+    import json
+
+    from qwen3vl_agent.engine.client import message_json
+
+    def run(slide_block: int | None) -> list[list[str]]:
+        history: list[HistoryEntry] = []
+        prompts = []
+        for step in range(1, 10):
+            shot = image(step)
+            messages = build_messages("Fill it", history, shot, max_images=3, slide_block=slide_block)
+            prompts.append([json.dumps(message_json(m), sort_keys=True) for m in messages])
+            history.append(HistoryEntry(step, shot, f"answer {step}", summarize(step, None, f"click {step}")))
+        return prompts
+
+    def kept_prefix(prompts: list[list[str]]) -> list[bool]:
+        return [b[: len(a)] == a for a, b in itertools.pairwise(prompts)]
+
+    blocks = run(None)  # default: the window jumps by the history's capacity (2)
+    head = {(p[0], json.loads(p[1])["content"][0]["text"]) for p in blocks}
+    assert len(head) == 1 and "Task: Fill it" in next(iter(head))[1]  # system + tool + task: one form
+    assert kept_prefix(blocks) == [True, True, False, True, False, True, False, True]
+    assert all(sum('"image_url"' in m for m in p) <= 3 for p in blocks)
+    slide = run(1)  # the old window, one step at a time: no prefix survives once it is full
+    assert kept_prefix(slide) == [True, True, False, False, False, False, False, False]
+    assert [sum('"image_url"' in m for m in p) for p in slide][-1] == 3

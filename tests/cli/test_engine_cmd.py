@@ -85,3 +85,53 @@ def test_foreground_engine_is_stopped_from_another_terminal(tiny_model_dir: Path
             fg.wait()
     assert group_members(record.pid) == []
     assert "Engine stopped." in fg.stderr.read()
+
+
+def test_status_and_stop_cover_every_replica(tmp_path: Path) -> None:
+    """A record of two replicas (here two real process groups that answer no /health): `status`
+    lists both as not answering, `stop` ends both groups and clears the record."""
+    from qwen3vl_agent.engine.state_file import KEY_NAME, state_path
+
+    groups = [
+        subprocess.Popen(["sleep", "600"], start_new_session=True, stdin=subprocess.DEVNULL) for _ in range(2)
+    ]
+    try:
+        key = state_path().parent / KEY_NAME
+        state_path().parent.mkdir(parents=True, exist_ok=True)
+        key.write_text("k\n")
+        replicas = [
+            {
+                "pid": p.pid,
+                "port": 9 + i,
+                "base_url": f"http://127.0.0.1:{9 + i}/v1",
+                "log_path": f"/x/{i}.log",
+            }
+            for i, p in enumerate(groups)
+        ]
+        record = {
+            **{k: v for k, v in replicas[0].items()},
+            "api_key_path": str(key),
+            "model": "m",
+            "served_model_name": "m",
+            "detached": True,
+            "owner_pid": os.getpid(),
+            "started_at": time.time(),
+            "replicas": replicas,
+        }
+        state_path().write_text(json.dumps(record))
+        status = agent("engine", "status")
+        assert status.returncode == 1
+        assert "replica 1: not answering at http://127.0.0.1:9/v1" in status.stdout
+        assert "replica 2: not answering at http://127.0.0.1:10/v1" in status.stdout
+        info = json.loads(agent("engine", "status", "--json").stdout)
+        assert [r["healthy"] for r in info["replicas"]] == [False, False]
+        stopped = agent("engine", "stop", "--grace", "2")
+        assert stopped.returncode == 0 and "Engine stopped" in stopped.stdout
+        for p in groups:
+            assert p.wait(10) is not None
+        assert read_record() is None
+    finally:
+        for p in groups:
+            if p.poll() is None:
+                p.kill()
+                p.wait()

@@ -1,0 +1,325 @@
+"""Several vLLM servers on one GPU, run by the app as one engine (`engine.replicas = auto|N`).
+
+Why: one vLLM server is bound by two single-threaded processes (the API server and EngineCore),
+not by the GPU. On one H200 a 4B model served 19 req/s with the GPU 57 % busy from one server,
+and 29.9 req/s at 97 % from three servers sharing its memory (docs/benchmarks.md, "H200").
+The endpoint pool already routes least-outstanding, so the replicas are simply N endpoints.
+
+Each replica is a `ManagedEngine` of its own (its own group guard, so no orphans; its own
+watchdog, so a crash restarts only that one; its own log: `vllm-server.log` for the first,
+`vllm-server-replica-2.log` … for the others), with `gpu_memory_utilization / N` of the GPU and the
+same API key and model name. They start staggered (`replica_start_stagger_s`): vLLM measures
+free GPU memory while it loads, and starts that overlap exactly can misjudge each other.
+
+`auto` (see `auto_replicas`): one replica per `replica_min_gpu_gib` of usable GPU memory (at
+least 2.5 × the model's weights), at most one per two host cores beyond two kept for the app,
+at most 4; and 1 without an NVIDIA GPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import re
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+
+from qwen3vl_agent.config import EngineSettings
+from qwen3vl_agent.engine.managed import ManagedEngine
+from qwen3vl_agent.engine.status import EngineState, EngineStatus, StatusListener
+from qwen3vl_agent.errors import EngineStartError
+
+log = logging.getLogger(__name__)
+
+MAX_AUTO_REPLICAS = 4  # measured up to 3 on one H200; more is not proven to pay
+CORES_PER_REPLICA = 2  # the API server and EngineCore each keep one core busy under load
+CORES_FOR_APP = 2
+
+
+def gpu_memory_gib(env: dict[str, str] | None = None) -> float | None:
+    """Total memory of the first GPU the engine will see (nvidia-smi), or None without one."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    visible = (env or {}).get("CUDA_VISIBLE_DEVICES", os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+    first = visible.split(",")[0].strip()
+    if visible.strip() in ("-1", "none"):  # the engine is told to see no GPU
+        return None
+    cmd = [exe, "--query-gpu=memory.total", "--format=csv,noheader,nounits"]
+    if first:
+        cmd += ["-i", first]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=True).stdout
+        return float(out.strip().splitlines()[0]) / 1024.0  # MiB
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def model_weights_gib(model: str) -> float | None:
+    """The model's weight size: the local folder's safetensors, else guessed from '…-4B…' (bf16)."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        size = sum(f.stat().st_size for f in path.glob("*.safetensors"))
+        if size:
+            return size / 2**30
+    match = re.search(r"(\d+(?:\.\d+)?)B\b", path.name, re.IGNORECASE)
+    return float(match.group(1)) * 2 * 1e9 / 2**30 if match else None
+
+
+def auto_replicas(
+    gpu_gib: float | None,
+    cores: int,
+    *,
+    memory_utilization: float,
+    min_gib_per_replica: float,
+    weights_gib: float | None = None,
+) -> int:
+    """The replica count `auto` picks (a pure function of the machine, so it can be tested)."""
+    if gpu_gib is None or gpu_gib <= 0:
+        return 1
+    per_replica = max(min_gib_per_replica, 2.5 * (weights_gib or 0.0))
+    by_memory = math.floor(gpu_gib * memory_utilization / per_replica)
+    by_cores = (cores - CORES_FOR_APP) // CORES_PER_REPLICA
+    return max(1, min(by_memory, by_cores, MAX_AUTO_REPLICAS))
+
+
+def resolve_replicas(settings: EngineSettings) -> int:
+    """The number of servers to run for these settings (`auto` looks at this machine)."""
+    if settings.replicas != "auto":
+        return int(settings.replicas)
+    return auto_replicas(
+        gpu_memory_gib(settings.env),
+        os.cpu_count() or 1,
+        memory_utilization=settings.gpu_memory_utilization,
+        min_gib_per_replica=settings.replica_min_gpu_gib,
+        weights_gib=model_weights_gib(settings.model),
+    )
+
+
+def replica_settings(settings: EngineSettings, count: int, index: int, api_key: str) -> EngineSettings:
+    """Replica `index`'s settings: its share of GPU memory, its port (when fixed), the shared key."""
+    update: dict[str, object] = {"api_key": api_key, "replicas": 1}
+    if count > 1:
+        update["gpu_memory_utilization"] = math.floor(settings.gpu_memory_utilization / count * 1000) / 1000
+        if settings.port:
+            update["port"] = settings.port + index
+    return settings.model_copy(update=update)
+
+
+def replica_log_name(index: int) -> str:
+    return "vllm-server.log" if index == 0 else f"vllm-server-replica-{index + 1}.log"
+
+
+class EngineReplicas:
+    """The app's managed engine: N `ManagedEngine` servers that start, stop and report as one.
+
+    It offers what callers used from a single `ManagedEngine` (start, stop, state, status,
+    listeners, the first replica's URL, log and pid); the pool attaches every replica.
+    """
+
+    def __init__(
+        self,
+        settings: EngineSettings,
+        log_dir: Path,
+        *,
+        detached: bool = False,
+        stop_grace_s: float = 15.0,
+        count: int | None = None,
+        record: bool = False,
+    ) -> None:
+        self._settings = settings
+        self._record = record  # write the state record (other instances then use these servers)
+        self._recorded_pid: int | None = None
+        n = count if count is not None else resolve_replicas(settings)
+        if n < 1:
+            raise EngineStartError(f"engine.replicas must be at least 1, not {n}")
+        self._api_key = settings.api_key or secrets.token_urlsafe(24)
+        self.replicas: list[ManagedEngine] = [
+            ManagedEngine(
+                replica_settings(settings, n, i, self._api_key),
+                log_dir,
+                detached=detached,
+                stop_grace_s=stop_grace_s,
+                log_name=replica_log_name(i),
+            )
+            for i in range(n)
+        ]
+        self._listeners: list[StatusListener] = []
+        for replica in self.replicas:
+            replica.add_listener(self._on_replica_status)
+
+    # ------------------------------------------------------------------ what callers read
+
+    @property
+    def settings(self) -> EngineSettings:
+        return self._settings
+
+    @property
+    def count(self) -> int:
+        return len(self.replicas)
+
+    @property
+    def first(self) -> ManagedEngine:
+        return self.replicas[0]
+
+    @property
+    def host(self) -> str:
+        return self.first.host
+
+    @property
+    def port(self) -> int | None:
+        return self.first.port
+
+    @property
+    def base_url(self) -> str:
+        return self.first.base_url
+
+    @property
+    def root_url(self) -> str:
+        return self.first.root_url
+
+    @property
+    def api_key(self) -> str:
+        return self._api_key
+
+    @property
+    def served_model_name(self) -> str:
+        return self.first.served_model_name
+
+    @property
+    def log_path(self) -> Path:
+        return self.first.log_path
+
+    @property
+    def pid(self) -> int | None:
+        return self.first.pid
+
+    @property
+    def server_pid(self) -> int | None:
+        return self.first.server_pid
+
+    @property
+    def restarts(self) -> int:
+        return sum(r.restarts for r in self.replicas)
+
+    @property
+    def state(self) -> EngineState:
+        """READY while any replica serves; else the liveliest of the others' states."""
+        states = [r.state for r in self.replicas]
+        for state in (EngineState.READY, EngineState.RESTARTING, EngineState.STARTING, EngineState.FAILED):
+            if state in states:
+                return state
+        return EngineState.STOPPED
+
+    @property
+    def status(self) -> EngineStatus:
+        each = tuple(r.status for r in self.replicas)
+        first = each[0]
+        errors = [s.error for s in each if s.error]
+        return EngineStatus(
+            state=self.state,
+            elapsed_s=max(s.elapsed_s for s in each),
+            last_log_line=first.last_log_line,
+            pid=first.pid,
+            base_url=first.base_url,
+            restarts=self.restarts,
+            error=errors[0] if errors and self.state != EngineState.READY else None,
+            replicas=each if len(each) > 1 else (),
+        )
+
+    def add_listener(self, listener: StatusListener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: StatusListener) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def last_log_line(self) -> str:
+        return self.first.last_log_line()
+
+    def log_tail(self, max_chars: int = 4000) -> str:
+        return self.first.log_tail(max_chars)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, progress: StatusListener | None = None) -> None:
+        """Start every replica (staggered) and wait for all; on any failure none is left running."""
+        report = None if progress is None else (lambda _s: progress(self.status))
+        lock = None
+        if self._record:
+            from qwen3vl_agent.engine.state_file import EngineLock
+
+            lock = EngineLock()  # another instance starting its engine now: one of us waits
+            await lock.acquire()
+        try:
+            await self._start_all(report)
+            if self._record:
+                self._write_record()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    async def _start_all(self, report: StatusListener | None) -> None:
+        stagger = self._settings.replica_start_stagger_s
+        tasks = [
+            asyncio.create_task(self._start_one(r, i * stagger, report), name=f"engine-replica-{i + 1}")
+            for i, r in enumerate(self.replicas)
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.stop()
+            raise
+
+    async def _start_one(self, replica: ManagedEngine, delay_s: float, report: StatusListener | None) -> None:
+        if delay_s > 0:
+            end = asyncio.get_running_loop().time() + delay_s
+            # the next one may go as soon as the previous one serves (its memory is then taken)
+            while asyncio.get_running_loop().time() < end and not self._previous_ready(replica):
+                await asyncio.sleep(0.5)
+        await replica.start(report)
+
+    def _previous_ready(self, replica: ManagedEngine) -> bool:
+        index = self.replicas.index(replica)
+        return index > 0 and self.replicas[index - 1].state == EngineState.READY
+
+    def _write_record(self) -> None:
+        from qwen3vl_agent.engine.state_file import write_record
+
+        if all(r.pid is not None for r in self.replicas):
+            self._recorded_pid = write_record(self, detached=False).pid
+
+    async def stop(self) -> None:
+        """Stop every replica (each SIGTERM, then SIGKILL of its group after the grace)."""
+        if self._recorded_pid is not None:
+            from qwen3vl_agent.engine.state_file import clear_record
+
+            clear_record(only_pid=self._recorded_pid)
+            self._recorded_pid = None
+        results = await asyncio.gather(*(r.stop() for r in self.replicas), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result
+
+    async def wait_ready(self, timeout_s: float) -> bool:
+        """Wait until every replica is READY again; False once one FAILED/STOPPED or on timeout."""
+        results = await asyncio.gather(*(r.wait_ready(timeout_s) for r in self.replicas))
+        return all(results)
+
+    def _on_replica_status(self, _status: EngineStatus) -> None:
+        status = self.status
+        if self._recorded_pid is not None and all(r.state == EngineState.READY for r in self.replicas):
+            self._write_record()  # a restarted replica has a new pid and maybe a new port
+        for listener in list(self._listeners):
+            try:
+                listener(status)
+            except Exception:  # a broken listener must not break the engine
+                log.exception("engine status listener failed")
