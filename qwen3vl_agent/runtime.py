@@ -67,7 +67,9 @@ class Runtime:
         await self.close()
 
 
-async def _model_name(settings: Settings, client: OpenAIEngineClient, engine: ManagedEngine | EngineReplicas | None) -> str:
+async def _model_name(
+    settings: Settings, client: OpenAIEngineClient, engine: ManagedEngine | EngineReplicas | None
+) -> str:
     if engine is not None:
         return engine.served_model_name
     for endpoint in settings.engine.endpoints:

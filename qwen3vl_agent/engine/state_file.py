@@ -80,7 +80,9 @@ def users_root() -> Path:
 
 def write_record(
     engine: ManagedEngine | EngineReplicas,
-    *, detached: bool, users_dir: Path | None = None,
+    *,
+    detached: bool,
+    users_dir: Path | None = None,
 ) -> EngineRecord:
     data_dir = app_paths().ensure().data_dir
     key_path = data_dir / KEY_NAME

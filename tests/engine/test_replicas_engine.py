@@ -68,7 +68,10 @@ def test_two_replicas_serve_from_one_pool_and_die_with_their_owner(
         assert len(set(urls)) == 2 and all(e["managed"] and e["healthy"] for e in seen["pool"])
         assert sorted(seen["served_by"]) == sorted(urls)  # least-outstanding spread the four requests
         assert "2/2 replicas ready" in seen["status"]
-        assert {p.name for p in tmp_path.glob("vllm-server*.log")} == {"vllm-server.log", "vllm-server-replica-2.log"}
+        assert {p.name for p in tmp_path.glob("vllm-server*.log")} == {
+            "vllm-server.log",
+            "vllm-server-replica-2.log",
+        }
         for pgid in pgids:
             assert len(group_members(pgid)) >= 3  # guard, API server, engine core
     finally:
