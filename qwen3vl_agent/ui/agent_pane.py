@@ -46,6 +46,7 @@ from qwen3vl_agent.ui import capture, icons
 from qwen3vl_agent.ui.action_view import ActionView
 from qwen3vl_agent.ui.context import AppContext
 from qwen3vl_agent.ui.tasks import describe_error
+from qwen3vl_agent.ui.workspace_grid import WorkspaceEntry, WorkspaceGrid
 
 SAFETY_MODES = (
     ("Dry run — nothing moves", "dry-run"),
@@ -108,9 +109,21 @@ class AgentPane(QWidget):
         self.step_limit.setObjectName("agentStepLimit")
         self.step_limit.setRange(1, 500)
         self.step_limit.setValue(ctx.settings.safety.step_limit)
+        self.workspaces = QSpinBox()
+        self.workspaces.setObjectName("agentWorkspaces")
+        self.workspaces.setRange(0, 32)
+        self.workspaces.setSpecialValueText("this desktop")
+        self.workspaces.setToolTip("Run in workspaces of their own (rows at once) instead of on this desktop")
+        self.launch = QLineEdit()
+        self.launch.setObjectName("agentLaunch")
+        self.launch.setPlaceholderText(
+            "app to start in each workspace, e.g. firefox --new-instance https://…"
+        )
         form = QFormLayout()
         form.addRow("Task", self.task)
         form.addRow("Screen", target_row)
+        form.addRow("Workspaces", self.workspaces)
+        form.addRow("Launch", self.launch)
         form.addRow("Data rows", data_row)
         form.addRow("Safety", self.safety)
         form.addRow("Step limit", self.step_limit)
@@ -207,6 +220,10 @@ class AgentPane(QWidget):
         tv.setContentsMargins(0, 6, 6, 0)
         tv.addWidget(self.view, 1)
         tv.addWidget(self.confirm_bar)
+
+        self.grid = WorkspaceGrid()
+        self.grid.hide()  # shown while a run goes on in workspaces
+        tv.addWidget(self.grid, 1)
         right.addWidget(top)
         right.addWidget(self.steps)
         right.setSizes([480, 260])
@@ -281,7 +298,12 @@ class AgentPane(QWidget):
             mode=self.safety.currentData(),
             step_limit=self.step_limit.value(),
             data_file=Path(data_file) if data_file else None,
+            workspaces=self.workspaces.value(),
+            launch=self.launch.text().strip(),
         )
+        if request.workspaces and not request.launch:
+            self.state_label.setText("Workspaces need an app to launch in them")
+            return None
         self._set_running(True)
         self.state_label.setText("Starting…")
         try:
@@ -300,13 +322,24 @@ class AgentPane(QWidget):
                 await self.runner.close()
             self.runner = None
             self._set_running(False)
+            self.grid.close_workspaces()
+            self.grid.hide()
+            self.view.show()
 
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
         self.pause_button.setText("Pause")
-        for w in (self.task, self.target, self.data_file, self.safety, self.step_limit):
+        for w in (
+            self.task,
+            self.target,
+            self.data_file,
+            self.safety,
+            self.step_limit,
+            self.workspaces,
+            self.launch,
+        ):
             w.setEnabled(not running)
         if not running:
             self.confirm_bar.hide()
@@ -362,9 +395,21 @@ class AgentPane(QWidget):
     def on_event(self, event: Any) -> None:
         """Turn one core event (agent run, batch row or screenshot) into widget updates."""
         from qwen3vl_agent.ui.agent_runner import ScreenshotTaken
+        from qwen3vl_agent.ui.workspace_runs import LaneEvent, WorkspacesStarted
 
         self.events.append(event)
-        if isinstance(event, ScreenshotTaken):
+        if isinstance(event, WorkspacesStarted):
+            self.grid.set_workspaces(
+                [WorkspaceEntry(name, display, run) for name, display, run in event.entries]
+            )
+            self.view.hide()
+            self.grid.show()
+            self.state_label.setText(f"{len(event.entries)} workspace(s) running")
+        elif isinstance(event, LaneEvent):
+            line = self.grid.show_event(event.lane, event.event)
+            if isinstance(event.event, ev.RunPaused) and event.event.reason != "user":
+                self.attention_needed.emit(f"{event.lane}: {line}")
+        elif isinstance(event, ScreenshotTaken):
             self.view.set_image(QImage.fromData(event.png))
         elif isinstance(event, ev.RunStarted):
             self.run_id = event.run_id

@@ -46,6 +46,8 @@ class RunRequest:
     mode: str  # dry-run | confirm | auto
     step_limit: int
     data_file: Path | None = None
+    workspaces: int = 0  # > 0: run in that many workspaces of their own (workspace_runs.py)
+    launch: str = ""  # the app to start in each workspace
 
 
 class _ObservingObserver:
@@ -97,6 +99,7 @@ class AgentRunner:
         self._pending: asyncio.Future[bool] | None = None
         self._lock = threading.Lock()
         self._stopped = False
+        self.pool: Any = None  # the WorkspacePool of a run in workspaces
 
     # ---- controls (Qt thread) ------------------------------------------------------------------
     def pause(self) -> None:
@@ -111,6 +114,8 @@ class AgentRunner:
         self._stopped = True
         if self.loop_obj is not None:
             self.loop_obj.stop()
+        if self.pool is not None:
+            self.pool.stop()
         self.answer_confirmation(False)
 
     def answer_confirmation(self, approved: bool) -> None:
@@ -150,6 +155,8 @@ class AgentRunner:
         from qwen3vl_agent.agents.wiring import AgentKit, Target, open_store
 
         r = self.request
+        if r.workspaces > 0:
+            return await self._in_workspaces(r, service)
         kind, value = r.target
         target = (
             Target(monitor=int(value), window=None)
@@ -207,6 +214,34 @@ class AgentRunner:
 
             with contextlib.suppress(Exception):  # the privacy.keep_runs_days setting, off the Qt thread
                 retention_pass(store, self.ctx.settings.privacy.keep_runs_days, data_dir_for_reports())
+            with contextlib.suppress(Exception):
+                store.close()
+
+    async def _in_workspaces(self, r: RunRequest, service: Any) -> Any:
+        from qwen3vl_agent.agents.wiring import open_store
+        from qwen3vl_agent.ui.workspace_runs import run_in_workspaces
+
+        def keep_pool(pool: Any) -> None:
+            self.pool = pool
+            if self._stopped:
+                pool.stop()
+
+        store = open_store()
+        try:
+            return await run_in_workspaces(
+                self.ctx.settings,
+                service,
+                store,
+                task=r.task,
+                mode=r.mode,
+                step_limit=r.step_limit,
+                count=r.workspaces,
+                launch=r.launch,
+                data_file=r.data_file,
+                emit=self.emit,
+                on_pool=keep_pool,
+            )
+        finally:
             with contextlib.suppress(Exception):
                 store.close()
 

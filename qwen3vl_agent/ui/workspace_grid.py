@@ -270,6 +270,22 @@ class WorkspaceGrid(QWidget):
             steps.addItem(text)
             steps.scrollToBottom()
 
+    def show_event(self, name: str, event: Any) -> str:
+        """Add a line for one core agent event of workspace `name`'s run; returns the line."""
+        kind = type(event).__name__
+        if kind == "ActionProposed":
+            line = f"step {event.step}: {event.action.describe()}"
+        elif kind == "RunPaused":
+            line = ("WAITING FOR YOU: " if event.reason == "waiting-for-you" else "paused: ") + event.message
+        elif kind == "RunFinished":
+            line = f"run {event.run_id} {event.status}: {event.message}"
+        elif kind == "RunError" and event.fatal:
+            line = f"error: {event.message}"
+        else:
+            return ""
+        self.add_step(name, line)
+        return line
+
     def select(self, name: str) -> None:
         if name not in self.entries or self.taken_over:
             return

@@ -128,3 +128,67 @@ def test_form_fill_batch_shows_per_row_progress(
     assert [pane.rows.item(r, 1).text() for r in range(2)] == ["done", "done"]
     assert pane.batch_progress.isVisible() or not pane.isVisible()
     assert pane.batch_progress.value() == pane.batch_progress.maximum() == 2
+
+
+@pytest.mark.xvfb
+def test_batch_in_two_workspaces_with_take_over_and_hand_back(
+    make_window: Any, qloop: Any, xvfb: Any, policy_server: Any, tmp_path: Any
+) -> None:
+    """The pane runs a data file in two workspaces (real Xvfb + the real form in each): the grid
+    shows both, taking over one pauses its run while the other goes on, handing back resumes it,
+    and every row is submitted once, in the workspaces' forms."""
+    import json
+
+    from qwen3vl_agent.agents import events as ev
+    from qwen3vl_agent.ui.workspace_runs import LaneEvent
+    from tests.support.policy_server import form_planner
+    from tests.support.workspace_forms import geometry_reader, launch_command, submissions
+
+    state_dir = tmp_path / "forms"
+    state_dir.mkdir()
+    policy_server.planner = form_planner(geometry_reader(state_dir), (0, 0, 1280, 800))
+    policy_server.delay_s = 0.2  # model time: there is a moment to take over
+    rows = [
+        ("Ada Lovelace", "Zürich"),
+        ("Kenji Sato", "東京"),
+        ("Zoë Ñúñez", "São Paulo"),
+        ("Grace Hopper", "Arlington"),
+    ]
+    data = tmp_path / "rows.csv"
+    data.write_text("name,city\n" + "".join(f"{n},{c}\n" for n, c in rows), encoding="utf-8")
+    window = make_window(agent_settings(policy_server.url))
+    qloop.wait_until(
+        lambda: window.ctx.core.engine_ready.is_set() or window.ctx.core.engine_error, 30, "engine"
+    )
+    pane = window.agent
+    pane.task.setPlainText("Register this person")
+    pane.data_file.setText(str(data))
+    pane.safety.setCurrentIndex(pane.safety.findData("auto"))
+    pane.workspaces.setValue(2)
+    pane.launch.setText(launch_command(state_dir))
+    pane.primary_action()
+
+    def lane_events(lane: str, kind: type) -> list[Any]:
+        return [
+            e.event
+            for e in pane.events
+            if isinstance(e, LaneEvent) and e.lane == lane and isinstance(e.event, kind)
+        ]
+
+    qloop.wait_until(lambda: lane_events("ws1", ev.ActionProposed), 90, "the first step in ws1")
+    assert not pane.grid.isHidden() and set(pane.grid.entries) == {"ws1", "ws2"}
+    pane.grid.select("ws1")
+    pane.grid.take_over()
+    qloop.wait_until(lambda: lane_events("ws1", ev.RunPaused), 30, "ws1 paused")
+    steps_ws2 = len(lane_events("ws2", ev.ActionProposed))
+    qloop.wait_until(lambda: len(lane_events("ws2", ev.ActionProposed)) > steps_ws2 + 2, 30, "ws2 going on")
+    paused_steps = len(lane_events("ws1", ev.ActionProposed))
+    assert pane.grid.taken_over
+    pane.grid.hand_back()
+    qloop.wait_until(lambda: lane_events("ws1", ev.RunResumed), 30, "ws1 resumed")
+    assert len(lane_events("ws1", ev.ActionProposed)) <= paused_steps + 1  # it waited while taken over
+    qloop.wait_until(lambda: not pane.busy, 180, "the batch")
+    assert [pane.rows.item(r, 1).text() for r in range(pane.rows.rowCount())] == ["done"] * 4
+    got = sorted(json.dumps([v["name"], v["city"]]) for _, v in submissions(state_dir))
+    assert got == sorted(json.dumps(list(r)) for r in rows)
+    assert pane.grid.isHidden() and pane.grid.entries == {}
