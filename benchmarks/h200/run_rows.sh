@@ -4,7 +4,7 @@
 # writes /root/res/NAME.json and is skipped once that exists; the engine (the app's own managed
 # engine, `qwen3vl-agent engine start --detach --replicas N`) runs under setsid and survives between
 # calls while the machine is warm. Steps are in priority order; one that does not fit is skipped.
-#   LIMIT=570 bash benchmarks/h200/run_rows.sh
+#   LIMIT=570 bash .gpu/appcode/benchmarks/h200/run_rows.sh   (carry .gpu/common, .gpu/appcode, .gpu/app)
 # Rows (docs/benchmarks.md, "H200"): A app path, 1024-token screenshots, 120 users, 1/2/3 replicas;
 # B one user, agent steps with the 3-screenshot history (benchmarks/h200/agent_steps.py);
 # C the repeat mix (0.68 / 0.22), 120 users; E OCR pages at the 2048 budget, 32 users.
@@ -22,7 +22,7 @@ fi
 APPROOT=/root/appcode; H=$APPROOT/benchmarks/h100
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1 \
        VLLM_USE_FLASHINFER_SAMPLER=0 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
-APP_ENV=(env PYTHONPATH=$APPROOT:/root/site QWEN3VL_AGENT_HOME=/root/apphome)
+APP_ENV=(env PYTHONPATH=$APPROOT:/root/appsite:/root/site QWEN3VL_AGENT_HOME=/root/apphome)
 ENGINE=("${APP_ENV[@]}" QWEN3VL_AGENT_ENGINE__LAUNCHER=python-module QWEN3VL_AGENT_ENGINE__PYTHON_EXECUTABLE=python3
         QWEN3VL_AGENT_ENGINE__MODEL=/root/model QWEN3VL_AGENT_ENGINE__SERVED_MODEL_NAME=qwen3vl4b
         QWEN3VL_AGENT_ENGINE__DTYPE=bfloat16 QWEN3VL_AGENT_ENGINE__API_KEY=bench-key
@@ -110,6 +110,10 @@ collect() {
 trap collect EXIT
 export PYTHONPATH=/root/site
 bash $C/install.sh || exit 1
+# the app's light dependencies the device image lacks (pydantic-settings, platformdirs, sqlite-utils, …)
+if [ -d $REPO/.gpu/app ] && [ ! -f /root/appsite/.done ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /root/appsite $REPO/.gpu/app/*.whl && touch /root/appsite/.done
+fi
 [ "${1:-}" = "install-only" ] && exit 0
 
 step b_r1     60 r1 bs --runs 4 --steps 8 --slide-block 0 --slide-block 1 --seed 1
