@@ -179,10 +179,15 @@ def status(as_json: bool) -> None:
 
     each = [answers(url) for url in record.replica_urls()]
     healthy = all(each)
+    from pathlib import Path
+
+    from qwen3vl_agent.engine.leases import live_users
+
+    users = live_users(Path(record.users_dir)) if record.users_dir else []
     if as_json:
         from dataclasses import asdict
 
-        data = {"running": True, "healthy": healthy, **asdict(record)}
+        data = {"running": True, "healthy": healthy, **asdict(record), "user_pids": users}
         for replica, ok in zip(data["replicas"], each, strict=False):
             replica["healthy"] = ok
         click.echo(json.dumps(data, indent=2))
@@ -196,6 +201,8 @@ def status(as_json: bool) -> None:
                     f"  replica {i}: {'healthy' if ok else 'not answering'} at {replica['base_url']}"
                     f" (pid {replica['pid']}, log {replica['log_path']})"
                 )
+        if record.users_dir:
+            click.echo(f"  shared by {len(users)} running instance(s) of the app: pid(s) {users}")
     if not healthy:
         raise SystemExit(1)
 

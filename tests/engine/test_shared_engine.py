@@ -7,6 +7,7 @@ tests/engine/test_engine_no_orphan.py runs two app processes on the real tiny vL
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
@@ -113,3 +114,65 @@ def test_log_names_are_per_instance(tmp_path: Path) -> None:
     repo = str(Path(__file__).resolve().parents[2])
     other = subprocess.run([sys.executable, "-c", code, str(tmp_path), repo], capture_output=True, text=True)
     assert other.stdout.strip() == "app-2.log", other.stderr  # this process holds the first slot
+
+
+APP = """
+import asyncio, sys
+sys.path.insert(0, {repo!r})
+from pathlib import Path
+from qwen3vl_agent.config import EngineSettings
+from qwen3vl_agent.engine.shared import SharedEngine
+
+async def main():
+    settings = EngineSettings(launcher="python-module", python_executable=sys.executable, served_model_name="m",
+                              restart_on_crash=False)
+    engine = SharedEngine(settings, Path({logs!r}), stop_grace_s=5)
+    engine.command = lambda port: [sys.executable, "-c", {server!r}, str(port)]
+    await engine.start()
+    print(engine.pid, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def test_engine_status_and_stop_handle_an_apps_shared_engine_without_touching_the_app(tmp_path: Path) -> None:
+    import json
+    import os
+    import selectors
+
+    repo = str(Path(__file__).resolve().parents[2])
+    app = subprocess.Popen(
+        [sys.executable, "-c", APP.format(repo=repo, logs=str(tmp_path), server=SERVER)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    pgid = 0
+    try:
+        assert app.stdout is not None
+        sel = selectors.DefaultSelector()
+        sel.register(app.stdout, selectors.EVENT_READ)
+        assert sel.select(60), "the app did not start its engine"
+        pgid = int(app.stdout.readline())
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            argv = [sys.executable, "-m", "qwen3vl_agent", "engine", *args]
+            return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+        status = cli("status", "--json")
+        assert status.returncode == 0, status.stdout + status.stderr
+        info = json.loads(status.stdout)
+        assert info["pid"] == pgid and info["user_pids"] == [app.pid]
+        assert "shared by 1 running instance" in cli("status").stdout
+
+        stopped = cli("stop", "--grace", "5")
+        assert stopped.returncode == 0 and "Engine stopped" in stopped.stdout, stopped.stderr
+        assert group_members(pgid) == []  # the lease of the running app did not keep it
+        assert app.poll() is None  # and the app itself was not signalled
+        assert read_record() is None
+    finally:
+        app.kill()
+        app.wait()
+        if pgid:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
