@@ -250,7 +250,7 @@ class _BatchRun:
             return True
         if self.reset_due and not await self._reset_before(row):
             return False
-        if not store.claim_row(batch_id, row.index, state.status if state else None, row_hash):
+        if not store.claim_row(batch_id, row.index, row_hash, {state.status} if state else ()):
             self.notice(f"row {number} was taken by another run meanwhile; not running it here")
             return True
         shown = row.with_secrets_hidden(options.secret_columns)

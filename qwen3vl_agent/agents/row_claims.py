@@ -8,7 +8,6 @@ or a second process sees the row `running` and leaves it. SQLite serialises the 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 
 from qwen3vl_agent.storage.trajectories import TrajectoryStore
@@ -21,25 +20,9 @@ def claim_row(
     row_hash: str,
     takeable: Iterable[str] = ("pending",),
 ) -> bool:
-    """Set the row `running` if its status is one of `takeable` (a new row counts as pending)."""
-    allowed = sorted(set(takeable) | {"pending"})
-    db = store.db
-    now = time.time()
-    with db.conn:
-        if not db.conn.in_transaction:
-            db.execute("BEGIN IMMEDIATE")
-        db.execute(
-            "INSERT OR IGNORE INTO form_rows (batch_id, row_index, status, row_hash, updated_at)"
-            " VALUES (?, ?, 'pending', ?, ?)",
-            [batch_id, row_index, row_hash, now],
-        )
-        marks = ", ".join("?" for _ in allowed)
-        cursor = db.execute(
-            "UPDATE form_rows SET status = 'running', row_hash = ?, message = NULL, updated_at = ?"
-            f" WHERE batch_id = ? AND row_index = ? AND status IN ({marks})",
-            [row_hash, now, batch_id, row_index, *allowed],
-        )
-        return cursor.rowcount == 1
+    """Set the row `running` if its status is one of `takeable` (a new row counts as pending);
+    `TrajectoryStore.claim_row` (one transaction; a failed write is a `TrajectoryWriteError`)."""
+    return store.claim_row(batch_id, row_index, row_hash, takeable)
 
 
 def row_started(store: TrajectoryStore, batch_id: int, row_index: int) -> bool:

@@ -18,7 +18,7 @@ import json
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -566,25 +566,28 @@ class TrajectoryStore:
         ).fetchone()
         return RowState(*r) if r else None
 
-    def claim_row(self, batch_id: int, row_index: int, seen: str | None, row_hash: str) -> bool:
-        """Set the row `running` if it is still in the state `seen` (None: no record yet).
+    def claim_row(
+        self, batch_id: int, row_index: int, row_hash: str, takeable: Iterable[str] = ("pending",)
+    ) -> bool:
+        """Set the row `running` if its status is one of `takeable` (a new row counts as pending).
 
-        One compare-and-set statement: of two processes that saw the same state, one wins.
+        One transaction; the UPDATE's `WHERE status IN (...)` is the arbiter: of two workers or
+        processes that saw the row takeable, one wins, the other sees it `running` and leaves it.
         """
+        allowed = sorted(set(takeable) | {"pending"})
+        marks = ", ".join("?" * len(allowed))
         now = time.time()
         with self._writing(f"the claim of row {row_index + 1}"), self.db.conn:
-            if seen is None:
-                cur = self.db.execute(
-                    "INSERT OR IGNORE INTO form_rows (batch_id, row_index, status, row_hash, updated_at)"
-                    " VALUES (?, ?, 'running', ?, ?)",
-                    [batch_id, row_index, row_hash, now],
-                )
-            else:
-                cur = self.db.execute(
-                    "UPDATE form_rows SET status = 'running', row_hash = ?, message = NULL, updated_at = ?"
-                    " WHERE batch_id = ? AND row_index = ? AND status = ?",
-                    [row_hash, now, batch_id, row_index, seen],
-                )
+            self.db.execute(
+                "INSERT OR IGNORE INTO form_rows (batch_id, row_index, status, row_hash, updated_at)"
+                " VALUES (?, ?, 'pending', ?, ?)",
+                [batch_id, row_index, row_hash, now],
+            )
+            cur = self.db.execute(
+                "UPDATE form_rows SET status = 'running', row_hash = ?, message = NULL, updated_at = ?"
+                f" WHERE batch_id = ? AND row_index = ? AND status IN ({marks})",
+                [row_hash, now, batch_id, row_index, *allowed],
+            )
             claimed = cur.rowcount == 1
             if claimed:
                 self.db.execute("UPDATE form_batches SET updated_at = ? WHERE id = ?", [now, batch_id])
