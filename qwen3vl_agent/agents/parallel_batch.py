@@ -34,6 +34,7 @@ from qwen3vl_agent.agents.form_fill import (
 )
 from qwen3vl_agent.agents.loop import RunResult
 from qwen3vl_agent.agents.row_claims import claim_row, row_started
+from qwen3vl_agent.storage.locks import batch_lock
 from qwen3vl_agent.storage.trajectories import FINISHED_ROW_STATUSES, RowState, TrajectoryStore, hash_row
 
 
@@ -92,7 +93,26 @@ async def run_parallel_batch(
     on_event: Callable[[BatchEvent | OnLane], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> BatchSummary:
-    """Run the unfinished rows of the file on `lanes` at once; see the module docstring."""
+    """Run the unfinished rows of the file on `lanes` at once; see the module docstring.
+
+    Holds the data file's batch lock (as `form_fill.run_batch` does): a row another process is
+    running would look interrupted here. The lanes' own displays need no desktop lock.
+    """
+    with batch_lock(store.lock_dir, str(options.data_path.resolve())):
+        return await _run_parallel_locked(
+            options, store, lanes, read_back=read_back, on_event=on_event, should_stop=should_stop
+        )
+
+
+async def _run_parallel_locked(
+    options: BatchOptions,
+    store: TrajectoryStore,
+    lanes: Sequence[Lane],
+    *,
+    read_back: LaneReadBack | None = None,
+    on_event: Callable[[BatchEvent | OnLane], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> BatchSummary:
     if not lanes:
         raise ValueError("a parallel batch needs at least one lane")
     emit = on_event or (lambda _e: None)
