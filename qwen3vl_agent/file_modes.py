@@ -38,17 +38,35 @@ def current_umask() -> int:
     return mask
 
 
+USER_UMASK_ENV = "QWEN3VL_AGENT_USER_UMASK"  # how worker processes (forkserver, spawn) learn it
+
+
 def make_process_private() -> None:
-    """umask 077 for this process (idempotent); the user's umask is kept for `user_file_mode`."""
+    """umask 077 for this process (idempotent); the user's umask is kept for `user_file_mode`,
+    here and (through the environment) in every process we start."""
     global _user_umask
     previous = os.umask(PRIVATE_UMASK)
     if _user_umask is None:
-        _user_umask = previous
+        _user_umask = _inherited_umask()
+        if _user_umask is None:
+            _user_umask = previous
+        os.environ[USER_UMASK_ENV] = f"{_user_umask:03o}"
+
+
+def _inherited_umask() -> int | None:
+    text = os.environ.get(USER_UMASK_ENV, "")
+    try:
+        return int(text, 8) & 0o777 if text else None
+    except ValueError:
+        return None
 
 
 def user_umask() -> int:
-    """The umask the user started us with (before `make_process_private`)."""
-    return _user_umask if _user_umask is not None else current_umask()
+    """The umask the user started us with (before `make_process_private`, maybe in a parent)."""
+    if _user_umask is not None:
+        return _user_umask
+    inherited = _inherited_umask()
+    return inherited if inherited is not None else current_umask()
 
 
 def user_file_mode() -> int:
