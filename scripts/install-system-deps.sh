@@ -3,16 +3,17 @@
 # tools pyperclip needs for Unicode typing, Tesseract for the CPU OCR engine, Qt's xcb libraries,
 # nginx with its njs module (the tests run the team server's proxy config, packaging/server/proxy/),
 # chromium (tests open the OCR HTML export in a real headless browser), Xephyr and a small window
-# manager (agent workspaces shown as a window / apps that need a WM).
+# manager (agent workspaces shown as a window / apps that need a WM),
+# Noto CJK (the tests render Chinese and Japanese pages with it).
 # Installs only what is missing; needs root or sudo.
 set -euo pipefail
 PKGS=(xvfb xauth xclip xdotool x11-utils tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra
       libxkbcommon-x11-0 libxcb-xinerama0 libxcb-icccm4 libxcb-keysyms1 libxcb-xkb1 libxcb-cursor0
       libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0 libgl1 libegl1 libfontconfig1 libdbus-1-3
-      fonts-dejavu-core desktop-file-utils appstream nginx libnginx-mod-http-js
+      fonts-dejavu-core fonts-noto-cjk desktop-file-utils appstream nginx libnginx-mod-http-js
       xserver-xephyr matchbox-window-manager
       chromium)  # a real headless browser: the OCR HTML export must run no script
-[ "${1:-}" = "--app-only" ] && PKGS=(xclip tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra
+[ "${1:-}" = "--app-only" ] && PKGS=(xclip tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra fonts-noto-cjk
       libxkbcommon-x11-0 libxcb-xinerama0 libxcb-icccm4 libxcb-keysyms1 libxcb-xkb1 libxcb-cursor0
       libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0 libgl1 libegl1 libfontconfig1 libdbus-1-3)
 command -v dpkg-query >/dev/null || { echo "not a Debian-like system: install ${PKGS[*]} by hand" >&2; exit 0; }

@@ -357,7 +357,7 @@ class ClusterOcrJob(OcrJob):
                 budget_tokens=self.options.budget_tokens,
                 max_tokens=self.options.max_tokens,
             )
-        cpu_options = CpuOptions(languages=self.options.languages)
+        cpu_options = CpuOptions(languages=self.options.languages, lang=self.options.lang)
         engine_name = "tesseract" if engine == "cpu" else f"qwen3-vl:{self.options.mode}"
         async for result in stream_results(
             self.cluster,

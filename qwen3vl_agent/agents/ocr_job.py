@@ -36,6 +36,7 @@ from qwen3vl_agent.ocr.inputs import (
     discover_inputs,
     document_kind,
 )
+from qwen3vl_agent.ocr.languages import check_languages, plan_languages
 from qwen3vl_agent.ocr.model import OcrPage
 from qwen3vl_agent.ocr.qwen_engine import MODES, Mode, OcrSubmitter, QwenOcrEngine, QwenOptions, check_schema
 from qwen3vl_agent.storage.run_lease import RunLease, lease_alive
@@ -57,7 +58,8 @@ class OcrJobOptions:
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     roots: list[str] = field(default_factory=list)  # folders given, for the exports' sub-folders
-    languages: str | None = None
+    languages: str | None = None  # Tesseract's own list (eng+deu); --lang is the general choice
+    lang: str = "auto"  # CPU engine: auto (per page) | eng, deu+fra... (Tesseract) | chi_sim, jpn (PaddleOCR)
     budget_tokens: int = 2048
     max_tokens: int | None = None  # per page answer; None = the prompt file's value per mode
     concurrency: int | None = None  # Qwen pages in flight; None = the queue's max_in_flight
@@ -84,6 +86,10 @@ class OcrJobOptions:
         bad = [f for f in self.formats if f not in FORMATS]
         if bad:
             raise UserFacingError(f"Unknown format {bad[0]!r}; choose from {', '.join(FORMATS)}")
+        if self.engine == "cpu":
+            check_languages(self.lang, self.languages)
+        else:
+            plan_languages(self.lang, self.languages)  # the spelling, for a fallback to the CPU
         if not 36 <= self.dpi <= 1200:
             raise UserFacingError(f"--dpi {self.dpi} is out of range (36..1200)")
         if self.memory_budget_mb < 64:
@@ -448,7 +454,7 @@ class OcrJob:
                         page, "json extraction needs the Qwen3-VL engine, which is unavailable", "cpu", 0
                     )
             return
-        options = cpu_engine.CpuOptions(languages=self.options.languages)
+        options = cpu_engine.CpuOptions(languages=self.options.languages, lang=self.options.lang)
         # a small backlog keeps every worker busy
         await self._drive(functools.partial(self._cpu_page, options), self._pool().workers + 1)
 

@@ -215,6 +215,13 @@ def _parse_region(text: str) -> tuple[int, int, int, int]:
 )
 @click.option("--include", multiple=True, help="Glob of files to take from folders (repeatable).")
 @click.option("--exclude", multiple=True, help="Glob of files to skip in folders (repeatable).")
+@click.option(
+    "--lang",
+    default="auto",
+    show_default=True,
+    help="CPU engine language: auto (chosen per page), Tesseract codes such as eng or deu+fra, "
+    "or chi_sim / chi_tra / jpn (PaddleOCR models; they read the English mixed in too).",
+)
 @click.option("--languages", help="Tesseract languages, e.g. eng+deu (default: eng+deu+fra where installed).")
 @click.option("--workers", type=int, help="CPU engine worker processes (default: CPU count).")
 @click.option(
@@ -260,6 +267,7 @@ def run_cmd(
     use_text_layer: bool,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
+    lang: str,
     languages: str | None,
     workers: int | None,
     concurrency: int | None,
@@ -305,6 +313,7 @@ def run_cmd(
         include=list(include),
         exclude=list(exclude),
         languages=languages,
+        lang=lang,
         workers=workers,
         concurrency=concurrency,
         budget_tokens=budget_tokens or load_settings().images.ocr_budget_tokens,

@@ -4,6 +4,12 @@ Documents are addressed page by page (`PageRef`), so a job can render one page a
 2,000-page PDF is never loaded whole, and a worker process can load its own page from a small,
 picklable reference. PDFium is not thread-safe, so every PDFium call in this process goes
 through `PDFIUM_LOCK`. Problems with a file become `DocumentError`s with a clear reason.
+
+A scanned PDF page is one image: it is read at the image's own resolution (its pixels as they
+are, not a re-render at `--dpi`, whose resampling and changed scale cost Tesseract's layout
+analysis whole tables: 84 % CER on a gridded table rendered at 200 dpi from a 150 dpi scan, 0 %
+from the scan's own pixels). Pages with more on them than their image render at `--dpi`, or at
+the image's resolution when it is finer.
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ MIN_TEXT_LAYER_CHARS = 3
 # a page that is mostly one scanned image with only a stamped line of text is still a scan
 SCAN_IMAGE_COVERAGE = 0.5
 SCAN_MAX_STAMP_CHARS = 100
+# one image covering this much of the page, and nothing else drawn: the page IS that image
+SCAN_FULL_PAGE = 0.9
+SCAN_MAX_DPI = 600  # an image finer than this is rendered at this resolution instead
 
 PDFIUM_LOCK = threading.RLock()
 
@@ -245,15 +254,68 @@ def _pdf_text_lines(textpage: Any, page_height_pt: float, scale: float) -> list[
     return lines
 
 
-def _image_coverage(page: Any, w_pt: float, h_pt: float) -> float:
-    """Share of the page covered by its largest image (a scan is one page-sized image)."""
+def _largest_image(page: Any) -> tuple[Any, float]:
+    """The page's largest image object and its area in square points (None, 0 without images)."""
     import pypdfium2.raw as pdfium_c
 
-    largest = 0.0
+    best, largest = None, 0.0
     for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2):
         left, bottom, right, top = obj.get_bounds()
-        largest = max(largest, max(0.0, right - left) * max(0.0, top - bottom))
-    return largest / max(1.0, w_pt * h_pt)
+        area = max(0.0, right - left) * max(0.0, top - bottom)
+        if area > largest:
+            best, largest = obj, area
+    return best, largest
+
+
+def _image_coverage(page: Any, w_pt: float, h_pt: float) -> float:
+    """Share of the page covered by its largest image (a scan is one page-sized image)."""
+    return _largest_image(page)[1] / max(1.0, w_pt * h_pt)
+
+
+def _image_dpi(obj: Any) -> float:
+    """The resolution an image object is drawn at on the page (pixels per inch along its width)."""
+    px_w = obj.get_px_size()[0]
+    a, b = obj.get_matrix().get()[:2]
+    along = math.hypot(a, b)  # the drawn length of the image's own x axis, sideways or not
+    return float(px_w) * 72.0 / max(1e-6, along) if px_w else 0.0
+
+
+def _only_images(page: Any) -> bool:
+    """Nothing but images (possibly inside form XObjects) is drawn on the page."""
+    import pypdfium2.raw as pdfium_c
+
+    kinds = {obj.type for obj in page.get_objects(max_depth=2)}
+    return kinds <= {pdfium_c.FPDF_PAGEOBJ_IMAGE, pdfium_c.FPDF_PAGEOBJ_FORM}
+
+
+def _scan_image(page: Any, w_pt: float, h_pt: float, max_pixels: int) -> tuple[Image.Image, int] | None:
+    """The page's one full-page image at its own resolution, upright as the page shows it.
+
+    PDFium draws the image object alone (its matrix and masks applied) at its native size; the
+    page's /Rotate is then applied as a viewer would. None when the page is not such a scan.
+    """
+    obj, area = _largest_image(page)
+    if obj is None or area < SCAN_FULL_PAGE * w_pt * h_pt or not _only_images(page):
+        return None
+    dpi = _image_dpi(obj)
+    px_w, px_h = obj.get_px_size()
+    if not 36 <= dpi <= SCAN_MAX_DPI or px_w * px_h > max_pixels:
+        return None
+    # a copy: the PIL image of a PDFium bitmap shares its buffer, which PDFium frees
+    image = obj.get_bitmap(render=True, scale_to_original=True).to_pil().copy()
+    image = to_rgb(image)  # transparent parts are the paper: white
+    rotation = page.get_rotation() % 360
+    if rotation:
+        image = image.rotate(-rotation, expand=True)  # /Rotate is clockwise, PIL turns anticlockwise
+    return image, round(dpi)
+
+
+def _render_dpi(page: Any, w_pt: float, h_pt: float, requested: int) -> int:
+    """`requested`, or the resolution of a page-sized image when that is finer (capped)."""
+    obj, area = _largest_image(page)
+    if obj is None or area < SCAN_IMAGE_COVERAGE * w_pt * h_pt:
+        return requested
+    return max(requested, min(SCAN_MAX_DPI, round(_image_dpi(obj))))
 
 
 def _usable_text_layer(page: Any, lines: list[OcrLine], w_pt: float, h_pt: float) -> bool:
@@ -282,9 +344,15 @@ def _load_pdf_page(ref: PageRef, options: LoadOptions) -> PageInput:
                     textpage.close()
                 if _usable_text_layer(page, lines, w_pt, h_pt):
                     return PageInput(ref, width, height, text_lines=lines, dpi=options.dpi)
+            scan = _scan_image(page, w_pt, h_pt, min(options.max_pixels, options.max_decode_pixels))
+            if scan is not None:
+                return PageInput(ref, scan[0].width, scan[0].height, image=scan[0], dpi=scan[1])
+            dpi = _render_dpi(page, w_pt, h_pt, options.dpi)
+            scale = dpi / 72.0
+            width, height = math.ceil(w_pt * scale), math.ceil(h_pt * scale)
             if width * height > options.max_pixels:
                 raise DocumentError(
-                    f"Page {ref.index + 1} of {ref.path} would be {width}x{height} pixels at {options.dpi} dpi",
+                    f"Page {ref.index + 1} of {ref.path} would be {width}x{height} pixels at {dpi} dpi",
                     "choose a lower --dpi",
                 )
             render_scale = _decode_scale(width * height, options.max_decode_pixels) * scale
@@ -299,9 +367,7 @@ def _load_pdf_page(ref: PageRef, options: LoadOptions) -> PageInput:
             raise DocumentError(f"Page {ref.index + 1} of {ref.path} cannot be rendered: {exc}") from exc
         finally:
             page.close()
-    return PageInput(
-        ref, image.width, image.height, image=image, dpi=round(options.dpi * render_scale / scale)
-    )
+    return PageInput(ref, image.width, image.height, image=image, dpi=round(dpi * render_scale / scale))
 
 
 def _decode_scale(pixels: int, max_decode_pixels: int) -> float:
@@ -386,7 +452,12 @@ def decode_bytes(ref: PageRef, options: LoadOptions | None = None) -> int:
             if not 0 <= ref.index < len(doc):
                 raise DocumentError(f"{ref.path} has no page {ref.index + 1}")
             w_pt, h_pt = doc.get_page_size(ref.index)
-        pixels = math.ceil(w_pt * options.dpi / 72.0) * math.ceil(h_pt * options.dpi / 72.0)
+            page = doc[ref.index]
+            try:  # a scanned page is read at its image's resolution, which may be finer
+                dpi = _render_dpi(page, w_pt, h_pt, options.dpi)
+            finally:
+                page.close()
+        pixels = math.ceil(w_pt * dpi / 72.0) * math.ceil(h_pt * dpi / 72.0)
         return min(pixels, options.max_decode_pixels) * (4 + 3)  # the rendered BGRA bitmap + its RGB copy
     if ref.kind == "memory":
         data = _memory_pages.get(ref.path, b"")

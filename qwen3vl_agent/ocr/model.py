@@ -56,7 +56,8 @@ class OcrPage:
     engine: str = ""
     source: str = "ocr"  # "ocr" or "text-layer" (the PDF's own text was used)
     dpi: int | None = None
-    rotation: int = 0  # degrees the page was turned before recognition
+    rotation: int = 0  # degrees the page was turned (clockwise) before recognition
+    skew: float = 0.0  # degrees the page was straightened by (its lines rose that much to the right)
 
     @property
     def confidence(self) -> float | None:
@@ -127,6 +128,7 @@ class OcrPage:
             source=d.get("source", "ocr"),
             dpi=d.get("dpi"),
             rotation=d.get("rotation", 0),
+            skew=d.get("skew", 0.0),
         )
 
 

@@ -4,6 +4,10 @@ Modes: `text` (plain), `markdown` (`qwenvl markdown`), `html` (`qwenvl html`, el
 `data-bbox` positions), `lines` (line spotting: `bbox_2d` + `text_content`, 0..1000 scale mapped
 back to page pixels) and `json` (key-value extraction into the user's JSON schema with
 structured output, validated again here). Prompts are data: resources/ocr/prompts.toml.
+
+Pages get the same preparation as on the CPU engine (`page_prep`: turned upright by Tesseract's
+orientation detection, straightened) and a visual-token budget of at least what keeps 9 pt
+print legible: the page at 150 dpi (an A4 page ≈ 2,100 tokens, 9 pt ≈ 19 px a line), capped.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import asyncio
 import dataclasses
 import functools
 import json
+import math
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -28,6 +33,7 @@ from qwen3vl_agent.inference.request import (
     SamplingParams,
     TaskKind,
 )
+from qwen3vl_agent.ocr import page_prep
 from qwen3vl_agent.ocr.cpu_engine import page_from_text_layer
 from qwen3vl_agent.ocr.inputs import PageInput
 from qwen3vl_agent.ocr.model import OcrPage
@@ -42,6 +48,9 @@ from qwen3vl_agent.ocr.parsing import (
 Mode = Literal["text", "markdown", "html", "lines", "json"]
 MODES: tuple[Mode, ...] = ("text", "markdown", "html", "lines", "json")
 ENGINE_NAME = "qwen3-vl"
+LEGIBLE_DPI = 150  # 9 pt print is ≈19 px a line there
+LEGIBLE_MAX_TOKENS = 4096  # the floor never asks for more than this per page
+_TOKEN_PIXELS = 32 * 32
 
 LINES_SCHEMA: dict[str, Any] = {
     "type": "array",
@@ -122,17 +131,34 @@ class PreparedPage:
     token budget and encoded (None when the text layer is used). Small enough to pass between
     processes, so full-size pixels never leave the worker that decoded them."""
 
-    page: PageInput  # without its full-size image
+    page: PageInput  # without its full-size image; its size is the upright, straight page's
     image: PreparedImage | None
+    rotation: int = 0  # degrees the page was turned clockwise to stand upright
+    skew: float = 0.0  # degrees it was straightened by
 
 
-def prepare_page(page: PageInput, budget_tokens: int, encoding: str = "png") -> PreparedPage:
+def legible_budget(width: int, height: int, dpi: int | None, requested: int) -> int:
+    """`requested`, raised to what shows the page at `LEGIBLE_DPI` (a page of unknown resolution
+    is taken as scanned at that resolution), never above `LEGIBLE_MAX_TOKENS` by this rule."""
+    scale = min(1.0, LEGIBLE_DPI / dpi) if dpi else 1.0
+    needed = math.ceil(width * height * scale * scale / _TOKEN_PIXELS)
+    return max(requested, min(LEGIBLE_MAX_TOKENS, needed))
+
+
+def prepare_page(
+    page: PageInput, budget_tokens: int, encoding: str = "png", orientation: bool = True
+) -> PreparedPage:
+    """Upright, straight, shrunk to a legible budget and encoded (in a worker process, usually)."""
     from qwen3vl_agent.imaging.prep import prepare_image
 
     if page.image is None:
         return PreparedPage(page, None)
-    prepared = prepare_image(page.image, budget_tokens, encoding)  # type: ignore[arg-type]
-    return PreparedPage(dataclasses.replace(page, image=None), prepared)
+    upright = page_prep.prepare_page(page.image, orientation=orientation)
+    w, h = upright.image.size
+    budget = legible_budget(w, h, page.dpi, budget_tokens)
+    prepared = prepare_image(upright.image, budget, encoding)  # type: ignore[arg-type]
+    page = dataclasses.replace(page, image=None, width=w, height=h)
+    return PreparedPage(page, prepared, upright.rotation, upright.skew)
 
 
 class QwenOcrEngine:
@@ -156,7 +182,8 @@ class QwenOcrEngine:
         from qwen3vl_agent.imaging.prep import prepare_image
 
         assert page.image is not None
-        return self.request_for(prepare_image(page.image, self.options.budget_tokens, self.options.encoding))
+        budget = legible_budget(page.width, page.height, page.dpi, self.options.budget_tokens)
+        return self.request_for(prepare_image(page.image, budget, self.options.encoding))
 
     def request_for(self, prepared: PreparedImage) -> InferenceRequest:
         """The request for a page image already shrunk to the budget and encoded."""
@@ -209,9 +236,9 @@ class QwenOcrEngine:
             return page_from_text_layer(page)
         if page.image is None:
             raise OcrOutputError("The page has no image to read")
-        request = await asyncio.to_thread(self.build_request, page)
-        result = await self.service.submit(request)
-        return self.parse(result.text, page)
+        opts = self.options
+        prepared = await asyncio.to_thread(prepare_page, page, opts.budget_tokens, opts.encoding)
+        return await self.recognise_prepared(prepared)
 
     async def recognise_prepared(self, prepared: PreparedPage) -> OcrPage:
         """Read a page prepared by `prepare_page` (in a worker process, usually)."""
@@ -221,4 +248,6 @@ class QwenOcrEngine:
         if prepared.image is None:
             raise OcrOutputError("The page has no image to read")
         result = await self.service.submit(self.request_for(prepared.image))
-        return self.parse(result.text, page)
+        parsed = self.parse(result.text, page)
+        parsed.rotation, parsed.skew = prepared.rotation, prepared.skew
+        return parsed

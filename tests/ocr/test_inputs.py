@@ -21,8 +21,10 @@ from tests.support.ocr_documents import (
     SENTENCES,
     normalise,
     paragraphs_page,
+    table_page,
     write_huge_png,
     write_many_page_pdf,
+    write_scanned_pdf,
     write_text_pdf,
     write_zero_page_pdf,
 )
@@ -205,3 +207,50 @@ def test_dark_text_on_a_transparent_png_is_read_by_ocr(tmp_path: Path, mode: str
     with Image.open(path) as img:
         memory = load_page(register_memory_image(f"clip-{mode}", img))
     assert memory.image is not None and memory.image.getpixel((2, 2)) == (255, 255, 255)
+
+
+def test_a_scanned_pdf_page_is_read_as_its_own_image_at_its_own_resolution(tmp_path: Path) -> None:
+    """A page that is one image yields that image's pixels (not a re-render at --dpi), whether
+    the image is lossless or JPEG, and turned as the page's /Rotate shows it."""
+    import numpy as np
+    import pypdfium2 as pdfium
+
+    png_page = table_page().image.convert("L")
+    jpeg_file = tmp_path / "scan.jpg"
+    png_page.save(jpeg_file, quality=80)
+    pdf = write_scanned_pdf(tmp_path / "scan.pdf", [png_page, Image.open(jpeg_file), png_page])
+    doc = pdfium.PdfDocument(pdf)
+    doc[2].set_rotation(90)
+    turned = tmp_path / "turned.pdf"
+    doc.save(turned)
+    doc.close()
+
+    lossless = load_page(PageRef(str(pdf), "pdf", 0), LoadOptions(dpi=200))
+    assert lossless.image is not None and lossless.dpi == 150
+    assert np.array_equal(np.asarray(lossless.image.convert("L")), np.asarray(png_page))
+    jpeg = load_page(PageRef(str(pdf), "pdf", 1), LoadOptions(dpi=300))
+    assert jpeg.image is not None and jpeg.image.size == png_page.size
+    decoded = np.asarray(Image.open(jpeg_file).convert("L"), dtype=int)
+    assert np.abs(np.asarray(jpeg.image.convert("L"), dtype=int) - decoded).max() <= 2
+    rotated = load_page(PageRef(str(turned), "pdf", 2), LoadOptions(dpi=200))
+    assert rotated.image is not None and rotated.image.size == (png_page.height, png_page.width)
+    upright_again = rotated.image.convert("L").rotate(90, expand=True)
+    assert np.array_equal(np.asarray(upright_again), np.asarray(png_page))
+
+
+def test_a_scan_with_more_drawn_on_it_renders_at_least_at_the_scan_resolution(tmp_path: Path) -> None:
+    """An image plus vector drawing cannot be read from the image alone: the page is rendered,
+    at the image's resolution when that is finer than --dpi (a 72 dpi render loses small print)."""
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "annotated.pdf"
+    c = canvas.Canvas(str(path), pagesize=(595.2, 841.92))
+    c.drawImage(ImageReader(paragraphs_page().image), 0, 0, 595.2, 841.92)
+    c.rect(400, 40, 150, 30)  # a drawn box over the scan
+    c.showPage()
+    c.save()
+    page = load_page(PageRef(str(path), "pdf", 0), LoadOptions(dpi=72))
+    assert page.image is not None and page.dpi == 150 and abs(page.image.width - 1240) <= 1
+    finer = load_page(PageRef(str(path), "pdf", 0), LoadOptions(dpi=300))
+    assert finer.dpi == 300 and finer.image is not None and abs(finer.image.width - 2480) <= 1

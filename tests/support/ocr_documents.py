@@ -154,6 +154,87 @@ def benchmark_pages() -> list[GeneratedPage]:
     return [paragraphs_page(), two_column_page(), table_page(), small_print_page(), rotated_scan_page()]
 
 
+# ------------------------------------------------------------------ Chinese and Japanese
+
+CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")  # Debian fonts-noto-cjk
+CJK_FACE = {"ja": 0, "zh": 2}  # faces in the collection: JP, KR, SC, TC, HK
+ZH_SENTENCES = [
+    "本季度报告显示，公司收入比去年同期增长了百分之十二。",
+    "请在本月底之前将签好的合同寄回下面的地址。",
+    "我们在上海的仓库会在收到付款后两个工作日内发货。",
+    "所有测量都在室温下进行，并重复三次以保证准确。",
+    "委员会批准了新图书馆的预算以及大厅的翻修计划。",
+    "每位参会者都收到了一份打印的议程和待解决问题清单。",
+]
+JA_SENTENCES = [
+    "今四半期の報告によると、売上高は前年同期比で十二パーセント増加しました。",
+    "署名済みの契約書を月末までに下記の住所へご返送ください。",
+    "東京の倉庫では、お支払いを確認してから二営業日以内に発送いたします。",
+    "すべての測定は室温で行い、正確さのために三回繰り返しました。",
+]
+MIXED_INVOICE = [
+    "发票号码 INV-2024-0815 开票日期 2024年3月15日",
+    "客户名称 上海明远科技有限公司",
+    "商品 Laptop ThinkPad X1 数量 2 单价 9,850.00 元",
+    "商品 USB-C Dock 数量 3 单价 1,299.00 元",
+    "合计金额 23,597.00 元 (含税 VAT 13%)",
+    "备注 Payment due within 30 days 请按时付款",
+]
+
+
+def cjk_font(size_pt: float, script: str = "zh") -> ImageFont.FreeTypeFont:
+    if not CJK_FONT.exists():
+        raise FileNotFoundError(f"{CJK_FONT} is missing: run scripts/install-system-deps.sh (fonts-noto-cjk)")
+    return ImageFont.truetype(str(CJK_FONT), round(size_pt * DPI / 72), index=CJK_FACE[script])
+
+
+def cjk_lines_page(name: str, lines: list[str], script: str = "zh", size_pt: float = 11) -> GeneratedPage:
+    """One line of text per printed line (no wrapping), 1.6 line heights apart."""
+    fnt = cjk_font(size_pt, script)
+    image = Image.new("L", A4_PX, 255)
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((120, 140 + i * round(fnt.size * 1.6)), line, font=fnt, fill=0)
+    return GeneratedPage(name, image.convert("RGB"), "\n".join(lines))
+
+
+def chinese_page() -> GeneratedPage:
+    return cjk_lines_page("chinese", ZH_SENTENCES)
+
+
+def japanese_page() -> GeneratedPage:
+    return cjk_lines_page("japanese", JA_SENTENCES, "ja")
+
+
+def mixed_invoice_page() -> GeneratedPage:
+    return cjk_lines_page("mixed-invoice", MIXED_INVOICE)
+
+
+def chinese_two_column_page(seed: int = 3) -> GeneratedPage:
+    """Two columns of paragraphs wrapped character by character (Chinese has no spaces)."""
+    rng = random.Random(seed)
+    fnt = cjk_font(10)
+    image = Image.new("L", A4_PX, 255)
+    draw = ImageDraw.Draw(image)
+    col_w = (A4_PX[0] - 240 - 60) // 2
+    out: list[str] = []
+    for x in (120, 120 + col_w + 60):
+        y = 140
+        for _ in range(3):
+            line = ""
+            for ch in "".join(rng.sample(ZH_SENTENCES, 3)):
+                if line and draw.textlength(line + ch, font=fnt) > col_w:
+                    draw.text((x, y), line, font=fnt, fill=0)
+                    out.append(line)
+                    y += round(fnt.size * 1.5)
+                    line = ""
+                line += ch
+            draw.text((x, y), line, font=fnt, fill=0)
+            out.append(line)
+            y += round(fnt.size * 2.5)
+    return GeneratedPage("chinese-two-column", image.convert("RGB"), "\n".join(out))
+
+
 # ------------------------------------------------------------------ PDFs
 
 
@@ -277,6 +358,18 @@ def levenshtein(a: str, b: str) -> int:
 
 def cer(reference: str, hypothesis: str) -> float:
     ref, hyp = normalise(reference), normalise(hypothesis)
+    return levenshtein(ref, hyp) / max(1, len(ref))
+
+
+_CJK = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef"
+_SPACE_BY_CJK = re.compile(rf"(?<=[{_CJK}])\s+|\s+(?=[{_CJK}])")
+
+
+def cjk_cer(reference: str, hypothesis: str) -> float:
+    """CER as for Chinese text: whitespace next to a CJK character does not count (whether a
+    space separates 号码 from INV is typography, not content; the recogniser drops it)."""
+    ref = _SPACE_BY_CJK.sub("", normalise(reference))
+    hyp = _SPACE_BY_CJK.sub("", normalise(hypothesis))
     return levenshtein(ref, hyp) / max(1, len(ref))
 
 
