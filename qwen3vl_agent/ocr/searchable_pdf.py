@@ -9,11 +9,15 @@ text layer on them as a form XObject; image inputs become image pages under the 
 Pages the engine turned upright get their layer turned back onto the original page.
 Pages that already had a text layer, or that failed, are kept without a new layer; text from
 modes without positions (Qwen text/markdown/json) is laid in unplaced, so it is still searchable.
+Lines with Chinese or Japanese text use one of the PDF standard CJK fonts (Adobe's STSong-Light,
+HeiseiMin-W3: not embedded, Unicode CMaps), which every viewer can map back to the characters;
+DejaVu has no CJK glyphs, and reportlab cannot embed the CFF-outline Noto CJK fonts.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -45,12 +49,29 @@ def _font_name() -> str:
     return _FONT
 
 
-def _draw_text_layer(canvas: object, page: OcrPage, w_pt: float, h_pt: float, font: str) -> None:
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
+_KANA = re.compile(r"[\u3040-\u30ff]")
+
+
+def _font_for(text: str, latin: str) -> str:
+    """The font a line of text is written in: `latin`, or a standard CJK font for CJK text."""
+    if not _CJK.search(text) and not _KANA.search(text):
+        return latin
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+
+    name = "HeiseiMin-W3" if _KANA.search(text) else "STSong-Light"
+    if name not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(UnicodeCIDFont(name))
+    return name
+
+
+def _draw_text_layer(canvas: object, page: OcrPage, w_pt: float, h_pt: float, latin_font: str) -> None:
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
     sx, sy = w_pt / max(1, page.width), h_pt / max(1, page.height)
     if not any(line.box for line in page.lines):
-        _draw_unplaced_text(canvas, page.text, h_pt, font)
+        _draw_unplaced_text(canvas, page.text, h_pt, latin_font)
         return
     for line in page.lines:
         if not line.text.strip():
@@ -58,6 +79,7 @@ def _draw_text_layer(canvas: object, page: OcrPage, w_pt: float, h_pt: float, fo
         if line.box is None or line.box.width <= 0 or line.box.height <= 0:
             continue
         size = max(1.0, line.box.height * sy * 0.85)
+        font = _font_for(line.text, latin_font)
         natural = stringWidth(line.text, font, size)
         if natural <= 0:
             continue
@@ -82,6 +104,7 @@ def _draw_unplaced_text(canvas: object, text: str, h_pt: float, font: str) -> No
     t.setFont(font, size, leading=size * 1.2)
     t.setTextOrigin(36, h_pt - 36 - size)
     for line in lines:
+        t.setFont(_font_for(line, font), size, leading=size * 1.2)
         t.textLine(line)
     canvas.drawText(t)  # type: ignore[attr-defined]
 

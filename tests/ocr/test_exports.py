@@ -196,3 +196,31 @@ def test_text_without_positions_still_makes_the_page_searchable(tmp_path: Path) 
     doc = OcrDocument(str(png), [OcrPage(0, 1240, 1754, page.text, engine="qwen3-vl:text")], [], 1)
     (out,) = export_document(doc, ["pdf"], tmp_path / "out")
     assert cer(page.text, _pdf_text(out, 0)) < 0.01
+
+
+def test_chinese_and_japanese_text_is_searchable_in_the_pdf(tmp_path: Path) -> None:
+    """Lines as the PaddleOCR engine returns them (boxes in page pixels); the PDF's own text
+    extraction must give the characters back, on the line they were drawn on."""
+    from qwen3vl_agent.ocr.model import Box, OcrLine
+    from qwen3vl_agent.ocr.searchable_pdf import write_searchable_pdf
+    from tests.support.ocr_documents import JA_SENTENCES, MIXED_INVOICE, chinese_page
+
+    page = chinese_page()
+    png = tmp_path / "zh.png"
+    page.image.save(png)
+    texts = [MIXED_INVOICE[0], JA_SENTENCES[1], "Latin only"]
+    lines = [OcrLine(t, Box(120, 140 + 60 * i, 1000, 175 + 60 * i), 0.99) for i, t in enumerate(texts)]
+    result = OcrPage(0, page.image.width, page.image.height, "\n".join(texts), lines, engine="paddleocr")
+    target = write_searchable_pdf(png, [result], tmp_path / "zh.pdf")
+    extracted = _pdf_text(target, 0)
+    for text in texts:
+        assert text.replace(" ", "") in extracted.replace(" ", "").replace("\r\n", "").replace("\n", "")
+    doc = pdfium.PdfDocument(str(target))
+    try:
+        textpage = doc[0].get_textpage()
+        w_pt, h_pt = doc[0].get_size()
+        # the Japanese line sits where it was drawn: 200..235 px of 1754 from the top
+        found = textpage.get_text_bounded(0, h_pt * (1 - 240 / 1754), w_pt, h_pt * (1 - 195 / 1754))
+        assert JA_SENTENCES[1][:10] in found.replace(" ", "")
+    finally:
+        doc.close()

@@ -1,0 +1,166 @@
+"""CPU OCR, engine × input kind: CER, pages per second and peak memory, side by side with plain
+Tesseract (the program, one process per page) and OCRmyPDF (`ocrmypdf --force-ocr`) on the same pages.
+
+Input kinds, generated with exact text (tests/support/ocr_documents.py): A4 Latin pages at 150 dpi
+as PNG files and as one scanned PDF (one image per page); the same pages skewed (±3–8°) and some
+turned (90°/180°); Chinese pages (plain, a mixed Chinese/English invoice, two columns). Our engine
+runs as a real OCR job (`OcrJob`, `--engine cpu --lang auto`, two worker processes); plain
+Tesseract runs `tesseract PAGE stdout -l eng+deu+fra` two at a time; OCRmyPDF runs with `--jobs 2`
+and writes a sidecar text file. Memory is the peak PSS of this script's process tree minus the
+script's own share, sampled every 50 ms.
+
+    .venv/bin/python benchmarks/ocr_engines.py [--pages 10] [--ocrmypdf PATH-TO-ocrmypdf]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.ocr_cpu import PeakSampler, _tree_pss_mb  # noqa: E402
+from qwen3vl_agent.agents.ocr_job import OcrJob, OcrJobOptions, create_job  # noqa: E402
+from qwen3vl_agent.agents.ocr_job_store import OcrJobStore  # noqa: E402
+from tests.support.ocr_documents import (  # noqa: E402
+    GeneratedPage,
+    benchmark_pages,
+    cer,
+    chinese_page,
+    chinese_two_column_page,
+    cjk_cer,
+    mixed_invoice_page,
+    write_scanned_pdf,
+)
+
+
+def _skewed(pages: list[GeneratedPage]) -> list[GeneratedPage]:
+    angles = [4.0, -6.0, 8.0, -3.0, 5.0]
+    turns = [0, 90, 0, 180, 0]
+    out = []
+    for i, page in enumerate(pages):
+        image = page.image.convert("L").rotate(
+            angles[i % 5], resample=Image.Resampling.BICUBIC, fillcolor=255
+        )
+        out.append(GeneratedPage(f"{page.name}-skewed", image.rotate(turns[i % 5], expand=True), page.text))
+    return out
+
+
+def _measure(run, texts: list[str], score=cer) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    baseline = _tree_pss_mb(os.getpid())
+    sampler = PeakSampler()
+    sampler.start()
+    start = time.perf_counter()
+    hyps = run()
+    elapsed = time.perf_counter() - start
+    sampler.stop.set()
+    sampler.join()
+    return {
+        "pages": len(texts),
+        "pages_per_s": round(len(texts) / elapsed, 3),
+        "peak_mb": round(sampler.peak - baseline, 1),
+        "cer_percent": round(100 * score("\n".join(texts), "\n".join(hyps)), 3),
+    }
+
+
+def _ours(paths: list[Path], count: int) -> list[str]:
+    store = OcrJobStore()
+    job_id = create_job(store, paths, OcrJobOptions(engine="cpu", lang="auto", workers=2))
+    summary = asyncio.run(OcrJob(store, job_id).run())
+    assert summary.counts.done == count, summary
+    texts = []
+    for doc_id, *_ in store.documents(job_id):
+        texts.extend(p.text for p in store.load_document(doc_id, "text").pages)
+    store.close()
+    return texts
+
+
+def _plain_tesseract(paths: list[Path]) -> list[str]:
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+
+    def one(path: Path) -> str:
+        cmd = ["tesseract", str(path), "stdout", "-l", "eng+deu+fra", "--psm", "3"]
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(one, paths))
+
+
+def _ocrmypdf(exe: str, pdf: Path, tmp: Path) -> list[str]:
+    sidecar = tmp / "ocrmypdf.txt"
+    cmd = [exe, "--force-ocr", "--jobs", "2", "-l", "eng+deu+fra", "--sidecar", str(sidecar)]
+    subprocess.run([*cmd, str(pdf), str(tmp / "ocrmypdf.pdf")], capture_output=True, check=True)
+    return sidecar.read_text(encoding="utf-8").split("\f")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pages", type=int, default=10, help="Latin pages per input kind")
+    parser.add_argument("--ocrmypdf", default=shutil.which("ocrmypdf"), help="the ocrmypdf program")
+    args = parser.parse_args()
+    results: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        os.environ["QWEN3VL_AGENT_HOME"] = str(tmp / "home")
+        kinds = benchmark_pages()
+        latin = [kinds[i % len(kinds)] for i in range(args.pages)]
+        inputs = {
+            "png": latin,
+            "skewed/turned png": _skewed(latin),
+            "chinese png": [chinese_page(), mixed_invoice_page(), chinese_two_column_page()],
+        }
+        files: dict[str, list[Path]] = {}
+        for kind, pages in inputs.items():
+            folder = tmp / kind.replace("/", "-").replace(" ", "-")
+            folder.mkdir()
+            files[kind] = []
+            for i, page in enumerate(pages):
+                files[kind].append(folder / f"{i:03d}.png")
+                page.image.save(files[kind][-1])
+        pdf = write_scanned_pdf(tmp / "scanned.pdf", [p.image for p in latin])
+        print(f"load average before: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs", flush=True)
+        texts = [p.text for p in latin]
+
+        def record(engine: str, kind: str, row: dict[str, float]) -> None:
+            results.append({"engine": engine, "input": kind, **row})
+            print(json.dumps(results[-1]), flush=True)
+
+        record("ours (job, cpu, lang auto)", "scanned pdf", _measure(lambda: _ours([pdf], len(latin)), texts))
+        for kind, pages in inputs.items():
+            score = cjk_cer if kind.startswith("chinese") else cer
+            page_texts = [p.text for p in pages]
+            count = len(pages)
+            record(
+                "ours (job, cpu, lang auto)",
+                kind,
+                _measure(lambda f=files[kind], n=count: _ours(f, n), page_texts, score),
+            )
+            if not kind.startswith("chinese"):
+                record(
+                    "plain tesseract (program)",
+                    kind,
+                    _measure(lambda f=files[kind]: _plain_tesseract(f), page_texts),
+                )
+        if args.ocrmypdf:
+            record(
+                "ocrmypdf --force-ocr",
+                "scanned pdf",
+                _measure(lambda: _ocrmypdf(args.ocrmypdf, pdf, tmp), texts),
+            )
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
