@@ -82,12 +82,13 @@ class ReadBackReport:
 
 def ocr_text(image: Image.Image) -> str:
     """OCR text of a screen image; small images are enlarged first (Tesseract likes ~30 px text)."""
-    from qwen3vl_agent.ocr.cpu_engine import recognise_image
+    from qwen3vl_agent.ocr.cpu_engine import CpuOptions, recognise_image
 
     if image.width < 1600:
         factor = 2
         image = image.resize((image.width * factor, image.height * factor), Image.Resampling.LANCZOS)
-    return recognise_image(image).text
+    # screen text: Tesseract alone, and no straightening (a window's rules are level already)
+    return recognise_image(image, CpuOptions(deskew=False, lang="tesseract")).text
 
 
 def check_images(values: dict[str, str], images: Iterable[tuple[str, Image.Image]]) -> ReadBackReport:

@@ -46,7 +46,11 @@ def text_around(observation: Observation, coordinate: tuple[float, float]) -> st
         return ""
     crop = image.crop(box)
     crop = crop.resize((crop.width * 2, crop.height * 2), Image.Resampling.LANCZOS)
-    return " ".join(recognise_image(crop, CpuOptions(psm=6, detect_orientation=False)).text.split())
+    return " ".join(
+        recognise_image(
+            crop, CpuOptions(psm=6, detect_orientation=False, deskew=False, lang="tesseract")
+        ).text.split()
+    )
 
 
 def _extent(observation: Observation) -> tuple[float, float]:

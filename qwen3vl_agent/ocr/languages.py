@@ -36,6 +36,8 @@ def plan_languages(lang: str | None, tesseract_languages: str | None = None) -> 
     choice = (lang or "auto").strip()
     if choice == "auto":
         return LanguagePlan("auto", tesseract_languages or None)
+    if choice == "tesseract":  # Tesseract alone, with its languages (screen text, read-back)
+        return LanguagePlan("tesseract", tesseract_languages or None)
     parts = [p for p in choice.split("+") if p]
     if not parts:
         raise LanguageError(f"--lang {lang!r} names no language", "e.g. --lang auto, eng, chi_sim, jpn")

@@ -25,7 +25,7 @@ CHINESE = CpuOptions(lang="chi_sim")
 
 
 def test_lang_names_pick_the_engine_and_unknown_ones_fail_clearly() -> None:
-    assert plan_languages("auto").engine == "auto"
+    assert plan_languages("auto").engine == "auto" and plan_languages("tesseract").engine == "tesseract"
     assert plan_languages("chi_sim+eng").engine == "paddle" and plan_languages("jpn").engine == "paddle"
     assert plan_languages("deu+fra") == plan_languages("deu+fra", None)
     assert plan_languages("deu+fra").tesseract == "deu+fra"
