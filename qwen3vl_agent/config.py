@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -113,7 +113,16 @@ class ImageSettings(BaseModel):
     max_input_bytes: int = 512 * 1024 * 1024
 
 
+def _valid_combos(combos: list[str]) -> list[str]:
+    """Each entry must be a key combination the executor understands ("ctrl+alt+t")."""
+    from qwen3vl_agent.executor.policy import check_combo_setting  # lazy: executor imports config
+
+    return [check_combo_setting(c) for c in combos]
+
+
 class SafetySettings(BaseModel):
+    """Safety modes and the hard limits no mode skips (docs/agent-runs.md, "Safety limits")."""
+
     mode: Literal["dry-run", "confirm", "auto"] = "confirm"
     confirm_only_risky: bool = False
     stop_hotkey: str = "<ctrl>+<alt>+<esc>"
@@ -121,6 +130,35 @@ class SafetySettings(BaseModel):
     wall_clock_limit_s: float = 600.0
     pyautogui_pause_s: float = 0.02
     no_progress_repeats: int = 3
+    denied_key_combos: list[str] = Field(
+        default_factory=list, description="Key combos refused in every mode, on top of the built-in list"
+    )
+    allow_dangerous_keys: list[str] = Field(
+        default_factory=list,
+        description="Built-in denied combos (or power-key names) to allow anyway: an explicit opt-out",
+    )
+    # 2,000: a long address or a paragraph; at ~3 ms per key about 6 s of typing, short enough to
+    # stop by hand. 50,000: 25 such fields in one run, far above a form row, far below a runaway.
+    max_type_chars_per_action: int = Field(default=2000, ge=1, le=1_000_000)
+    max_type_chars_per_run: int = Field(default=50_000, ge=1, le=10_000_000)
+    max_keys_per_combo: int = Field(default=5, ge=1, le=10, description="ctrl+alt+shift+super+x is 5")
+    # input primitives of one action (clicks, key events, chunks of text, drag moves, wheel chunks;
+    # waits not counted): 2,000 characters typed one by one stay under it
+    max_primitives_per_action: int = Field(default=2500, ge=1, le=100_000)
+    max_refusals_in_a_row: int = Field(
+        default=3, ge=1, description="Refused actions in a row before the run pauses (or a batch row stops)"
+    )
+
+    @field_validator("denied_key_combos", "allow_dangerous_keys")
+    @classmethod
+    def _combos(cls, value: list[str]) -> list[str]:
+        return _valid_combos(value)
+
+    @model_validator(mode="after")
+    def _run_cap_covers_one_action(self) -> SafetySettings:
+        if self.max_type_chars_per_run < self.max_type_chars_per_action:
+            raise ValueError("max_type_chars_per_run must be at least max_type_chars_per_action")
+        return self
 
 
 DEFAULT_SECRET_COLUMNS = (
@@ -170,13 +208,13 @@ class AgentSettings(BaseModel):
 class ExecutorSettings(BaseModel):
     """How the executor plays GUI actions (qwen3vl_agent/executor)."""
 
-    drag_steps: int = Field(default=12, ge=1, description="Pointer moves between press and release")
+    drag_steps: int = Field(default=12, ge=1, le=500, description="Pointer moves between press and release")
     type_chunk_chars: int = Field(default=4, ge=1, description="ASCII characters per interruptible piece")
     paste_chunk_chars: int = Field(default=64, ge=1, description="Unicode characters per clipboard paste")
     scroll_pixels_per_click: float = Field(
         default=100.0, gt=0, description="Model scroll pixels per wheel click"
     )
-    max_scroll_clicks: int = Field(default=50, ge=1)
+    max_scroll_clicks: int = Field(default=50, ge=1, le=500, description="Wheel clicks per scroll action")
     max_wait_s: float = Field(default=60.0, ge=0)
     paste_timeout_s: float = Field(
         default=2.0, gt=0, description="How long to wait for the app to take a paste"

@@ -1,11 +1,20 @@
 """Parse what a Qwen3-VL model really writes into typed `Action`s, or refuse precisely.
 
-The expected shape is an optional "Thought: ... Action: ..." preamble, then one or more
-`<tool_call>{"name": "computer_use", "arguments": {...}}</tool_call>` blocks. Models also
+The expected shape is an optional "Thought: ... Action: ..." preamble, then a
+`<tool_call>{"name": "computer_use", "arguments": {...}}</tool_call>` block. Models also
 write code fences, single-quoted Python dicts, arguments as a JSON string, a missing closing
-tag, trailing chatter, or (under structured output) the bare arguments object: all accepted.
-Anything that could make the executor do something the model did not mean is refused with an
-`ActionParseError` whose message is written to be shown back to the model.
+tag or trailing chatter: all accepted. Anything that could make the executor do something the
+model did not mean is refused with an `ActionParseError` whose message is written to be shown
+back to the model:
+
+- ONE action per answer: the first tool call is the action; further calls are returned in
+  `dropped` (they were decided on a screen the first action changes).
+- Only a call inside the format's own tags is an action (the engine client writes a server's
+  native tool calls in the same tags). A JSON object quoted in free text ("the page says
+  {...}") is not. The one exception is an answer that IS one JSON object and nothing else, which
+  is what structured output produces: accepted when `ParseOptions.bare_json` is on.
+- Size and nesting are bounded BEFORE any JSON/literal parser runs (deep nesting would raise
+  RecursionError inside them).
 """
 
 from __future__ import annotations
@@ -32,6 +41,13 @@ _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _PAIR = re.compile(rf"^\s*[\[(]?\s*({_NUMBER})\s*[, ]\s*({_NUMBER})\s*[\])]?\s*$")
 _VALID_ACTIONS = ", ".join(a.value for a in ActionType)
 _SCROLLS = (ActionType.SCROLL, ActionType.HSCROLL)
+# Bounds checked before any recursive parser runs. An arguments object nests 3 levels
+# ({"arguments": {"coordinate": [..]}}); a type action of the policy's 2,000 (and far more)
+# characters fits in a call with room to spare, so the policy, not the parser, refuses long text.
+MAX_NESTING = 8
+MAX_CALL_CHARS = 200_000
+MAX_ANSWER_CHARS = 400_000
+MAX_DROPPED_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,7 @@ class ParseOptions:
     max_y: float = 1000.0
     out_of_range: Literal["clamp", "reject"] = "clamp"
     clamp_margin: float = 0.05  # clamp mode still refuses values further out than this fraction
+    bare_json: bool = True  # an answer that is ONE JSON object and nothing else (structured output)
 
     @classmethod
     def for_grid(
@@ -80,6 +97,16 @@ class ParsedResponse:
     raw: str
     action_text: str | None = None  # the "Action: ..." line, when the model wrote one
     warnings: list[str] = field(default_factory=list)  # what was tolerated (clamped values, ...)
+    dropped: list[DroppedCall] = field(default_factory=list)  # tool calls after the first
+
+
+@dataclass(frozen=True)
+class DroppedCall:
+    """A tool call after the first one of an answer: never executed, kept for the record."""
+
+    raw: str  # its text (cut to MAX_DROPPED_CHARS)
+    action: Action | None  # what it asked for, when it parses
+    error: str  # why it was dropped
 
 
 def parse_response(text: str, options: ParseOptions | None = None) -> ParsedResponse:
@@ -87,19 +114,31 @@ def parse_response(text: str, options: ParseOptions | None = None) -> ParsedResp
     opts = options or ParseOptions()
     if not isinstance(text, str) or not text.strip():
         raise ActionParseError("The answer is empty: reply with one <tool_call> block for the next action.")
-    preamble, payloads = _split_tool_calls(text)
+    if len(text) > MAX_ANSWER_CHARS:
+        raise ActionParseError(
+            f"The answer is {len(text)} characters long (limit {MAX_ANSWER_CHARS}): "
+            "reply with one short <tool_call> block."
+        )
+    preamble, payloads = _split_tool_calls(text, opts.bare_json)
     thought, action_text = _split_preamble(preamble)
     warnings: list[str] = []
-    actions: list[Action] = []
-    for i, payload in enumerate(payloads):
-        where = f"tool call {i + 1} of {len(payloads)}: " if len(payloads) > 1 else ""
-        try:
-            call = _load_object(payload)
-            arguments = _arguments_of(call)
-            actions.append(_build_action(arguments, opts, warnings))
-        except ActionParseError as exc:
-            raise ActionParseError(where + exc.message, exc.hint) from None
-    return ParsedResponse(thought, actions, text, action_text, warnings)
+    where = f"tool call 1 of {len(payloads)}: " if len(payloads) > 1 else ""
+    try:
+        action = _build_action(_arguments_of(_load_object(payloads[0])), opts, warnings)
+    except ActionParseError as exc:
+        raise ActionParseError(where + exc.message, exc.hint) from None
+    dropped = [_dropped(p, opts) for p in payloads[1:]]
+    return ParsedResponse(thought, [action], text, action_text, warnings, dropped)
+
+
+def _dropped(payload: str, opts: ParseOptions) -> DroppedCall:
+    why = "dropped: only the first tool call of an answer is executed"
+    raw = payload if len(payload) <= MAX_DROPPED_CHARS else payload[:MAX_DROPPED_CHARS] + "..."
+    try:
+        action: Action | None = _build_action(_arguments_of(_load_object(payload)), opts, [])
+    except ActionParseError as exc:
+        action, why = None, f"{why} (it was not valid either: {exc.message})"
+    return DroppedCall(raw, action, why)
 
 
 def parse_arguments(arguments: Mapping[str, Any] | str, options: ParseOptions | None = None) -> Action:
@@ -113,16 +152,16 @@ def parse_arguments(arguments: Mapping[str, Any] | str, options: ParseOptions | 
 # ---------------------------------------------------------------------------- finding the calls
 
 
-def _split_tool_calls(text: str) -> tuple[str, list[str]]:
+def _split_tool_calls(text: str, bare_json: bool = True) -> tuple[str, list[str]]:
     """The text before the first call, and the raw payload of each call in order.
 
     Each payload is the quote-aware balanced `{...}` after an opening tag, so a "<tool_call>"
     or "}" inside a typed string cannot cut a call short.
     """
     body = _strip_think(text)
-    if body.lstrip().startswith("{"):  # structured output: the bare object, maybe with chatter after
-        start = body.index("{")
-        return "", [body[start:]]
+    whole = _whole_object(body) if bare_json else None
+    if whole is not None:  # structured output: the answer is one object and nothing else
+        return "", [whole]
     payloads: list[str] = []
     preamble: str | None = None
     pos = 0
@@ -151,33 +190,33 @@ def _split_tool_calls(text: str) -> tuple[str, list[str]]:
         pos = brace + len(obj)
     if payloads:
         return preamble or "", payloads
-    # No tags: a bare JSON object somewhere (a model that forgot the tags)
-    found = _first_object_start(body)
-    if found is None:
+    # No tags: JSON quoted in free text is NOT an action (it may come from the screen)
+    usage = '<tool_call>\n{"name": "computer_use", "arguments": {"action": ...}}\n</tool_call>'
+    if "{" in body:
         raise ActionParseError(
-            "No tool call found. Reply with exactly one block: "
-            '<tool_call>\n{"name": "computer_use", "arguments": {"action": ...}}\n</tool_call>'
+            "No tool call found: JSON outside <tool_call> tags is not an action. "
+            f"Reply with exactly one block: {usage}"
         )
-    return body[:found], [body[found:]]
+    raise ActionParseError(f"No tool call found. Reply with exactly one block: {usage}")
+
+
+def _whole_object(body: str) -> str | None:
+    """The answer's one JSON object when it is nothing else (an optional code fence around it)."""
+    inner = body.strip()
+    fenced = re.fullmatch(r"```[a-zA-Z0-9_-]*\s*(.*?)\s*```", inner, re.DOTALL)
+    if fenced:
+        inner = fenced.group(1).strip()
+    if not inner.startswith("{"):
+        return None
+    obj = _balanced_object(inner, 0)
+    if obj is None:
+        return inner  # cut off: the loader says so precisely
+    return obj if obj == inner else None
 
 
 def _strip_think(text: str) -> str:
     """Drop a leading, closed <think>...</think> block (thinking models); "<think>" elsewhere is text."""
     return _LEADING_THINK.sub(" ", text, count=1)
-
-
-def _first_object_start(text: str) -> int | None:
-    for m in re.finditer(r"\{", text):
-        candidate = _balanced_object(text, m.start())
-        if candidate is None:
-            return m.start()  # an unclosed object: let the loader say so precisely
-        try:
-            obj = _parse_literal(candidate)
-        except ValueError:
-            continue
-        if isinstance(obj, dict) and ("action" in obj or "name" in obj or "arguments" in obj):
-            return m.start()
-    return None
 
 
 def _split_preamble(preamble: str) -> tuple[str | None, str | None]:
@@ -222,8 +261,41 @@ def _balanced_object(text: str, start: int) -> str | None:
     return None
 
 
+def _check_bounds(candidate: str) -> None:
+    """Refuse what is too big or too deeply nested BEFORE a recursive parser sees it."""
+    if len(candidate) > MAX_CALL_CHARS:
+        raise ActionParseError(
+            f"The tool call is {len(candidate)} characters long (limit {MAX_CALL_CHARS}). "
+            "Send one small action."
+        )
+    depth = deepest = 0
+    quote: str | None = None
+    escaped = False
+    for ch in candidate:
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "{[(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "}])":
+            depth -= 1
+    if deepest > MAX_NESTING:
+        raise ActionParseError(
+            f"The tool call nests {deepest} levels of brackets (limit {MAX_NESTING}): "
+            'write {"name": "computer_use", "arguments": {"action": ...}} and nothing deeper.'
+        )
+
+
 def _parse_literal(candidate: str) -> Any:
     """JSON first; then Python literals (single quotes, True/False/None). Raises ValueError."""
+    _check_bounds(candidate)
     try:
         return json.loads(candidate, strict=False)  # raw control characters in strings happen
     except json.JSONDecodeError:

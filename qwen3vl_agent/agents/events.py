@@ -50,6 +50,8 @@ class AwaitingConfirmation:
     run_id: int
     step: int
     resolved: ResolvedAction
+    steps: tuple[str, ...] = ()  # what will happen, every character and key visible (plain text)
+    risks: tuple[str, ...] = ()  # why it may be risky
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,11 @@
 
 One `AgentLoop` runs one task. It stops on `terminate`/`answer`, the step or wall-clock limit,
 the user's stop, or when it makes no progress (the same action proposed on an unchanged
-screen `no_progress_repeats` times: it pauses and asks instead of looping). Answers that
+screen `no_progress_repeats` times: it pauses and asks instead of looping). One answer is ONE
+action: further tool calls are recorded as dropped and the model is told (they were decided on a
+screen the first action changes). The executor's hard policy may refuse an action in any mode:
+the model is told; `max_refusals` refusals in a row pause the run (`on_stuck` "stop": end it as
+needs-attention), and so does losing the scoped window (closed, covered, retitled). Answers that
 cannot be parsed, and actions the mapper or executor refuses, go back to the model as
 feedback, at most `max_feedback` times in a row. When the engine goes away the run pauses
 (reason "engine-unavailable") and retries by itself until the engine is back or the user
@@ -38,6 +42,8 @@ from qwen3vl_agent.agents.ports import (
     ModelClient,
     Observation,
     Observer,
+    PolicyRefused,
+    ScopeLost,
 )
 from qwen3vl_agent.agents.prompt import HistoryEntry, summarize
 from qwen3vl_agent.agents.recorder import StepRecorder
@@ -105,6 +111,7 @@ class AgentLoop:
         self._outage = EngineOutage(self.config)
         self._feedback_streak = 0
         self._engine_faults = 0  # failed tries at this step's answer (requests, retries included)
+        self._refusal_streak = 0
         self._step = 0
         self._active_s = 0.0
         self._idle_s = 0.0  # time spent waiting for the engine (not counted against the limit)
@@ -156,7 +163,9 @@ class AgentLoop:
         elif self._secrets:
             raise UserFacingError("This executor cannot type secret values", "remove --secret columns")
         storage_failure: StorageError | None = None
-        self.actor.on_confirmation = lambda r: self.emit(ev.AwaitingConfirmation(self.run_id, self._step, r))
+        self.actor.on_confirmation = lambda r, steps=(), risks=(): self.emit(
+            ev.AwaitingConfirmation(self.run_id, self._step, r, tuple(steps), tuple(risks))
+        )
         self.emit(ev.RunStarted(self.run_id, self.task, cfg.mode))
         try:
             try:
@@ -176,6 +185,11 @@ class AgentLoop:
             except UserFacingError as exc:
                 self.emit(ev.RunError(self.run_id, self._step, str(exc), fatal=True))
                 raise RunEnd("failed", "error", str(exc)) from exc
+            except Exception as exc:  # a bug must not leave the run "running" in the database
+                log.exception("agent run %s failed", self.run_id)
+                message = f"internal error: {type(exc).__name__}: {exc}"
+                self.emit(ev.RunError(self.run_id, self._step, message, fatal=True))
+                raise RunEnd("failed", "error", message) from exc
         except RunEnd as end:
             fin = end
             try:
@@ -219,6 +233,9 @@ class AgentLoop:
 
     async def _steps(self) -> None:
         cfg = self.config
+        begin_run = getattr(self.actor, "begin_run", None)
+        if begin_run is not None:  # the run's scope (the chosen window) and typing budget
+            await asyncio.to_thread(begin_run)
         while self._step < cfg.step_limit:
             await self._checkpoint()
             check_time_limit(self._active_s, cfg)
@@ -262,7 +279,11 @@ class AgentLoop:
         step = self._step + 1
         t_start = time.perf_counter()
         self.emit(ev.StepStarted(self.run_id, step))
-        obs = await self._race_stop(self.observer.observe())
+        try:
+            obs = await self._race_stop(self.observer.observe())
+        except ScopeLost as exc:
+            self._scope_lost(str(exc))
+            return
         request = step_request(self.task, self.history, obs.image, self.config)
         if request.deadline_s is None:
             request = replace(request, deadline_s=self.config.answer_deadline_s)
@@ -298,7 +319,7 @@ class AgentLoop:
             actions: list[Action] = list(parsed.actions)
             if not actions:
                 raise ActionRefused("no <tool_call> with a computer_use action was found")
-        except (UserFacingError, ActionRefused, ValueError) as exc:
+        except Exception as exc:  # whatever the text did to the parser, it is an unusable answer
             self._recorder.add(None, None, outcome="parse-error", error=str(exc))
             self._feedback(
                 StepAnswer(step, obs, result.text, None),
@@ -307,10 +328,21 @@ class AgentLoop:
                 summary="(unusable answer)",
             )
             return
-        answer = StepAnswer(step, obs, result.text, parsed.thought)
-        for action in actions:
-            if await self._act(answer, action, t_answer):
-                return
+        dropped = [*actions[1:], *getattr(parsed, "dropped", ())]
+        note = None
+        if dropped:
+            note = (
+                f"Only your first tool call was executed; {len(dropped)} more were dropped. Answer "
+                "with ONE action: the next screenshot shows what it changed."
+            )
+        answer = StepAnswer(step, obs, result.text, parsed.thought, note)
+        try:
+            await self._act(answer, actions[0], t_answer)
+        finally:
+            for extra in dropped:  # on record even when the first action ended the run
+                act = extra if isinstance(extra, Action) else getattr(extra, "action", None)
+                why = getattr(extra, "error", None) or "only the first tool call of an answer is executed"
+                self._recorder.add(parsed.thought, act, outcome="dropped", error=why)
 
     async def _act(self, answer: StepAnswer, action: Action, t_answer: float) -> bool:
         """Handle one action; True when the rest of this answer's actions must be skipped."""
@@ -365,10 +397,13 @@ class AgentLoop:
         try:
             outcome = await self._race_stop(self.actor.execute(resolved, obs))
         except ActionRefused as exc:
-            self._recorder.update(
-                row, outcome="rejected", error=str(exc), execution_s=time.perf_counter() - t0
-            )
+            refused = "refused" if isinstance(exc, PolicyRefused) else "rejected"
+            self._recorder.update(row, outcome=refused, error=str(exc), execution_s=time.perf_counter() - t0)
             return self._refused(answer, action, exc)
+        except ScopeLost as exc:
+            self._recorder.update(row, outcome="scope-lost", error=str(exc))
+            self._scope_lost(str(exc))
+            return True
         except ExecutionStopped as exc:
             self._recorder.update(
                 row, outcome="stopped", error=str(exc), execution_s=time.perf_counter() - t0
@@ -396,21 +431,46 @@ class AgentLoop:
                 summary=action.describe(),
             )
             return True
-        self._feedback_streak = 0
+        self._feedback_streak = self._refusal_streak = 0
         self._progress.executed(obs.screen_hash, action_json)
         self._remember(answer, summarize(step, thought, action.describe()), None)
         return False
 
     # -- outcomes that are not an executed action ----------------------------------------------
     def _remember(self, answer: StepAnswer, summary: str, feedback: str | None) -> None:
+        feedback = "\n".join(f for f in (feedback, answer.note) if f) or None
         remember(self.history, HistoryEntry(answer.step, answer.obs.image, answer.raw, summary, feedback))
 
     def _refused(self, answer: StepAnswer, action: Action, exc: Exception) -> bool:
-        """The mapper or the executor refused `action`: tell the model; skip the answer's rest."""
-        self._feedback(
-            answer, f"The action {action.describe()} was refused: {exc}", summary=action.describe()
+        """The mapper or the executor refused `action`: tell the model; skip the answer's rest.
+
+        Hard-policy refusals count apart: `max_refusals` in a row pause the run (GUI) or end it as
+        needs-attention (`on_stuck` "stop": a batch row is marked), whatever `max_feedback` says.
+        """
+        message = f"The action {action.describe()} was refused: {exc}"
+        if not isinstance(exc, PolicyRefused):
+            self._feedback(answer, message, summary=action.describe())
+            return True
+        self._refusal_streak += 1
+        self.emit(ev.RunError(self.run_id, answer.step, message, fatal=False))
+        self._remember(
+            answer,
+            summarize(answer.step, answer.thought, action.describe(), "refused"),
+            message + " Do not try it again; choose another action that the task needs.",
         )
+        if self._refusal_streak >= self.config.max_refusals:
+            streak, self._refusal_streak = self._refusal_streak, 0
+            why = f"{streak} actions in a row were refused by the safety policy; last: {exc}"
+            if self.config.on_stuck == "stop":
+                raise RunEnd("needs-attention", "refused", why)
+            self.control.pause("refused", why)
         return True
+
+    def _scope_lost(self, message: str) -> None:
+        """The scoped window is gone, covered or retitled: pause (or end, `on_stuck` "stop")."""
+        if self.config.on_stuck == "stop":
+            raise RunEnd("needs-attention", "scope-lost", message)
+        self.control.pause("scope-lost", message)
 
     def _feedback(self, answer: StepAnswer, message: str, *, summary: str) -> None:
         self._feedback_streak += 1

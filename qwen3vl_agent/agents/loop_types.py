@@ -30,6 +30,7 @@ class LoopConfig:
     wall_clock_limit_s: float = 600.0
     no_progress_repeats: int = 3
     max_feedback: int = 3  # consecutive unusable answers / refused actions before giving up
+    max_refusals: int = 3  # hard-policy refusals in a row before the run pauses (or ends: on_stuck)
     max_images: int = 3  # screenshots in the prompt, the current one included
     max_text_steps: int = 30  # older steps kept as one line of text each
     slide_block: int | None = None  # steps the screenshot window moves at once (None: max_images - 1)
@@ -76,3 +77,4 @@ class StepAnswer:
     obs: Observation
     raw: str
     thought: str | None
+    note: str | None = None  # told to the model with this answer's outcome (dropped tool calls)

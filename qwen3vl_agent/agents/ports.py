@@ -50,15 +50,17 @@ class Mapper(Protocol):
 
 
 class Actor(Protocol):
-    on_confirmation: Callable[[ResolvedAction], None] | None  # set by the loop: "now asking the user"
+    # set by the loop: "now asking the user" (resolved action, plan steps, risk reasons)
+    on_confirmation: Callable[..., None] | None
 
     async def execute(self, resolved: ResolvedAction, observation: Observation) -> str:
         """Execute (or report, in dry-run) one action; return "executed", "dry-run" or "declined".
 
         `observation` is the screen the action was decided on (for risk checks near the target).
 
-        Raise `ActionRefused` for an action the executor will not do (forbidden key combo...),
-        `ExecutionStopped` when the user's stop (hotkey, fail-safe) interrupted it.
+        Raise `ActionRefused` for an action the executor will not do (`PolicyRefused` for one the
+        hard policy refuses: denied key combo, a cap, outside the scope), `ScopeLost` when the
+        scoped window is gone, `ExecutionStopped` when the user's stop (hotkey, fail-safe) interrupted it.
         """
         ...
 
@@ -69,6 +71,18 @@ class Actor(Protocol):
 
 class ActionRefused(Exception):
     """The action cannot be executed; the message goes back to the model as feedback."""
+
+
+class PolicyRefused(ActionRefused):
+    """The hard policy refused the action in every mode (`rule`: see executor/policy.py)."""
+
+    def __init__(self, message: str, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class ScopeLost(Exception):
+    """The window the run is scoped to closed, went behind another or changed title: pause."""
 
 
 class ExecutionStopped(Exception):

@@ -19,7 +19,7 @@ from qwen3vl_agent.actions.model import Action, ActionType
 from qwen3vl_agent.agents import events as ev
 from qwen3vl_agent.agents.control import RunControl
 from qwen3vl_agent.agents.loop import RunResult
-from qwen3vl_agent.agents.ports import ActionRefused, Actor, ExecutionStopped, Mapper, Observer
+from qwen3vl_agent.agents.ports import ActionRefused, Actor, ExecutionStopped, Mapper, Observer, ScopeLost
 from qwen3vl_agent.agents.recorder import StepRecorder
 from qwen3vl_agent.errors import UserFacingError
 from qwen3vl_agent.executor.secrets import MASK
@@ -124,10 +124,15 @@ async def replay_run(
     )
     recorder = StepRecorder(store, new_id)
     current = 0
-    actor.on_confirmation = lambda r: emit(ev.AwaitingConfirmation(new_id, current, r))
+    actor.on_confirmation = lambda r, steps=(), risks=(): emit(
+        ev.AwaitingConfirmation(new_id, current, r, tuple(steps), tuple(risks))
+    )
     emit(ev.RunStarted(new_id, f"replay of run {run_id}", mode))
     status, outcome, message = "finished", "success", f"replayed {len(steps)} action(s) of run {run_id}"
     try:
+        begin_run = getattr(actor, "begin_run", None)
+        if begin_run is not None:  # the same scope and typing budget as a model's run
+            await asyncio.to_thread(begin_run)
         for n, step in enumerate(steps, 1):
             current = n
             while control.paused and not control.stopped:
@@ -154,7 +159,7 @@ async def replay_run(
                 await asyncio.sleep(settle_s)
     except ExecutionStopped as exc:
         status, outcome, message = "stopped", "stopped", f"stopped by the user ({exc})"
-    except (ActionRefused, UserFacingError, ValueError) as exc:
+    except (ActionRefused, ScopeLost, UserFacingError, ValueError) as exc:
         status, outcome, message = "failed", "error", f"step {current}: {exc}"
         emit(ev.RunError(new_id, current, message, fatal=True))
     finally:

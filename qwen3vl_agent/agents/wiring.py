@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,20 @@ from PIL import Image
 from qwen3vl_agent.actions.model import ResolvedAction
 from qwen3vl_agent.actions.parser import ParsedResponse, ParseOptions, parse_response
 from qwen3vl_agent.agents.loop import LoopConfig
-from qwen3vl_agent.agents.ports import ActionRefused, ExecutionStopped, Observation
+from qwen3vl_agent.agents.ports import (
+    ActionRefused,
+    ExecutionStopped,
+    Observation,
+    PolicyRefused,
+    ScopeLost,
+)
 from qwen3vl_agent.agents.target_text import TargetTexts, context_for
 from qwen3vl_agent.config import Settings
 from qwen3vl_agent.engine.retry_policy import RetryPolicy
 from qwen3vl_agent.executor import ActionExecutor, ConfirmationRequest, ExecutorError
 from qwen3vl_agent.executor import ExecutionStopped as ExecutorStopped
+from qwen3vl_agent.executor.policy import PolicyRefusal
+from qwen3vl_agent.executor.scope import AreaScope, RunScope, WindowScope
 from qwen3vl_agent.executor.secrets import Secrets
 from qwen3vl_agent.paths import app_paths
 from qwen3vl_agent.storage.trajectories import TrajectoryStore
@@ -67,6 +75,7 @@ class ScreenObserver:
 
         self.settings = settings
         self.target = target
+        self.scope: RunScope | None = None  # a window run: checked before every screenshot
         self.capturer = ScreenCapturer.from_settings(settings, display=target.display)
         self.capture_target = (
             CaptureTarget.window(target.window) if target.window else CaptureTarget.monitor(target.monitor)
@@ -82,6 +91,9 @@ class ScreenObserver:
         from qwen3vl_agent.screen.model_input import screenshot_to_model_input
 
         t0 = time.perf_counter()
+        scope = self.scope
+        if scope is not None and (lost := await asyncio.to_thread(scope.lost)) is not None:
+            raise ScopeLost(lost)
         shot = await self.capturer.capture_async(self.capture_target)
         t1 = time.perf_counter()
         images, screen = self.settings.images, self.settings.screen
@@ -125,13 +137,21 @@ class ScreenMapper:
 
 
 def make_parser(settings: Settings) -> Callable[..., ParsedResponse]:
-    """`parse(text, observation)`: the grid is the observation's (absolute mode: its image size)."""
+    """`parse(text, observation)`: the grid is the observation's (absolute mode: its image size).
+
+    A bare JSON answer is an action only when structured output was asked for; otherwise only a
+    call in <tool_call> tags (or the server's native tool call) is.
+    """
     screen = settings.screen
-    relative = ParseOptions.for_grid(
-        "relative",
-        screen.coordinate_scale,
-        out_of_range=screen.out_of_range,
-        clamp_margin=screen.clamp_margin,
+    bare_json = settings.agent.structured_output
+    relative = replace(
+        ParseOptions.for_grid(
+            "relative",
+            screen.coordinate_scale,
+            out_of_range=screen.out_of_range,
+            clamp_margin=screen.clamp_margin,
+        ),
+        bare_json=bare_json,
     )
 
     def parse(text: str, observation: Observation | None = None) -> ParsedResponse:
@@ -139,7 +159,9 @@ def make_parser(settings: Settings) -> Callable[..., ParsedResponse]:
         model_input = getattr(observation, "geometry", None)
         if screen.coordinate_mode == "absolute" and hasattr(model_input, "parse_options"):
             assert model_input is not None
-            options = model_input.parse_options(screen.out_of_range, screen.clamp_margin)
+            options = replace(
+                model_input.parse_options(screen.out_of_range, screen.clamp_margin), bare_json=bare_json
+            )
         return parse_response(text, options)
 
     return parse
@@ -148,9 +170,14 @@ def make_parser(settings: Settings) -> Callable[..., ParsedResponse]:
 class ExecutorActor:
     """The loop's Actor on top of `ActionExecutor` (its safety mode, confirmation and stop)."""
 
-    def __init__(self, executor: ActionExecutor) -> None:
+    def __init__(
+        self, executor: ActionExecutor, target: Target | None = None, observer: ScreenObserver | None = None
+    ) -> None:
         self.executor = executor
-        self.on_confirmation: Callable[[ResolvedAction], None] | None = None
+        self.target = target or Target()
+        self.observer = observer
+        self.scope: RunScope | None = None
+        self.on_confirmation: Callable[..., None] | None = None
         self.last_details: dict[str, Any] | None = None  # the last ExecutionResult, for the trajectory
         self._texts = TargetTexts()
 
@@ -159,8 +186,24 @@ class ExecutorActor:
         """Risk rules need the target's text only when just the risky actions are confirmed."""
         return self.executor.mode == "confirm" and self.executor.safety.confirm_only_risky
 
+    def begin_run(self) -> RunScope:
+        """A new run: its scope (the chosen window, found now, or the captured area) and budgets."""
+        if self.target.window:
+            self.scope = WindowScope.find(self.target.window)
+        else:
+            self.scope = AreaScope(f"monitor {self.target.monitor}")
+        self.executor.begin_run(self.scope)
+        if self.observer is not None:
+            self.observer.scope = self.scope
+        return self.scope
+
     async def execute(self, resolved: ResolvedAction, observation: Observation) -> str:
         self.last_details = None
+        capture = getattr(observation.geometry, "geometry", None)
+        if isinstance(self.scope, AreaScope) and capture is not None:
+            from qwen3vl_agent.screen.coordinates import point_rect
+
+            self.scope.update(point_rect(capture))  # the area the model was shown
         context = None
         if self.reads_targets:
             text = await asyncio.to_thread(self._texts.for_action, resolved, observation)
@@ -169,6 +212,10 @@ class ExecutorActor:
             result = await self.executor.execute(resolved, context)
         except ExecutorStopped as exc:
             raise ExecutionStopped(str(exc)) from exc
+        except PolicyRefusal as exc:
+            if exc.rule == "scope-lost":
+                raise ScopeLost(exc.message) from exc
+            raise PolicyRefused(exc.message, exc.rule) from exc
         except ExecutorError as exc:
             raise ActionRefused(exc.message) from exc
         except ValueError as exc:
@@ -208,16 +255,16 @@ class AgentKit:
         async def confirm(request: ConfirmationRequest) -> bool:
             actor = actor_holder["actor"]
             if actor.on_confirmation is not None:
-                actor.on_confirmation(request.action)
+                actor.on_confirmation(request.action, request.steps, request.risk.reasons)
             if self.confirm is None:
                 return False
             answer = self.confirm(request)
             return bool(await answer) if inspect.isawaitable(answer) else bool(answer)
 
         self.executor = self._make_executor(confirm)
-        self.actor = ExecutorActor(self.executor)
-        actor_holder["actor"] = self.actor
         self.observer = ScreenObserver(self.settings, self.target)
+        self.actor = ExecutorActor(self.executor, self.target, self.observer)
+        actor_holder["actor"] = self.actor
         self.mapper = ScreenMapper()
         self.parse = make_parser(self.settings)
 
@@ -244,6 +291,7 @@ class AgentKit:
             wall_clock_limit_s=s.wall_clock_limit_s,
             no_progress_repeats=s.no_progress_repeats,
             max_feedback=a.max_feedback,
+            max_refusals=s.max_refusals_in_a_row,
             max_images=a.history_images,
             max_text_steps=a.history_text_steps,
             slide_block=a.history_slide_block or None,

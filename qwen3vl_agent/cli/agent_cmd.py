@@ -36,6 +36,14 @@ def _echo(text: str) -> None:
     sys.stdout.flush()
 
 
+def _shown(text: str) -> str:
+    """Model-made text for the terminal: control characters (ESC sequences that redraw a line)
+    and invisible characters made visible, so it cannot disguise itself."""
+    from qwen3vl_agent.executor.plan_text import visible_text
+
+    return visible_text(text).replace("\n", " ")
+
+
 # ---------------------------------------------------------------------------------- printing
 def _event_printer(interactive_stuck: bool, get_loop: Callable[[], Any]) -> Callable[[Any], None]:
     from qwen3vl_agent.agents import events as ev
@@ -45,17 +53,17 @@ def _event_printer(interactive_stuck: bool, get_loop: Callable[[], Any]) -> Call
             _echo(f"run {event.run_id} started ({event.mode})")
         elif isinstance(event, ev.ActionProposed):
             where = f" -> screen {event.resolved.point}" if event.resolved and event.resolved.point else ""
-            thought = f"  ({event.thought})" if event.thought else ""
-            _echo(f"  step {event.step}: {event.action.describe()}{where}{thought}")
+            thought = f"  ({_shown(event.thought)})" if event.thought else ""
+            _echo(f"  step {event.step}: {_shown(event.action.describe())}{where}{thought}")
         elif isinstance(event, ev.ActionExecuted):
             if event.outcome != "executed":
                 _echo(f"    [{event.outcome}]")
         elif isinstance(event, ev.RunError):
-            _echo(f"  {'error' if event.fatal else 'feedback to the model'}: {event.message}")
+            _echo(f"  {'error' if event.fatal else 'feedback to the model'}: {_shown(event.message)}")
         elif isinstance(event, ev.RunPaused):
-            _echo(f"  paused ({event.reason}): {event.message}")
+            _echo(f"  paused ({event.reason}): {_shown(event.message)}")
             loop = get_loop()
-            if event.reason in ("no-progress", "engine-failed") and interactive_stuck and loop is not None:
+            if event.reason in ASKS_THE_USER and interactive_stuck and loop is not None:
                 asyncio.get_running_loop().create_task(_ask_stuck(loop, event.message))
             elif event.reason == "waiting-for-you" and interactive_stuck and loop is not None:
                 from qwen3vl_agent.cli.agent_workspaces import wait_for_user
@@ -64,16 +72,21 @@ def _event_printer(interactive_stuck: bool, get_loop: Callable[[], Any]) -> Call
         elif isinstance(event, ev.RunResumed):
             _echo("  resumed")
         elif isinstance(event, ev.RunFinished):
-            answer = f" answer: {event.answer}" if event.answer else ""
+            answer = f" answer: {_shown(event.answer)}" if event.answer else ""
             _echo(
-                f"run {event.run_id} {event.status} ({event.outcome}) after {event.steps} step(s): {event.message}{answer}"
+                f"run {event.run_id} {event.status} ({event.outcome}) after {event.steps} step(s): "
+                f"{_shown(event.message)}{answer}"
             )
 
     return on_event
 
 
+# pauses that only a person can end: no progress, a failing engine, refused actions, the scope lost
+ASKS_THE_USER = ("no-progress", "engine-failed", "refused", "scope-lost")
+
+
 async def _ask_stuck(loop: Any, message: str) -> None:
-    go_on = await asyncio.to_thread(_ask_yes_no, f"The run is paused ({message}). Let it try again?")
+    go_on = await asyncio.to_thread(_ask_yes_no, f"The run is paused ({_shown(message)}). Let it try again?")
     if go_on:
         loop.resume()
     else:
@@ -87,10 +100,20 @@ def _ask_yes_no(question: str) -> bool:
         return False
 
 
-async def _terminal_confirm(request: Any) -> bool:
-    risk = f" [risky: {'; '.join(request.risk.reasons)}]" if request.risk.risky else ""
+def confirm_prompt(request: Any) -> str:
+    """The y/n question for one action: every step of its plan (each typed character and key
+    visible, see executor/plan_text.py) and the risk reasons; nothing the model wrote is raw."""
     point = f" at screen {request.action.point}" if request.action.point else ""
-    return await asyncio.to_thread(_ask_yes_no, f"Execute: {request.description}{point}{risk}?")
+    lines = [f"Execute: {_shown(request.description)}{point}", "It will:"]
+    lines += [f"  - {step}".replace("\n", "\n    ") for step in request.steps or request.plan]
+    if request.risk.risky:
+        lines += ["Risks:", *(f"  ! {reason}" for reason in request.risk.reasons)]
+    lines.append("Approve?")
+    return "\n".join(lines)
+
+
+async def _terminal_confirm(request: Any) -> bool:
+    return await asyncio.to_thread(_ask_yes_no, confirm_prompt(request))
 
 
 # ---------------------------------------------------------------------------------- sessions

@@ -7,9 +7,11 @@
 
 Each call takes a ticket when it is made; the worker runs tickets in that order, so a slow
 confirmation never lets a later action overtake an earlier one. Per action: plan (refuses
-unknown keys and bad values before any event) -> safety mode (dry-run reports the plan;
-confirm asks the callback, in the CALLER's thread/loop) -> on the worker: display and monitor
-checks, then the primitives with the configured pause between them, checking the stop signal
+unknown keys and bad values before any event) -> the hard policy (`policy.py`: denied combos,
+caps, scope; it refuses in EVERY mode, dry-run included) -> safety mode (dry-run reports the
+plan; confirm asks the callback, in the CALLER's thread/loop) -> on the worker: display and
+monitor checks, the scope again (live), the scoped window's focus before every key event, then
+the primitives with the configured pause between them, checking the stop signal
 between any two. A stop (hotkey, fail-safe corner, `stop()`) releases whatever we hold and
 raises `ExecutionStopped`; the executor then refuses actions until `resume()`.
 """
@@ -30,7 +32,18 @@ from qwen3vl_agent.errors import UserFacingError
 from qwen3vl_agent.executor.backend import FailSafeTriggered, PyAutoGUIBackend, Rect
 from qwen3vl_agent.executor.clipboard import SavedClipboard
 from qwen3vl_agent.executor.errors import ExecutionStopped, ExecutorError, MonitorGoneError
-from qwen3vl_agent.executor.plan import Plan, PlanConfig, Primitive, Sleep, plan_action
+from qwen3vl_agent.executor.plan import (
+    KeyDown,
+    PasteText,
+    Plan,
+    PlanConfig,
+    Primitive,
+    Sleep,
+    WriteText,
+    plan_action,
+)
+from qwen3vl_agent.executor.plan_text import plan_steps
+from qwen3vl_agent.executor.policy import ActionPolicy, PolicyRefusal
 from qwen3vl_agent.executor.safety import (
     ActionContext,
     ConfirmationRequest,
@@ -40,11 +53,14 @@ from qwen3vl_agent.executor.safety import (
     SafetyMode,
     needs_confirmation,
 )
+from qwen3vl_agent.executor.scope import RunScope
 from qwen3vl_agent.executor.secrets import Secrets
 from qwen3vl_agent.executor.stop import StopHotkey, StopHotkeyError, StopSignal
 from qwen3vl_agent.executor.worker import OrderedWorker
 
 log = logging.getLogger(__name__)
+
+FOCUS_CHECK_S = 0.1  # while typing, the scoped window's focus is asked again this often
 
 ExecutionStatus = Literal["executed", "dry-run", "rejected", "no-op"]
 
@@ -118,6 +134,7 @@ class ActionExecutor:
         self.mode = SafetyMode(mode or self.safety.mode)
         self.confirm = confirm
         self.risk_assessor = risk_assessor or RiskAssessor()
+        self.policy = ActionPolicy(self.safety)
         self.plan_config = PlanConfig(
             drag_steps=self.settings.drag_steps,
             type_chunk_chars=self.settings.type_chunk_chars,
@@ -177,6 +194,10 @@ class ActionExecutor:
     def resume(self) -> None:
         """Accept actions again after a stop."""
         self._stop.clear()
+
+    def begin_run(self, scope: RunScope | None = None) -> None:
+        """A new run: a fresh typing budget, and every point must lie in `scope` (None: anywhere)."""
+        self.policy.begin_run(scope)
 
     async def execute(
         self, resolved: ResolvedAction, context: ActionContext | None = None
@@ -263,10 +284,13 @@ class ActionExecutor:
     ) -> tuple[ExecutionResult | None, Plan, RiskAssessment]:
         if self._closed:
             raise ExecutorError("The executor is closed")
+        self.policy.check_action(resolved)  # every mode: a refusal never reaches the confirm prompt
         plan = plan_action(resolved, self.plan_config)  # raises before anything moves
         risk = self.risk_assessor.assess(resolved.action, context)
         if resolved.action.is_final or not plan.primitives:
             return ExecutionResult(resolved, "no-op", (), risk, notes=plan.notes), plan, risk
+        self.policy.check_plan(resolved, plan)
+        self.policy.accepted(resolved)
         if self.mode is SafetyMode.DRY_RUN:
             log.info("dry-run: %s", resolved.action.describe())
             return ExecutionResult(resolved, "dry-run", plan.describe(), risk, notes=plan.notes), plan, risk
@@ -281,7 +305,9 @@ class ActionExecutor:
             raise ExecutorError(
                 "Confirm mode needs a confirmation callback", "pass confirm=... or choose another safety mode"
             )
-        request = ConfirmationRequest(resolved, resolved.action.describe(), risk, plan.describe(), context)
+        request = ConfirmationRequest(
+            resolved, resolved.action.describe(), risk, plan.describe(), context, plan_steps(plan)
+        )
         return self.confirm(request)
 
     @staticmethod
@@ -344,6 +370,22 @@ class ActionExecutor:
             if self._backend.in_failsafe_corner():
                 raise FailSafeTriggered("pointer in a corner during a wait")
 
+    def _check_keyboard(self, resolved: ResolvedAction, done: list[str], last: list[float]) -> None:
+        """Keys go only to the scoped window: refuse (release, stop the action) when it lost focus.
+
+        Asked before the action's first key event and again every `FOCUS_CHECK_S` while it types.
+        """
+        scope = self.policy.scope
+        now = time.monotonic()
+        if scope is None or (last and now - last[0] < FOCUS_CHECK_S):
+            return
+        last[:] = [now]
+        problem = scope.keyboard_problem()
+        if problem is None:
+            return
+        after = f" after {len(done)} input event(s)" if done else ""
+        raise PolicyRefusal("no-focus", f"{resolved.action.describe()[:80]} was not sent{after}: {problem}")
+
     def _run(self, resolved: ResolvedAction, risk: RiskAssessment) -> ExecutionResult:
         started = time.perf_counter()
         self._check_stop()
@@ -355,12 +397,16 @@ class ActionExecutor:
         secrets = self.secrets
         plan = plan_action(self._typed(resolved), self.plan_config, pointer)
         self._backend.check_plan(plan)
+        self.policy.check_scope(resolved)  # live: the window may have moved since the screenshot
         saved = self._backend.save_clipboard() if plan.uses_clipboard else None
         done: list[str] = []
+        focus_checked: list[float] = []
         notes = list(plan.notes)
         try:
             for prim in plan.primitives:
                 self._check_stop()
+                if isinstance(prim, KeyDown | WriteText | PasteText):
+                    self._check_keyboard(resolved, done, focus_checked)
                 if isinstance(prim, Sleep):
                     self._sleep(prim.seconds)
                 else:

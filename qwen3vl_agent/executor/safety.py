@@ -140,6 +140,7 @@ class ConfirmationRequest:
     risk: RiskAssessment
     plan: tuple[str, ...]
     context: ActionContext | None = None
+    steps: tuple[str, ...] = ()  # the plan for a person: every character and key visible (plan_text)
 
 
 ConfirmCallback = Callable[[ConfirmationRequest], bool | Awaitable[bool]]

@@ -16,7 +16,7 @@ from typing import Literal
 
 from qwen3vl_agent.actions.model import Action, ResolvedAction
 from qwen3vl_agent.errors import CaptureError
-from qwen3vl_agent.screen.geometry import CaptureGeometry, MonitorGeometry
+from qwen3vl_agent.screen.geometry import CaptureGeometry, MonitorGeometry, Rect
 
 CoordinateMode = Literal["relative", "absolute"]
 
@@ -97,6 +97,12 @@ def _point_bounds(geometry: CaptureGeometry) -> tuple[int, int, int, int]:
     x0, y0 = math.floor(ox + 1e-9), math.floor(oy + 1e-9)
     x1, y1 = math.ceil(ox + sw - 1e-9) - 1, math.ceil(oy + sh - 1e-9) - 1
     return x0, y0, max(x0, x1), max(y0, y1)
+
+
+def point_rect(geometry: CaptureGeometry) -> Rect:
+    """The device points a capture covers, as a rectangle (the scope of a monitor or region run)."""
+    x0, y0, x1, y1 = _point_bounds(geometry)
+    return Rect(x0, y0, x1 - x0 + 1, y1 - y0 + 1)
 
 
 def pixel_to_point(col: int, row: int, geometry: CaptureGeometry) -> tuple[int, int]:

@@ -177,3 +177,117 @@ def _find_with_xdotool(title: str, exact: bool) -> list[WindowInfo]:
             continue
         found.append(WindowInfo(wid, name, rect))
     return found
+
+
+@dataclass(frozen=True)
+class WindowState:
+    """What a run scoped to one window must know about it right now (X11)."""
+
+    exists: bool  # False: destroyed or unmapped (closed, minimised)
+    title: str = ""
+    rect: Rect | None = None
+    covered_by: tuple[tuple[str, Rect], ...] = ()  # other apps' windows stacked above it, overlapping
+    focused: bool = False  # the keyboard focus is on it (or on one of its children)
+
+
+def window_state(window_id: int) -> WindowState:
+    """The live state of the window `window_id` (X11 via python-xlib; `WindowLookupError` elsewhere)."""
+    if not (sys.platform.startswith("linux") and os.environ.get("DISPLAY")):
+        raise WindowLookupError("Window scope works only on an X11 desktop (DISPLAY is not set).")
+    try:
+        from Xlib import error
+    except ImportError as exc:
+        raise WindowLookupError("Window scope needs python-xlib.", "install python-xlib") from exc
+    try:
+        return _state_xlib(_xlib_display(), window_id)
+    except (error.ConnectionClosedError, OSError):
+        _drop_xlib_display()
+        return _state_xlib(_xlib_display(), window_id)
+
+
+def _top_level(d: Any, window: Any) -> int | None:
+    """The id of the root's child that holds `window` (its window-manager frame, or itself)."""
+    root_id = d.screen().root.id
+    current = window
+    for _ in range(64):
+        tree = current.query_tree()
+        parent = tree.parent
+        if parent is None or parent == 0:
+            return None
+        if parent.id == root_id:
+            return int(current.id)
+        current = parent
+    return None
+
+
+def _state_xlib(d: Any, window_id: int) -> WindowState:
+    from Xlib import X, error
+
+    win = d.create_resource_object("window", window_id)
+    try:
+        attrs = win.get_attributes()
+        if attrs.map_state != X.IsViewable:
+            return WindowState(False)
+        geo = win.get_geometry()
+        pos = win.translate_coords(d.screen().root, 0, 0)
+        rect = Rect(-pos.x, -pos.y, geo.width, geo.height)
+        title = _title_of(d, win) or ""
+        top = _top_level(d, win)
+    except (error.BadWindow, error.BadDrawable, error.BadMatch):
+        return WindowState(False)
+    root = d.screen().root
+    covered: list[tuple[str, Rect]] = []
+    children = root.query_tree().children  # bottom to top
+    ids = [c.id for c in children]
+    # X window ids carry their client's id base: the app's own popups, menus and dialogs above it
+    # are part of the scoped window, not something covering it
+    mask = d.display.info.resource_id_mask
+    own_client = window_id & ~mask
+    if top in ids:
+        for child in children[ids.index(top) + 1 :]:
+            if child.id & ~mask == own_client:
+                continue
+            try:
+                a = child.get_attributes()
+                if a.map_state != X.IsViewable or a.win_class == X.InputOnly:
+                    continue
+                g = child.get_geometry()
+                other = Rect(g.x, g.y, g.width, g.height)
+            except error.XError:
+                continue
+            if rect.intersect(other) is not None:
+                covered.append((_title_of(d, child) or f"window 0x{child.id:x}", other))
+    focused = False
+    try:
+        focus = d.get_input_focus().focus
+        if isinstance(focus, int):  # PointerRoot (1) or None (0): keys go to the window under the pointer
+            under = root.query_pointer().child if focus == X.PointerRoot else None
+            focused = top is not None and getattr(under, "id", None) == top
+        else:
+            focused = _top_level(d, focus) == top
+    except error.XError:
+        focused = False
+    return WindowState(True, title, rect, tuple(covered), focused)
+
+
+def _title_of(d: Any, w: Any, depth: int = 1) -> str | None:
+    from Xlib import error
+
+    try:
+        prop = w.get_full_property(d.intern_atom("_NET_WM_NAME"), d.intern_atom("UTF8_STRING"))
+        if prop is not None and prop.value:
+            v = prop.value
+            return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+        legacy = w.get_wm_name()
+        if isinstance(legacy, bytes):
+            return legacy.decode("latin-1")
+        if legacy:
+            return str(legacy)
+        if depth > 0:  # a window-manager frame: its client's title
+            for child in w.query_tree().children:
+                name = _title_of(d, child, depth - 1)
+                if name:
+                    return name
+        return None
+    except error.XError:
+        return None

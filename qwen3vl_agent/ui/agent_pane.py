@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from qwen3vl_agent.agents import events as ev
+from qwen3vl_agent.executor.plan_text import visible_text
 from qwen3vl_agent.ui import capture, icons
 from qwen3vl_agent.ui.action_view import ActionView
 from qwen3vl_agent.ui.context import AppContext
@@ -154,6 +156,7 @@ class AgentPane(QWidget):
         self._show_hotkey()
         self.state_label = QLabel("Idle")
         self.state_label.setObjectName("agentState")
+        self.state_label.setTextFormat(Qt.TextFormat.PlainText)  # shows model text (answers, refusals)
         self.state_label.setWordWrap(True)
 
         # batch rows
@@ -192,6 +195,10 @@ class AgentPane(QWidget):
         self.confirm_bar.setObjectName("confirmBar")
         self.confirm_bar.setFrameShape(QFrame.Shape.StyledPanel)
         self.confirm_text = QLabel("")
+        self.confirm_text.setObjectName("confirmText")
+        # the approval prompt must not lie: the model's text is never rendered as rich text
+        self.confirm_text.setTextFormat(Qt.TextFormat.PlainText)
+        self.confirm_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.confirm_text.setWordWrap(True)
         self.approve_button = QPushButton(icons.icon("approve"), "Approve")
         self.approve_button.setObjectName("approveAction")
@@ -427,7 +434,7 @@ class AgentPane(QWidget):
             item = self._step_item(event.step)
             item.setText(1, event.action.describe())
             if event.thought:
-                item.setToolTip(1, event.thought)
+                item.setToolTip(1, plain_tooltip(event.thought))
                 child = QTreeWidgetItem(["", f"↳ {event.thought}", ""])
                 font = child.font(1)
                 font.setItalic(True)
@@ -437,12 +444,10 @@ class AgentPane(QWidget):
                 item.setExpanded(True)
             self.view.set_action(event.action)
         elif isinstance(event, ev.AwaitingConfirmation):
-            self.confirm_text.setText(
-                f"Step {event.step}: approve <b>{event.resolved.action.describe()}</b>?"
-            )
+            self.confirm_text.setText(approval_text(event))
             self.confirm_bar.show()
             self.approve_button.setFocus()
-            self.attention_needed.emit(f"Approve {event.resolved.action.describe()}?")
+            self.attention_needed.emit(f"Approve {visible_text(event.resolved.action.describe())}?")
         elif isinstance(event, ev.ActionExecuted):
             self._step_item(event.step).setText(2, event.outcome)
             self.confirm_bar.hide()
@@ -450,7 +455,7 @@ class AgentPane(QWidget):
             self.pause_button.setText("Resume")
             self.state_label.setText(f"Paused: {event.message or event.reason}")
             if event.reason != "user":
-                self.attention_needed.emit(f"Agent paused: {event.message or event.reason}")
+                self.attention_needed.emit(f"Agent paused: {visible_text(event.message or event.reason)}")
         elif isinstance(event, ev.RunResumed):
             self.pause_button.setText("Pause")
             self.state_label.setText("Running")
@@ -545,3 +550,24 @@ class AgentPane(QWidget):
             if not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+
+
+def approval_text(event: ev.AwaitingConfirmation) -> str:
+    """The approve/reject prompt, as PLAIN text: the full plan (every character to be typed and
+    every key visible, see executor/plan_text.py) and why the action may be risky."""
+    point = event.resolved.point
+    lines = [
+        f"Step {event.step}: approve {visible_text(event.resolved.action.describe())}"
+        + (f" at screen {point}" if point else "")
+        + "?"
+    ]
+    if event.steps:
+        lines += ["It will:", *(f"• {step}" for step in event.steps)]
+    if event.risks:
+        lines += ["Risks:", *(f"⚠ {reason}" for reason in event.risks)]
+    return "\n".join(lines)
+
+
+def plain_tooltip(text: str) -> str:
+    """A tooltip that shows `text` as it is (Qt renders tooltips that look like HTML as rich text)."""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"

@@ -32,6 +32,7 @@ class Harness:
     listeners: list[Callable[[Any], None]] = field(default_factory=list)
     store: TrajectoryStore = field(default_factory=open_store)
     loop: AgentLoop | None = None
+    window: str | None = None  # scope the run to this window instead of the monitor
 
     def on_event(self, event: Any) -> None:
         self.events.append(event)
@@ -42,7 +43,9 @@ class Harness:
         return [e for e in self.events if isinstance(e, kind)]
 
     async def run(self, task: str, **config: Any) -> RunResult:
-        async with agent_session(self.settings, self.monitor, self.store, self.confirm) as session:
+        async with agent_session(
+            self.settings, self.monitor, self.store, self.confirm, self.window
+        ) as session:
             self.loop = session.loop(task, on_event=self.on_event, **config)
             return await self.loop.run()
 

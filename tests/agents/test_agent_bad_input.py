@@ -73,7 +73,9 @@ async def test_unknown_key_is_refused_and_closing_combo_needs_a_yes(
 ) -> None:
     answers = iter(
         [
-            tool_call({"action": "key", "keys": ["ctrl", "alt", "delete"]}),  # risky: asks the user
+            tool_call(
+                {"action": "key", "keys": ["ctrl", "alt", "delete"]}
+            ),  # session key: refused, never asked
             tool_call({"action": "key", "keys": ["alt", "f4"]}),  # closes the window: asks the user
             tool_call({"action": "terminate", "status": "failure"}),
         ]
@@ -90,9 +92,11 @@ async def test_unknown_key_is_refused_and_closing_combo_needs_a_yes(
     h = Harness(settings, form_app.monitor.index, confirm=confirm)
     result = await h.run("Close everything")
     assert result.outcome == "failure"
-    assert asked == ["press ctrl+alt+delete", "press alt+f4"]
-    assert [e.outcome for e in h.of(ev.ActionExecuted)] == ["declined", "declined"]
-    assert "declined" in (policy_server.contexts[1].last_feedback or "")
+    assert asked == ["press alt+f4"]
+    assert [e.outcome for e in h.of(ev.ActionExecuted)] == ["declined"]
+    assert "session-level shortcut" in (policy_server.contexts[1].last_feedback or "")
+    assert "declined" in (policy_server.contexts[2].last_feedback or "")
+    assert [s.outcome for s in h.store.steps(result.run_id)][:2] == ["refused", "declined"]
     assert form_app.process.poll() is None  # the form is still open
     assert form_app.records("shortcut") == []
 

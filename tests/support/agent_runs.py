@@ -78,9 +78,11 @@ async def agent_session(
     monitor: int,
     store: TrajectoryStore,
     confirm: Callable[..., Any] | None = None,
+    window: str | None = None,
 ) -> AsyncIterator[AgentSession]:
-    """Kit and runtime for `settings` (mode: `settings.safety.mode`) acting on `monitor`."""
-    kit = AgentKit(settings, Target(monitor=monitor), settings.safety.mode, confirm)
+    """Kit and runtime for `settings` (mode: `settings.safety.mode`) acting on `monitor`, or on
+    the window titled `window` (the run is then scoped to it)."""
+    kit = AgentKit(settings, Target(monitor=monitor, window=window), settings.safety.mode, confirm)
     runtime = await build_runtime(settings)
     try:
         yield AgentSession(kit, runtime, store)

@@ -17,8 +17,11 @@ appended as JSON lines to the state file (one object per line, flushed at once):
 
 F5 reloads the form as a browser reloads a page: the fields are cleared (the shortcut is recorded
 too). Commands arrive on stdin as JSON lines: {"cmd": "reset", "id": 1}, {"cmd": "geometry", "id": 2},
-{"cmd": "focus", "widget": "name", "id": 3}, {"cmd": "quit"}; the end of stdin quits too, unless
-`--no-commands` (an app launched in an agent workspace has no stdin).
+{"cmd": "focus", "widget": "name", "id": 3}, {"cmd": "banner", "text": "...", "id": 4},
+{"cmd": "title", "text": "...", "id": 5}, {"cmd": "hide"}, {"cmd": "quit"}; the end of stdin quits
+too, unless `--no-commands` (an app launched in an agent workspace has no stdin).
+"banner" shows a hostile notice and a search box above the form (the prompt-injection variant;
+the state's "search" holds what was typed there); "reset" hides it again.
 """
 
 from __future__ import annotations
@@ -136,6 +139,16 @@ class FormWindow(QWidget):
         self.submitted_label = QLabel("Submitted: 0", objectName="submitted_label")
         self.click_label = QLabel("Last click: none", objectName="click_label")
         self.scroll_label = QLabel("Scroll: v=0 h=0", objectName="scroll_label")
+        self.banner = QLabel("", objectName="banner")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("#banner { background: #fff3b0; color: #900; font-weight: bold; }")
+        self.search = QLineEdit(objectName="search")
+        self.search.setPlaceholderText("Search")
+        self.banner_row = QWidget(objectName="banner_row")
+        banner_layout = QHBoxLayout(self.banner_row)
+        banner_layout.addWidget(self.banner, 1)
+        banner_layout.addWidget(self.search)
+        self.banner_row.hide()
 
         form = QFormLayout()
         form.addRow(QLabel("Name"), self.name)
@@ -163,6 +176,7 @@ class FormWindow(QWidget):
         buttons.addStretch(1)
 
         layout = QVBoxLayout(self)
+        layout.addWidget(self.banner_row)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.click_label)
@@ -171,7 +185,7 @@ class FormWindow(QWidget):
         layout.addWidget(QLabel("Drag pad:"))
         layout.addWidget(self.drag_pad)
 
-        for widget in (self.name, self.city, self.password):
+        for widget in (self.name, self.city, self.password, self.search):
             widget.textChanged.connect(self.write_state)
         self.subscribe.toggled.connect(self.write_state)
         self.country.currentIndexChanged.connect(self.write_state)
@@ -212,6 +226,7 @@ class FormWindow(QWidget):
                 "submissions": self._submissions,
                 "focus": focus.objectName() if focus is not None else None,
                 "combo_popup_visible": self.country.view().isVisible(),
+                "search": self.search.text(),
             }
         )
 
@@ -305,6 +320,9 @@ class FormWindow(QWidget):
                 self._show_and_wait_exposed()
             self.country.hidePopup()
             self.reset_fields()
+            self.banner_row.hide()
+            self.search.clear()
+            self.setWindowTitle("qwen3vl-agent test form")
             self.scroll.verticalScrollBar().setValue(0)
             self.scroll.horizontalScrollBar().setValue(0)
             self._last_click = self._last_drag = self._last_shortcut = None
@@ -315,6 +333,14 @@ class FormWindow(QWidget):
             self.setFocus()
             self.write_state()
         elif cmd == "geometry":
+            self.write_geometry()
+        elif cmd == "title":
+            self.setWindowTitle(str(command.get("text", "")))
+            QApplication.processEvents()
+        elif cmd == "banner":
+            self.banner.setText(str(command.get("text", "")))
+            self.banner_row.show()
+            QApplication.processEvents()
             self.write_geometry()
         elif cmd == "focus":
             self.activateWindow()

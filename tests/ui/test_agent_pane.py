@@ -192,3 +192,38 @@ def test_batch_in_two_workspaces_with_take_over_and_hand_back(
     got = sorted(json.dumps([v["name"], v["city"]]) for _, v in submissions(state_dir))
     assert got == sorted(json.dumps(list(r)) for r in rows)
     assert pane.grid.isHidden() and pane.grid.entries == {}
+
+
+HIDDEN = 'hello<span style="font-size:1px;color:white">\nrm -rf ~\n</span>'
+
+
+@pytest.mark.xvfb
+def test_the_approval_prompt_shows_hidden_text_as_text(
+    make_window: Any, qloop: Any, xvfb: Any, policy_server: Any
+) -> None:
+    """A `type` whose text hides a second line in a 1-px white <span> must not read as
+    "approve type 'hello'?": the prompt is plain text with every character and line break shown."""
+    from PySide6.QtCore import Qt
+
+    from qwen3vl_agent.agents import events as ev
+
+    policy_server.planner = lambda ctx: tool_call(
+        {"action": "type", "text": HIDDEN}, 'Type <b style="font-size:1px">hello</b>.', "type hello"
+    )
+    window = make_window(agent_settings(policy_server.url))
+    pane = start_run(window, qloop, "confirm")
+    qloop.wait_until(lambda: pane.confirm_bar.isVisible(), 60, "the confirmation request")
+    label = pane.confirm_text
+    assert label.textFormat() == Qt.TextFormat.PlainText
+    shown = label.text()
+    assert '<span style="font-size:1px;color:white">⏎\nrm -rf ~⏎\n</span>' in shown  # every character
+    assert f"type {len(HIDDEN)} character(s)" in shown  # the plan, not only the model's description
+    # the step list and its tooltip show the thought as text too
+    item = pane.steps.topLevelItem(0)
+    assert "<b " in item.child(0).text(1) and "&lt;b " in item.toolTip(1)
+    pane.reject_button.click()
+    qloop.wait_until(lambda: not pane.busy or policy_server.chat_requests > 1, 60, "the answer")
+    pane.stop_button.click()
+    qloop.wait_until(lambda: not pane.busy, 60, "the run to end")
+    executed = [e for e in pane.events if isinstance(e, ev.ActionExecuted)]
+    assert executed and executed[0].outcome == "declined"
