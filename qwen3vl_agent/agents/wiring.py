@@ -38,6 +38,7 @@ from qwen3vl_agent.executor.policy import PolicyRefusal
 from qwen3vl_agent.executor.scope import AreaScope, RunScope, WindowScope
 from qwen3vl_agent.executor.secrets import Secrets
 from qwen3vl_agent.paths import app_paths
+from qwen3vl_agent.screen.geometry import Rect
 from qwen3vl_agent.storage.trajectories import TrajectoryStore
 
 log = logging.getLogger(__name__)
@@ -53,17 +54,21 @@ def open_store() -> TrajectoryStore:
 
 @dataclass(frozen=True)
 class Target:
-    """What the agent looks at and acts on: a monitor (mss numbering, 1 = first) or a window;
-    on the user's desktop, or on a workspace's own X display (`display=":N"`)."""
+    """What the agent looks at and acts on, and the scope its clicks must stay in: a monitor (mss
+    numbering, 1 = first), a window (by title), or a region (left, top, width, height in desktop
+    pixels); on the user's desktop, or on a workspace's own X display (`display=":N"`)."""
 
     monitor: int = 1
     window: str | None = None
     display: str | None = None
+    region: tuple[int, int, int, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"monitor": self.monitor, "window": self.window}
         if self.display:
             data["display"] = self.display
+        if self.region:
+            data["region"] = list(self.region)
         return data
 
 
@@ -77,9 +82,12 @@ class ScreenObserver:
         self.target = target
         self.scope: RunScope | None = None  # a window run: checked before every screenshot
         self.capturer = ScreenCapturer.from_settings(settings, display=target.display)
-        self.capture_target = (
-            CaptureTarget.window(target.window) if target.window else CaptureTarget.monitor(target.monitor)
-        )
+        if target.window:
+            self.capture_target = CaptureTarget.window(target.window)
+        elif target.region:
+            self.capture_target = CaptureTarget.region(Rect(*target.region))
+        else:
+            self.capture_target = CaptureTarget.monitor(target.monitor)
 
     async def grab_image(self) -> Image.Image:
         """The target at full resolution, masks applied (read-back)."""
@@ -190,6 +198,9 @@ class ExecutorActor:
         """A new run: its scope (the chosen window, found now, or the captured area) and budgets."""
         if self.target.window:
             self.scope = WindowScope.find(self.target.window)
+        elif self.target.region:
+            left, top, width, height = self.target.region
+            self.scope = AreaScope(f"the region {width}x{height} at {left},{top}")
         else:
             self.scope = AreaScope(f"monitor {self.target.monitor}")
         self.executor.begin_run(self.scope)

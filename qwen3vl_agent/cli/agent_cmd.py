@@ -153,9 +153,11 @@ def _install_stop_signals(stop: Callable[[], None]) -> None:
 class _Session:
     """Runtime (inference service) + AgentKit (executor, capture) + trajectory store."""
 
-    def __init__(self, settings: Any, monitor: int, window: str | None) -> None:
+    def __init__(
+        self, settings: Any, monitor: int, window: str | None, region: tuple[int, int, int, int] | None = None
+    ) -> None:
         self.settings = settings
-        self.monitor, self.window = monitor, window
+        self.monitor, self.window, self.region = monitor, window, region
         self.runtime: Any = None
         self.kit: Any = None
         self.store: Any = None
@@ -173,7 +175,10 @@ class _Session:
         retention_pass(self.store, self.settings.privacy.keep_runs_days, data_dir_for_reports())
         confirm = _terminal_confirm if self.settings.safety.mode == "confirm" else None
         self.kit = AgentKit(
-            self.settings, Target(self.monitor, self.window), self.settings.safety.mode, confirm
+            self.settings,
+            Target(self.monitor, self.window, region=self.region),
+            self.settings.safety.mode,
+            confirm,
         )
         try:
             self.runtime = await build_runtime(self.settings)
@@ -238,11 +243,30 @@ def agent() -> None:
     """Let the model operate the desktop: single tasks, form filling from data, run records."""
 
 
+def _parse_region(_ctx: Any, _param: Any, value: str | None) -> tuple[int, int, int, int] | None:
+    if value is None:
+        return None
+    try:
+        left, top, width, height = (int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not LEFT,TOP,WIDTH,HEIGHT (four whole numbers)") from None
+    if width <= 0 or height <= 0:
+        raise click.BadParameter(f"{value!r}: width and height must be positive")
+    return (left, top, width, height)
+
+
 def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
         "--monitor", type=int, default=1, show_default=True, help="Monitor to watch and act on (1 = first)."
     )(fn)
     fn = click.option("--window", default=None, help="Act inside the window with this title instead.")(fn)
+    fn = click.option(
+        "--region",
+        default=None,
+        callback=_parse_region,
+        metavar="LEFT,TOP,WIDTH,HEIGHT",
+        help="Act only inside this rectangle of the desktop (pixels) instead.",
+    )(fn)
     fn = click.option(
         "--mode",
         type=click.Choice(["dry-run", "confirm", "auto"]),
@@ -274,6 +298,7 @@ def run_cmd(
     in_workspace: bool,
     monitor: int,
     window: str | None,
+    region: tuple[int, int, int, int] | None,
     mode: str | None,
     max_steps: int | None,
     time_limit: float | None,
@@ -287,7 +312,7 @@ def run_cmd(
     settings = _settings(mode, max_steps, time_limit, engine_wait)
 
     async def main() -> int:
-        async with _Session(settings, monitor, window) as session:
+        async with _Session(settings, monitor, window, region) as session:
             interactive = sys.stdin.isatty()
             holder: dict[str, Any] = {}
             printer = _event_printer(interactive, lambda: holder.get("loop"))
@@ -388,6 +413,7 @@ def fill_cmd(
     reset_keys: str | None,
     monitor: int,
     window: str | None,
+    region: tuple[int, int, int, int] | None,
     mode: str | None,
     max_steps: int | None,
     time_limit: float | None,
@@ -417,7 +443,7 @@ def fill_cmd(
     fields = [f.strip() for f in read_back_fields.split(",")] if read_back_fields else None
 
     async def main() -> int:
-        async with _Session(settings, monitor, window) as session:
+        async with _Session(settings, monitor, window, region) as session:
             interactive = sys.stdin.isatty()
             if spec is not None:
                 options = BatchOptions(
@@ -632,6 +658,7 @@ def replay_cmd(
     settle: float | None,
     monitor: int,
     window: str | None,
+    region: tuple[int, int, int, int] | None,
     mode: str | None,
     max_steps: int | None,
     time_limit: float | None,
@@ -648,7 +675,7 @@ def replay_cmd(
     async def main() -> int:
         store = open_store()
         confirm = _terminal_confirm if settings.safety.mode == "confirm" else None
-        kit = AgentKit(settings, Target(monitor, window), settings.safety.mode, confirm)
+        kit = AgentKit(settings, Target(monitor, window, region=region), settings.safety.mode, confirm)
         control = RunControl()
         _install_stop_signals(control.stop)
         kit.watch_stop(control.stop)

@@ -138,9 +138,8 @@ class StepRecord:
     action: dict[str, Any] | None = None
     point: tuple[int, int] | None = None
     start_point: tuple[int, int] | None = None
-    outcome: str | None = (
-        None  # executed | dry-run | declined | rejected | refused | dropped | scope-lost | final | parse-error | ...
-    )
+    # executed | dry-run | declined | rejected | refused | dropped | scope-lost | final | parse-error | ...
+    outcome: str | None = None
     error: str | None = None
     capture_s: float | None = None
     prepare_s: float | None = None
