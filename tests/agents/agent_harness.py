@@ -33,6 +33,7 @@ class Harness:
     store: TrajectoryStore = field(default_factory=open_store)
     loop: AgentLoop | None = None
     window: str | None = None  # scope the run to this window instead of the monitor
+    region: tuple[int, int, int, int] | None = None  # ... or to this desktop rectangle
 
     def on_event(self, event: Any) -> None:
         self.events.append(event)
@@ -44,7 +45,7 @@ class Harness:
 
     async def run(self, task: str, **config: Any) -> RunResult:
         async with agent_session(
-            self.settings, self.monitor, self.store, self.confirm, self.window
+            self.settings, self.monitor, self.store, self.confirm, self.window, self.region
         ) as session:
             self.loop = session.loop(task, on_event=self.on_event, **config)
             return await self.loop.run()

@@ -169,6 +169,34 @@ async def test_three_refusals_pause_a_run_a_person_watches(
     assert policy_server.chat_requests == 3 and x.key_presses() == []
 
 
+async def test_a_region_run_sees_and_acts_inside_its_region(
+    form_app: FormApp, policy_server: PolicyServer
+) -> None:
+    left, top, width, height = form_app.widget_rect("name")
+    region = (left - 40, top - 30, width + 80, height + 60)  # just the name field and a margin
+    scripted(
+        policy_server,
+        [
+            tool_call({"action": "left_click", "coordinate": [500, 500]}),  # the region's middle
+            tool_call({"action": "type", "text": "Ada"}),
+            tool_call({"action": "terminate", "status": "success"}),
+        ],
+    )
+    h = Harness(policy_settings(policy_server), form_app.monitor.index, region=region)
+    result = await h.run("Type the name")
+    assert (result.status, result.outcome) == ("finished", "success")
+    assert [c["widget"] for c in form_app.clicks()] == ["name"]
+    assert form_app.wait_for(lambda s: s["name"] == "Ada")
+    iw, ih = policy_server.contexts[0].image_sizes[0]  # the model saw the region, not the monitor
+    assert abs(iw / ih - region[2] / region[3]) < 0.15 * region[2] / region[3]
+    steps = h.store.steps(result.run_id)
+    assert steps[0].point is not None
+    x, y = steps[0].point
+    assert region[0] <= x < region[0] + region[2] and region[1] <= y < region[1] + region[3]
+    run = h.store.get_run(result.run_id)
+    assert run is not None and run.target.get("region") == list(region)
+
+
 @pytest.mark.parametrize("how", ["covered", "retitled", "hidden"])
 async def test_losing_the_scoped_window_pauses_the_run(
     how: str, form_app: FormApp, policy_server: PolicyServer

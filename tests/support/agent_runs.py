@@ -79,10 +79,12 @@ async def agent_session(
     store: TrajectoryStore,
     confirm: Callable[..., Any] | None = None,
     window: str | None = None,
+    region: tuple[int, int, int, int] | None = None,
 ) -> AsyncIterator[AgentSession]:
     """Kit and runtime for `settings` (mode: `settings.safety.mode`) acting on `monitor`, or on
-    the window titled `window` (the run is then scoped to it)."""
-    kit = AgentKit(settings, Target(monitor=monitor, window=window), settings.safety.mode, confirm)
+    the window titled `window`, or on the desktop `region` (the run is then scoped to it)."""
+    target = Target(monitor=monitor, window=window, region=region)
+    kit = AgentKit(settings, target, settings.safety.mode, confirm)
     runtime = await build_runtime(settings)
     try:
         yield AgentSession(kit, runtime, store)
