@@ -232,6 +232,7 @@ class _BatchRun:
             acted = store.row_actions(batch_id, row.index)
             if acted:
                 self._mark_dirty(f"row {number} was interrupted after {acted} action(s) on screen")
+                await self._release_stuck_input(number)
                 if not options.retry_failed:
                     # it may have been submitted already: a person must look before it runs again
                     message = (
@@ -291,6 +292,16 @@ class _BatchRun:
             self.notice(notice)
             return False
         return not (status != "done" and options.stop_on_failure)
+
+    async def _release_stuck_input(self, number: int) -> None:
+        """A process killed mid-action may have left a key or button down in the X server."""
+        if self.options.desktop is not None:  # not this process's display: not ours to touch
+            return
+        from qwen3vl_agent.executor.stuck_input import release_stuck_input
+
+        released = await asyncio.to_thread(release_stuck_input)
+        if released:
+            self.notice(f"released {', '.join(released)} left pressed when row {number} was interrupted")
 
     async def _reset_before(self, row: DataRow) -> bool:
         """Reset the target before `row` (False: no reset configured, or it failed: stop)."""

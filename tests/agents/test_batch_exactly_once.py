@@ -245,3 +245,49 @@ def test_secret_columns_are_typed_but_never_shown_sent_or_stored(
             assert secret not in text
         leaks = [p for p in files if secret.encode() in p.read_bytes()]
         assert not leaks, leaks
+
+
+def test_killed_while_typing_is_found_by_its_executing_record(
+    form_app: FormApp, policy_server: PolicyServer, tmp_path: Path
+) -> None:
+    """SIGKILL in the middle of a `type` action (the field holds part of the text): the step was
+    recorded as "executing" before it began, so the resume marks the row and resets the form."""
+    from tests.agents.test_agent_cli import agent_argv
+    from tests.agents.test_agent_fill_e2e import monitor_rect, write_csv
+    from tests.support.policy_server import form_planner
+
+    long_name = "Maximilian Alexander " * 4 + "Long"  # ASCII: typed a few characters at a time
+    full = long_name.strip()
+    rows = [dict(ROWS[0]), {**ROWS[1], "name": full}, dict(ROWS[2])]
+    policy_server.planner = form_planner(form_app.widget_rect, monitor_rect(form_app))
+    data = write_csv(tmp_path / "people.csv", rows)
+    env = cli_env(policy_server)
+    proc = subprocess.Popen(
+        agent_argv(*fill_args(data, form_app)),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        form_app.wait_for(lambda s: 0 < len(s["name"]) < len(full) and s["name"][0] == "M", timeout=180)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    left = form_app.state()["name"]
+    assert 0 < len(left) < len(full) and full.startswith(left)  # killed mid-typing
+    from qwen3vl_agent.agents.wiring import open_store
+
+    store = open_store()
+    try:
+        run = next(r for r in store.list_runs() if r.row_index == 1)
+        last = store.steps(run.id)[-1]
+        assert last.outcome == "executing" and last.action and last.action["action"] == "type"
+    finally:
+        store.close()
+    again = agent_cli(*fill_args(data, form_app), "--reset-keys", "f5", env=env)
+    assert "row 2: needs-attention" in again.stdout and "reset the target before row 3" in again.stdout
+    assert submitted(form_app) == [expected(rows[0]), expected(rows[2])], again.stdout
