@@ -195,21 +195,20 @@ class ActionPolicy:
         """The scope must still be there, and every point of the action inside it (read live)."""
         if self.scope is None:
             return
-        lost = self.scope.lost()
-        if lost is not None:
+        points = [p for p in (resolved.start_point, resolved.point) if p is not None]
+        problem = self.scope.problem(points)  # one look at the desktop for all the checks
+        if problem is None:
+            return
+        lost, point, why = problem
+        if lost:
             raise PolicyRefusal(
-                "scope-lost", f"{resolved.action.describe()[:80]} was not done: {lost}", "the run pauses"
+                "scope-lost", f"{resolved.action.describe()[:80]} was not done: {why}", "the run pauses"
             )
-        for point in (resolved.start_point, resolved.point):
-            if point is None:
-                continue
-            problem = self.scope.refuse_point(point)
-            if problem is not None:
-                raise PolicyRefusal(
-                    "outside-scope",
-                    f"{resolved.action.describe()} would act at {point}, {problem}",
-                    f"act only inside {self.scope.label}",
-                )
+        raise PolicyRefusal(
+            "outside-scope",
+            f"{resolved.action.describe()} would act at {point}, {why}",
+            f"act only inside {self.scope.label}",
+        )
 
     def _check_keys(self, keys: tuple[str, ...]) -> None:
         try:

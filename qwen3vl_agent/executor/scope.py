@@ -11,6 +11,7 @@ thread, so a window that moved or lost focus since the screenshot is caught.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from qwen3vl_agent.screen.geometry import Rect
@@ -20,11 +21,16 @@ from qwen3vl_agent.screen.windows import WindowState, find_windows, window_state
 COVERED_SHARE = 0.25
 
 
+Point = tuple[int, int]
+# (the scope itself is lost, the point at fault or None, why): see `RunScope.problem`
+ScopeProblem = tuple[bool, Point | None, str]
+
+
 class RunScope(Protocol):
     label: str
 
-    def refuse_point(self, point: tuple[int, int]) -> str | None:
-        """None when acting at `point` stays inside the scope, else why not."""
+    def problem(self, points: Sequence[Point]) -> ScopeProblem | None:
+        """None when the scope is still there and every point lies inside it, else what is wrong."""
         ...
 
     def keyboard_problem(self) -> str | None:
@@ -46,11 +52,12 @@ class AreaScope:
     def update(self, bounds: Rect) -> None:
         self.bounds = bounds
 
-    def refuse_point(self, point: tuple[int, int]) -> str | None:
-        if self.bounds is None or self.bounds.contains(*point):
-            return None
+    def problem(self, points: Sequence[Point]) -> ScopeProblem | None:
         b = self.bounds
-        return f"outside {self.label} ({b.width}x{b.height} at {b.left},{b.top})"
+        for point in points:
+            if b is not None and not b.contains(*point):
+                return (False, point, f"outside {self.label} ({b.width}x{b.height} at {b.left},{b.top})")
+        return None
 
     def keyboard_problem(self) -> str | None:
         return None
@@ -99,18 +106,19 @@ class WindowScope:
             return f"{self.label} is behind another window ({names})"
         return None
 
-    def refuse_point(self, point: tuple[int, int]) -> str | None:
+    def problem(self, points: Sequence[Point]) -> ScopeProblem | None:
         s = self.state()
         lost = self._lost(s)
         if lost is not None:
-            return lost
+            return (True, None, lost)
         assert s.rect is not None
-        if not s.rect.contains(*point):
-            r = s.rect
-            return f"outside {self.label} ({r.width}x{r.height} at {r.left},{r.top})"
-        for name, other in s.covered_by:
-            if other.contains(*point):
-                return f"on the window {name!r} that covers {self.label} there"
+        r = s.rect
+        for point in points:
+            if not r.contains(*point):
+                return (False, point, f"outside {self.label} ({r.width}x{r.height} at {r.left},{r.top})")
+            for name, other in s.covered_by:
+                if other.contains(*point):
+                    return (False, point, f"on the window {name!r} that covers {self.label} there")
         return None
 
     def keyboard_problem(self) -> str | None:
