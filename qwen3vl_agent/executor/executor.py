@@ -284,13 +284,14 @@ class ActionExecutor:
     ) -> tuple[ExecutionResult | None, Plan, RiskAssessment]:
         if self._closed:
             raise ExecutorError("The executor is closed")
-        self.policy.check_action(resolved)  # every mode: a refusal never reaches the confirm prompt
+        typed = self._typed(resolved)  # the caps count what will really be typed (secrets filled in)
+        self.policy.check_action(typed)  # every mode: a refusal never reaches the confirm prompt
         plan = plan_action(resolved, self.plan_config)  # raises before anything moves
         risk = self.risk_assessor.assess(resolved.action, context)
         if resolved.action.is_final or not plan.primitives:
             return ExecutionResult(resolved, "no-op", (), risk, notes=plan.notes), plan, risk
         self.policy.check_plan(resolved, plan)
-        self.policy.accepted(resolved)
+        self.policy.accepted(typed)
         if self.mode is SafetyMode.DRY_RUN:
             log.info("dry-run: %s", resolved.action.describe())
             return ExecutionResult(resolved, "dry-run", plan.describe(), risk, notes=plan.notes), plan, risk

@@ -208,3 +208,22 @@ def test_defaults_are_documented_values() -> None:
         50_000,
         3,
     )
+
+
+def test_the_typing_caps_count_a_secret_as_it_will_be_typed() -> None:
+    """`{password}` is 10 characters in the model's action; the value typed for it is 40."""
+    from qwen3vl_agent.executor.secrets import Secrets
+
+    safety = SafetySettings(max_type_chars_per_action=30, max_type_chars_per_run=60)
+    with ActionExecutor(safety, mode="dry-run") as executor:
+        executor.use_secrets(Secrets({"password": "s" * 40}))
+        executor.policy.begin_run()
+        with pytest.raises(PolicyRefusal) as info:
+            executor.execute_sync(typed("{password}"))
+        assert info.value.rule == "type-too-long" and "40 characters" in str(info.value)
+        assert "s" * 40 not in str(info.value)
+        executor.use_secrets(Secrets({"password": "s" * 25}))
+        result = executor.execute_sync(typed("{password}"))  # 25: passes, and is counted as 25
+        shown = " ".join(result.primitives)  # the dry-run's plan shows the placeholder, not the value
+        assert result.status == "dry-run" and "{pas" in shown and "sss" not in shown
+        assert executor.policy.typed_chars == 25
