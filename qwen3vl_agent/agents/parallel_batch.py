@@ -1,11 +1,12 @@
 """Form filling on several lanes at once (one lane = one workspace with its own app), each row once.
 
 Rows stream from the file into a small queue; each lane takes the next row, CLAIMS it in the
-store (`row_claims.claim_row`: an atomic `pending -> running`), runs its episode and records the
+store (`TrajectoryStore.claim_row`: an atomic `pending -> running`), runs its episode and records the
 row's end. So every row runs exactly once however many lanes or processes share the batch:
 
-* a row left `running` by a killed batch never runs again by itself if its episode had begun (it
-  may have submitted): it becomes needs-attention, for a person to check (`--retry-failed`);
+* a row left `running` by a killed batch never runs again by itself if it had acted on screen
+  (an "executing" step is recorded before each action; it may have submitted): it becomes
+  needs-attention, for a person to check (`--retry-failed`); one that had not acted runs again;
 * a row the user stopped after it acted likewise; one stopped before acting is pending again;
 * a row that ends not done (failed, needs-attention, waiting for the user) leaves its lane's app
   in an unknown state: the lane is reset (its app relaunched) before it takes the next row;
@@ -33,7 +34,6 @@ from qwen3vl_agent.agents.form_fill import (
     row_status,
 )
 from qwen3vl_agent.agents.loop import RunResult
-from qwen3vl_agent.agents.row_claims import claim_row, row_started
 from qwen3vl_agent.storage.locks import batch_lock
 from qwen3vl_agent.storage.trajectories import FINISHED_ROW_STATUSES, RowState, TrajectoryStore, hash_row
 
@@ -72,12 +72,13 @@ def _triage(
             return "skip", ""
         return "run", f"row {row.index + 1} changed in the file since it ran; running it again"
     if state is not None and state.status == "running" and not options.retry_failed:
-        if row_started(store, batch_id, row.index):
+        acted = store.row_actions(batch_id, row.index)  # "executing" is recorded before each action
+        if acted:
             return "attention", (
-                f"row {row.index + 1} was interrupted while its episode ran (it may have acted);"
-                " check the target, then run with --retry-failed"
+                f"row {row.index + 1} was interrupted after {acted} action(s) on screen (it may have"
+                " submitted); check the target, then run with --retry-failed"
             )
-        return "run", f"row {row.index + 1} was interrupted before it began; running it"
+        return "run", f"row {row.index + 1} was interrupted before it acted; running it again"
     if row.problem:
         where = f" (line {row.line})" if row.line else ""
         return "attention", f"row {row.index + 1}{where} {row.problem}"
@@ -171,7 +172,7 @@ async def _run_parallel_locked(
             if stopping():
                 summary.stopped = True
                 continue  # drain: the producer must not block on a full queue
-            if not claim_row(store, batch.id, row.index, hash_row(row.values), takeable):
+            if not store.claim_row(batch.id, row.index, hash_row(row.values), takeable):
                 emit(BatchNotice(batch.id, f"row {row.index + 1} is taken by another run; leaving it"))
                 continue
             shown = row.with_secrets_hidden(options.secret_columns)  # secrets: typed, never shown

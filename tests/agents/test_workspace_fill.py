@@ -58,8 +58,20 @@ def leftovers(marker: str) -> list[str]:
     return found
 
 
-def workspace_servers() -> list[str]:
-    return leftovers("qwen3vl-workspace-")
+def workspace_servers(pid: int) -> list[str]:
+    """The guards (and through them the X servers and apps) the CLI process `pid` started."""
+    return leftovers(f"--parent-pid {pid} ")
+
+
+def run_cli(
+    argv: list[str], env: dict[str, str], timeout: float = 300
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Run the CLI to its end; also returns its pid (to look for what it left behind)."""
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+    )
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err), proc.pid
 
 
 def fill_argv(data: Path, state_dir: Path, *extra: str) -> list[str]:
@@ -126,14 +138,7 @@ def setup(form_app: FormApp, policy_server: PolicyServer, tmp_path: Path):  # ty
 def test_fill_in_three_workspaces_submits_every_row_once(setup, form_app: FormApp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     state_dir, env, data = setup
     before = pointer(form_app.display.name)
-    done = subprocess.run(
-        fill_argv(data, state_dir),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    done, pid = run_cli(fill_argv(data, state_dir), env)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
     assert "done 9" in done.stdout
     subs = submissions(state_dir)
@@ -154,7 +159,7 @@ def test_fill_in_three_workspaces_submits_every_row_once(setup, form_app: FormAp
         store.close()
     assert len(runs) == 9 and len(targets) == 3  # three displays, none the test's
     assert form_app.display.name not in " ".join(targets)
-    assert workspace_servers() == [] and leftovers(str(state_dir)) == []
+    assert workspace_servers(pid) == [] and leftovers(str(state_dir)) == []
 
 
 def test_stop_and_kill_then_resume_lose_and_double_nothing(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -165,7 +170,7 @@ def test_stop_and_kill_then_resume_lose_and_double_nothing(setup, tmp_path: Path
     wait_output(log, ": done", 1, proc)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) in (1, 130, 143), log.read_text()[-3000:]
-    assert workspace_servers() == [] and leftovers(str(state_dir)) == [], log.read_text()[-2000:]
+    assert workspace_servers(proc.pid) == [] and leftovers(str(state_dir)) == [], log.read_text()[-2000:]
     # 2. kill -9 in the middle of rows
     log = tmp_path / "run2.log"
     proc = start_fill(data, state_dir, env, log)
@@ -173,20 +178,13 @@ def test_stop_and_kill_then_resume_lose_and_double_nothing(setup, tmp_path: Path
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     deadline = time.monotonic() + 10
-    while (workspace_servers() or leftovers(str(state_dir))) and time.monotonic() < deadline:
+    while (workspace_servers(proc.pid) or leftovers(str(state_dir))) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert workspace_servers() == [] and leftovers(str(state_dir)) == []
+    assert workspace_servers(proc.pid) == [] and leftovers(str(state_dir)) == []
     # 3. resume to the end
-    done = subprocess.run(
-        fill_argv(data, state_dir),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    done, pid = run_cli(fill_argv(data, state_dir), env)
     assert done.returncode in (0, 1), done.stdout[-4000:] + done.stderr[-3000:]
-    assert workspace_servers() == []
+    assert workspace_servers(pid) == []
     store = open_store()
     try:
         batch_rows = {}
@@ -226,9 +224,7 @@ def test_a_row_that_hands_off_waits_for_a_person_while_the_others_go_on(
     policy_server.planner = planner
     argv = fill_argv(data, state_dir)
     argv[argv.index("3")] = "2"  # two workspaces
-    done = subprocess.run(
-        argv, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
-    )
+    done, pid = run_cli(argv, env)
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
     assert "row 2: WAITING FOR YOU - waiting for you: A login prompt appeared; please sign in." in done.stdout
     assert "done 3, needs-attention 1" in done.stdout
@@ -239,4 +235,34 @@ def test_a_row_that_hands_off_waits_for_a_person_while_the_others_go_on(
     # the half-filled form of the hand-off was not left for the next row: that app was launched again
     ready = sum(1 for records in _records(state_dir).values() for r in records if r.get("type") == "ready")
     assert ready == 3
-    assert workspace_servers() == []
+    assert workspace_servers(pid) == []
+
+
+def test_run_in_a_workspace_and_bad_workspace_options(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    state_dir, env, data = setup  # the form planner: no values in this task, so it clicks Submit and ends
+    run, pid = run_cli(
+        agent_argv(
+            "run", "Look at the form", "--workspace", "--launch", launch_command(state_dir), "--mode", "auto"
+        ),
+        env,
+        timeout=120,
+    )
+    assert run.returncode == 0 and "workspace :" in run.stdout and " ready: " in run.stdout, (
+        run.stdout + run.stderr
+    )
+    assert workspace_servers(pid) == [] and leftovers(str(state_dir)) == []
+    for args, says in [
+        (["--workspaces", "2"], "--launch"),
+        (["--workspaces", "2", "--launch", "true", "--workspace-size", "big"], "WIDTHxHEIGHT"),
+        (["--workspaces", "2", "--launch", "true", "--workspace-size", "10x10"], "not possible"),
+    ]:
+        bad = subprocess.run(
+            agent_argv("fill", "--task", "Register this person", "--data", str(data), *args),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        assert bad.returncode == 2 and says in bad.stderr, (args, bad.stdout, bad.stderr)
+        assert "Traceback" not in bad.stderr
