@@ -43,6 +43,24 @@ class EngineUnavailableError(EngineError):
     restarting): nothing answered. Waiting for it is reasonable (the agent loop does)."""
 
 
+class EngineConnectError(EngineUnavailableError):
+    """No connection to an endpoint could be made (refused, timed out, no route): `detail` is the
+    transport's own reason, e.g. "ConnectError: All connection attempts failed"."""
+
+    def __init__(self, message: str, hint: str | None = None, *, detail: str = "", timed_out: bool = False):
+        super().__init__(message, hint)
+        self.detail = detail
+        self.timed_out = timed_out
+
+
+class ModelsUnavailableError(EngineUnavailableError):
+    """No endpoint answered `/v1/models`; `cause` is the last endpoint's typed failure."""
+
+    def __init__(self, message: str, hint: str | None = None, *, cause: EngineError | None = None):
+        super().__init__(message, hint)
+        self.cause = cause
+
+
 class EngineStartError(EngineError):
     """The managed engine could not be started; the message names the reason found in its log."""
 

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qwen3vl_agent.config import EndpointSettings, Settings
+from qwen3vl_agent.config import EndpointSettings, EngineSettings, Settings
 from qwen3vl_agent.errors import EngineUnavailableError
 from qwen3vl_agent.inference.service import InferenceService
 from qwen3vl_agent.paths import app_paths
 
 if TYPE_CHECKING:
+    import httpx
+
     from qwen3vl_agent.engine.client import OpenAIEngineClient
     from qwen3vl_agent.engine.endpoints import EndpointPool
     from qwen3vl_agent.engine.managed import ManagedEngine
@@ -44,6 +46,7 @@ class Runtime:
     engine: ManagedEngine | EngineReplicas | None  # None in endpoints mode and when an engine was reused
     model_name: str
     reused: EngineRecord | None = None  # the running engine this runtime connected to
+    http: httpx.AsyncClient | None = None  # the one engine HTTP client (client, pool, health wait)
 
     async def start_engine(self, progress: StatusListener | None = None) -> None:
         """Start the managed engine if it is not running (no-op in endpoints mode)."""
@@ -59,6 +62,8 @@ class Runtime:
                 log.exception("error while shutting down the inference runtime")
         if self.engine is not None:
             await self.engine.stop()
+        if self.http is not None:
+            await self.http.aclose()
 
     async def __aenter__(self) -> Runtime:
         return self
@@ -112,11 +117,32 @@ async def build_runtime(
     later with `Runtime.start_engine` (e.g. the desktop app, once its window is up); requests
     sent before that fail with `EngineUnavailableError`.
     """
+    from qwen3vl_agent.engine.http import engine_http_client
+
+    engine_settings = settings.engine
+    http = engine_http_client(engine_settings)
+    try:
+        return await _build(
+            settings, engine_settings, http, start_engine, progress, cache_path, reuse_running
+        )
+    except BaseException:
+        await http.aclose()
+        raise
+
+
+async def _build(
+    settings: Settings,
+    engine_settings: EngineSettings,
+    http: httpx.AsyncClient,
+    start_engine: bool,
+    progress: StatusListener | None,
+    cache_path: Path | None,
+    reuse_running: bool,
+) -> Runtime:
     from qwen3vl_agent.engine.client import OpenAIEngineClient
     from qwen3vl_agent.engine.endpoints import EndpointPool
 
     engine: ManagedEngine | EngineReplicas | None = None
-    engine_settings = settings.engine
     reused = running_engine(settings) if engine_settings.mode == "managed" and reuse_running else None
     if reused is not None and reused.users_dir:
         reused = None  # another instance's shared engine: the SharedEngine below joins it (and
@@ -131,7 +157,7 @@ async def build_runtime(
             ) from exc
         urls = reused.replica_urls()
         endpoints = [EndpointSettings(url=u, api_key=key, model=reused.served_model_name) for u in urls]
-        pool = EndpointPool(endpoints, engine_settings)
+        pool = EndpointPool(endpoints, engine_settings, http=http)
     elif engine_settings.mode == "managed":
         from qwen3vl_agent.engine.managed import ManagedEngine
         from qwen3vl_agent.engine.replicas import EngineReplicas, resolve_replicas
@@ -146,8 +172,10 @@ async def build_runtime(
             engine = EngineReplicas(engine_settings, log_dir, count=count, record=reuse_running)
         else:
             kind = SharedEngine if reuse_running else ManagedEngine  # False: a private engine of our own
-            engine = kind(engine_settings, log_dir, log_name=instance_log_name(log_dir, "vllm-server"))
-        pool = EndpointPool([], engine_settings)
+            engine = kind(
+                engine_settings, log_dir, log_name=instance_log_name(log_dir, "vllm-server"), http=http
+            )
+        pool = EndpointPool([], engine_settings, http=http)
         pool.attach_managed(engine)  # each replica joins once it is READY
         if start_engine:
             try:
@@ -161,7 +189,7 @@ async def build_runtime(
                 "engine.mode is 'endpoints' but no endpoint is configured",
                 "add [[engine.endpoints]] url = ... to the config file",
             )
-        pool = EndpointPool(list(engine_settings.endpoints), engine_settings)
+        pool = EndpointPool(list(engine_settings.endpoints), engine_settings, http=http)
     client: OpenAIEngineClient | None = None
     try:
         await pool.start()
@@ -182,4 +210,4 @@ async def build_runtime(
         if engine is not None:
             await engine.stop()
         raise
-    return Runtime(settings, service, client, pool, engine, model, reused)
+    return Runtime(settings, service, client, pool, engine, model, reused, http)

@@ -6,9 +6,10 @@ which spares the server's front end its per-token work. Either way a cancelled c
 HTTP connection: the server sees the disconnect and aborts the generation. The exchange runs under
 `run_cancel_once`, so the connection is closed even when the caller is cancelled twice (a second
 cancel used to interrupt httpx's clean-up and leave it open).
-Retries are bounded and only for transient faults that happened before any text arrived (connect
-errors, HTTP 502/503/504, a stream that broke before its first token); a 4xx is never retried and
-HTTP 400 becomes `RequestRejectedError` carrying the server's message.
+Tries follow `retry_policy` (server errors, 429, broken streams, garbage, refused connections; at
+most `engine.max_retries` more, with backoff or the server's `Retry-After`), and only while no
+text has reached the caller. Every failure is a typed `EngineError` (`wire.py` says which, and
+why the transport is httpx + httpx-sse). The HTTP client is the pool's: one per runtime.
 """
 
 from __future__ import annotations
@@ -19,30 +20,29 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import httpx
 
 from qwen3vl_agent.config import EngineSettings
 from qwen3vl_agent.engine.cancel_once import run_cancel_once
 from qwen3vl_agent.engine.endpoints import Endpoint, EndpointPool, first_model
-from qwen3vl_agent.engine.retry_policy import RetryPolicy, parse_retry_after, retry_delay, should_retry
+from qwen3vl_agent.engine.retry_policy import RetryPolicy, retry_delay, should_retry
+from qwen3vl_agent.engine.wire import describe, http_error, stream_events, transport_error, whole_answer_event
 from qwen3vl_agent.errors import (
     DeadlineExceededError,
-    EngineAuthError,
     EngineBadAnswerError,
-    EngineBusyError,
+    EngineConnectError,
     EngineError,
     EngineFaultError,
     EngineGatewayError,
-    EngineHTTPError,
     EngineServerError,
     EngineStreamBrokenError,
     EngineTimeoutError,
     EngineUnavailableError,
+    ModelsUnavailableError,
     RequestRejectedError,
 )
 from qwen3vl_agent.inference.request import (
@@ -57,8 +57,6 @@ from qwen3vl_agent.inference.request import (
 )
 
 log = logging.getLogger(__name__)
-
-GATEWAY_STATUS = {502, 503, 504}  # the engine behind is away: out of rotation until a probe says back
 
 
 def image_data_url(image: PreparedImage) -> str:
@@ -126,22 +124,6 @@ class _StreamState:
     model: str | None = None
 
 
-def _server_message(text: str, status: int) -> str:
-    """The server's own words for an error answer: its JSON `error.message`/`detail`, or the text."""
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return text[:500] or httpx.codes.get_reason_phrase(status)
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict):
-            return str(err.get("message") or err.get("detail") or err)[:1000]
-        if isinstance(body.get("detail"), str):
-            return str(body["detail"])[:1000]
-        return str(err)[:1000]
-    return str(body)[:1000]
-
-
 class OpenAIEngineClient:
     """`EngineClient` over an `EndpointPool` of OpenAI-compatible servers (vLLM)."""
 
@@ -149,20 +131,14 @@ class OpenAIEngineClient:
         self._pool = pool
         self._settings = settings
         self._retry = RetryPolicy.from_settings(settings)
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(
-                settings.request_timeout_s,
-                connect=settings.connect_timeout_s,
-            ),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-        )
+        self._http = pool.http  # one HTTP client for requests and probes (its owner closes it)
 
     @property
     def pool(self) -> EndpointPool:
         return self._pool
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        """Nothing of its own to close: the HTTP client belongs to the pool or the runtime."""
 
     async def complete(
         self, request: InferenceRequest, on_delta: DeltaCallback | None = None
@@ -201,7 +177,7 @@ class OpenAIEngineClient:
             state = _StreamState()
             try:
                 return await run_cancel_once(self._run_once(endpoint, request, on_delta, state))
-            except (EngineFaultError, _ConnectFailed) as exc:
+            except (EngineFaultError, EngineConnectError) as exc:
                 last = exc
                 retry = not state.delivered and should_retry(exc, attempts, self._retry)
                 self._after_failure(endpoint, exc, state, last_try=not retry)
@@ -219,7 +195,7 @@ class OpenAIEngineClient:
 
         With another endpoint to go to it goes out at once; when it is the only one it is retried
         first (a glitch) and goes out only when the retries are spent."""
-        if not isinstance(exc, _ConnectFailed | EngineGatewayError | EngineStreamBrokenError):
+        if not isinstance(exc, EngineConnectError | EngineGatewayError | EngineStreamBrokenError):
             return
         if state.delivered:  # broke off mid-answer: its engine likely crashed
             self._pool.mark_failed(endpoint, f"stream broke: {exc.message}")
@@ -257,18 +233,20 @@ class OpenAIEngineClient:
             async with self._http.stream("POST", url, content=body, headers=headers) as resp:
                 if resp.status_code != 200:
                     await resp.aread()
-                    self._raise_for_status(endpoint, resp)
+                    raise http_error(
+                        endpoint.base_url, resp.status_code, resp.text, resp.headers.get("Retry-After")
+                    )
                 if not request.stream:
                     self._consume(whole_answer_event(await resp.aread()), state, started, on_delta)
                     state.ttft_s = None  # a whole answer has no first token to time
                 else:
                     # closed here, not by the garbage collector, when _consume or on_delta raises
-                    async with aclosing(_sse_events(resp)) as events:
+                    async with aclosing(stream_events(resp)) as events:
                         async for event in events:
                             self._consume(event, state, started, on_delta)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise _ConnectFailed(f"cannot connect to {endpoint.base_url} ({_describe(exc)})") from exc
-        except httpx.ReadTimeout as exc:
+            raise transport_error(endpoint.base_url, exc) from exc
+        except httpx.TimeoutException as exc:
             raise EngineTimeoutError(
                 f"The engine at {endpoint.base_url} stopped answering "
                 f"(no data for {self._settings.request_timeout_s:g} s)",
@@ -277,7 +255,7 @@ class OpenAIEngineClient:
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             if not state.delivered:
                 raise EngineStreamBrokenError(
-                    f"the connection to {endpoint.base_url} broke before the answer began ({_describe(exc)})",
+                    f"the connection to {endpoint.base_url} broke before the answer began ({describe(exc)})",
                     "the engine may have crashed; see its log",
                 ) from exc
             raise EngineStreamBrokenError(
@@ -303,9 +281,6 @@ class OpenAIEngineClient:
             endpoint=endpoint.base_url,
             model=state.model or model,
         )
-
-    def _raise_for_status(self, endpoint: Endpoint, resp: httpx.Response) -> None:
-        raise http_error(endpoint.base_url, resp.status_code, resp.text, resp.headers.get("Retry-After"))
 
     def _consume(
         self, event: dict[str, Any], state: _StreamState, started: float, on_delta: DeltaCallback | None
@@ -351,90 +326,37 @@ class OpenAIEngineClient:
                 state.finish_reason = choice["finish_reason"]
 
     async def list_models(self) -> list[dict[str, Any]]:
-        """The models served by the first reachable endpoint (`/v1/models` `data`)."""
-        last: Exception | None = None
+        """The models served by the first endpoint that answers `/v1/models` (its `data`).
+
+        Raises `ModelsUnavailableError` whose `cause` is the last endpoint's typed failure
+        (`EngineConnectError`, `EngineAuthError`, `EngineBadAnswerError`, ...)."""
+        last: EngineError | None = None
         for endpoint in [e for e in self._pool.endpoints if e.healthy] or self._pool.endpoints:
+            url = f"{endpoint.base_url}/models"
             try:
-                resp = await self._http.get(f"{endpoint.base_url}/models", headers=endpoint.headers())
+                resp = await self._http.get(url, headers=endpoint.headers())
             except httpx.HTTPError as exc:
-                last = exc
+                last = transport_error(endpoint.base_url, exc)
                 continue
             if resp.status_code != 200:
-                last = EngineError(f"{endpoint.base_url}/models answered HTTP {resp.status_code}")
+                last = http_error(url, resp.status_code, resp.text, resp.headers.get("Retry-After"))
                 continue
             try:
                 return [dict(m) for m in resp.json().get("data") or []]
             except (ValueError, AttributeError, TypeError):  # 200, but not /v1/models JSON
-                last = EngineError(
-                    f"{endpoint.base_url}/models did not answer like an OpenAI-compatible server"
+                last = EngineBadAnswerError(
+                    f"{url} did not answer like an OpenAI-compatible server", body=resp.text[:2000]
                 )
-        raise EngineUnavailableError(
-            f"No engine answered /v1/models ({_describe(last) if last else 'no endpoint'})",
+        raise ModelsUnavailableError(
+            f"No engine answered /v1/models ({last.message if last else 'no endpoint'})",
             "start the engine or check engine.endpoints",
+            cause=last,
         )
 
     async def health(self) -> dict[str, bool]:
         """Whether each endpoint answers right now (url -> ok)."""
         checks = await asyncio.gather(*(self._pool.check(e) for e in self._pool.endpoints))
         return {e.base_url: ok for e, (ok, _) in zip(self._pool.endpoints, checks, strict=True)}
-
-
-def whole_answer_event(body: bytes) -> dict[str, Any]:
-    """A non-streamed chat completion as one stream event, so one parser serves both.
-
-    Asked for where nobody reads tokens as they come (OCR pages): the server then skips its
-    per-token SSE work, ~0.15 ms of its front end's CPU per output token (docs/benchmarks.md).
-    """
-    try:
-        answer = json.loads(body)
-    except ValueError as exc:
-        raise EngineBadAnswerError(
-            f"The engine's answer is not JSON ({len(body)} bytes)",
-            "see the engine log",
-            body=body[:2000].decode("utf-8", "replace"),
-        ) from exc
-    if not isinstance(answer, dict):
-        raise EngineBadAnswerError("The engine's answer is not a JSON object", "see the engine log")
-    if "error" in answer or answer.get("object") == "error":
-        return {"error": answer.get("error", answer)}
-    choices = []
-    for choice in answer.get("choices") or []:
-        message = dict(choice.get("message") or {})
-        message["tool_calls"] = [
-            {**call, "index": call.get("index", i)} for i, call in enumerate(message.get("tool_calls") or [])
-        ]
-        choices.append({"delta": message, "finish_reason": choice.get("finish_reason")})
-    return {"model": answer.get("model"), "usage": answer.get("usage"), "choices": choices}
-
-
-async def _sse_events(resp: httpx.Response) -> AsyncGenerator[dict[str, Any], None]:
-    """JSON payloads of an SSE stream's `data:` lines, up to `[DONE]`.
-
-    Close it with `aclosing`: it closes httpx's line iterator in turn, so when the consumer stops
-    early (an error event, an `on_delta` that raises) no generator of the chain is left for the
-    garbage collector to close later, perhaps outside its event loop."""
-    # httpx types aiter_lines() as AsyncIterator; it is an async generator (it has aclose)
-    lines_gen = cast("AsyncGenerator[str, None]", resp.aiter_lines())
-    async with aclosing(lines_gen) as lines:
-        async for line in lines:
-            if not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
-            if data == "[DONE]":
-                return
-            if not data:
-                continue
-            try:
-                event = json.loads(data)
-            except json.JSONDecodeError as exc:
-                raise EngineBadAnswerError(
-                    f"The engine sent malformed stream data: {data[:200]!r}", body=data[:2000]
-                ) from exc
-            if not isinstance(event, dict):
-                raise EngineBadAnswerError(
-                    f"The engine sent a stream event that is not an object: {data[:200]!r}", body=data[:2000]
-                )
-            yield event
 
 
 def _render_tool_calls(calls: dict[int, dict[str, str]]) -> str:
@@ -450,51 +372,15 @@ def _render_tool_calls(calls: dict[int, dict[str, str]]) -> str:
     return ("\n" if out else "") + "\n".join(out)
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-class _ConnectFailed(EngineUnavailableError):
-    """No connection to one endpoint (refused, timed out): worth a retry, maybe elsewhere."""
-
-
 def _reported(exc: EngineError, attempts: int) -> EngineError:
     """The error the caller gets after `attempts` tries."""
-    if isinstance(exc, _ConnectFailed):
-        return EngineUnavailableError(
+    if isinstance(exc, EngineConnectError):
+        return EngineConnectError(
             f"The engine failed {attempts} times: {exc.message}" if attempts > 1 else exc.message,
-            "check that the engine is running; see its log",
+            exc.hint,
+            detail=exc.detail,
+            timed_out=exc.timed_out,
         )
     if isinstance(exc, EngineFaultError):
         return exc.after_attempts(attempts)
     return exc
-
-
-def http_error(url: str, status: int, body: str, retry_after: str | None = None) -> EngineHTTPError:
-    """The typed error for an HTTP error answer from `url` (`status`, the response `body`)."""
-    message = _server_message(body, status)
-    kind: type[EngineHTTPError] = EngineHTTPError
-    text, hint = f"The engine answered HTTP {status}: {message}", "see the engine log"
-    hint_or_none: str | None = hint
-    if status in GATEWAY_STATUS:
-        kind, text = EngineGatewayError, f"{url} answered HTTP {status}: {message}"
-    elif status in (400, 422):
-        kind, text, hint_or_none = RequestRejectedError, f"The engine rejected the request: {message}", None
-    elif status in (401, 403):
-        kind, text = EngineAuthError, f"The engine at {url} refused the API key (HTTP {status})"
-        hint_or_none = "check engine.api_key / the endpoint's api_key"
-    elif status == 404:
-        kind, hint_or_none = RequestRejectedError, None
-        text = f"The engine does not know this model or route: {message}"
-    elif status == 429:
-        kind, text, hint_or_none = (
-            EngineBusyError,
-            f"The engine is busy (HTTP 429): {message}",
-            "try again later",
-        )
-    elif status >= 500:
-        kind, text = EngineServerError, f"The engine failed (HTTP {status}): {message}"
-    return kind(
-        text, hint_or_none, status_code=status, body=body[:2000], retry_after_s=parse_retry_after(retry_after)
-    )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from qwen3vl_agent.config import EndpointSettings, EngineSettings
+from qwen3vl_agent.engine.http import engine_http_client, probe_timeout
 from qwen3vl_agent.engine.replicas import EngineReplicas
 from qwen3vl_agent.engine.status import EngineState, EngineStatus, StatusListener
 from qwen3vl_agent.errors import EngineUnavailableError
@@ -59,7 +60,15 @@ class Endpoint:
 
 
 class EndpointPool:
-    def __init__(self, endpoints: list[EndpointSettings], settings: EngineSettings) -> None:
+    def __init__(
+        self,
+        endpoints: list[EndpointSettings],
+        settings: EngineSettings,
+        *,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        """`http`: the runtime's one engine HTTP client (its owner closes it); without one the
+        pool makes its own, which the engine client then shares, and closes it in `close`."""
         self._settings = settings
         self._endpoints: list[Endpoint] = [
             Endpoint(normalize_base_url(e.url), e.api_key, e.model) for e in endpoints
@@ -68,13 +77,21 @@ class EndpointPool:
         self._engines: list[ManagedEngine] = []
         self._listeners: dict[int, StatusListener] = {}
         self._probe_task: asyncio.Task[None] | None = None
-        self._http: httpx.AsyncClient | None = None
+        self._http = http
+        self._owns_http = http is None
 
     # ------------------------------------------------------------------ membership
 
     @property
     def endpoints(self) -> list[Endpoint]:
         return list(self._endpoints)
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The HTTP client for this pool's servers (requests, probes)."""
+        if self._http is None:
+            self._http = engine_http_client(self._settings)
+        return self._http
 
     def add_endpoint(
         self, url: str, api_key: str | None = None, model: str | None = None, *, managed: bool = False
@@ -121,10 +138,6 @@ class EndpointPool:
 
     async def start(self) -> None:
         """Probe every endpoint once (so a dead one starts out of rotation) and start probing."""
-        if self._http is None:
-            self._http = httpx.AsyncClient(
-                timeout=httpx.Timeout(5.0, connect=self._settings.connect_timeout_s)
-            )
         await asyncio.gather(*(self._probe(e) for e in self._endpoints if not e.managed))
         if self._probe_task is None:
             self._probe_task = asyncio.create_task(self._probe_loop(), name="endpoint-probe")
@@ -139,7 +152,7 @@ class EndpointPool:
             listener = self._listeners.pop(id(engine), None)
             if listener is not None:
                 engine.remove_listener(listener)
-        if self._http is not None:
+        if self._owns_http and self._http is not None:
             await self._http.aclose()
             self._http = None
 
@@ -221,25 +234,23 @@ class EndpointPool:
 
     async def check(self, endpoint: Endpoint) -> tuple[bool, str]:
         """(answers?, detail): GET /health; where there is none, GET /v1/models."""
-        http = self._http or httpx.AsyncClient(timeout=5.0)
+        http, timeout = self.http, probe_timeout(self._settings)
         try:
-            try:
-                resp = await http.get(f"{endpoint.root_url}/health", headers=endpoint.headers())
-                if resp.status_code == 200:
-                    return True, "ok"
-                if resp.status_code not in (404, 405):
-                    return False, f"/health answered HTTP {resp.status_code}"
-                resp = await http.get(f"{endpoint.base_url}/models", headers=endpoint.headers())
-                if resp.status_code == 200:
-                    if endpoint.model is None:
-                        endpoint.model = first_model(resp.json())
-                    return True, "ok"
-                return False, f"/v1/models answered HTTP {resp.status_code}"
-            except httpx.HTTPError as exc:
-                return False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        finally:
-            if http is not self._http:
-                await http.aclose()
+            resp = await http.get(f"{endpoint.root_url}/health", headers=endpoint.headers(), timeout=timeout)
+            if resp.status_code == 200:
+                return True, "ok"
+            if resp.status_code not in (404, 405):
+                return False, f"/health answered HTTP {resp.status_code}"
+            resp = await http.get(f"{endpoint.base_url}/models", headers=endpoint.headers(), timeout=timeout)
+            if resp.status_code == 200:
+                if endpoint.model is None:
+                    endpoint.model = first_model(resp.json())
+                return True, "ok"
+            return False, f"/v1/models answered HTTP {resp.status_code}"
+        except httpx.HTTPError as exc:
+            return False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except ValueError as exc:  # 200, but not JSON
+            return False, f"/v1/models did not answer JSON ({exc})"
 
     def snapshot(self) -> list[dict[str, Any]]:
         """A plain view of the pool for status displays."""

@@ -43,6 +43,7 @@ from qwen3vl_agent.errors import EngineStartError
 
 log = logging.getLogger(__name__)
 
+HEALTH_TIMEOUT = httpx.Timeout(3.0, connect=1.0)  # one /health poll while the engine starts
 API_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 
 
@@ -61,8 +62,10 @@ class ManagedEngine:
         detached: bool = False,
         stop_grace_s: float = 15.0,
         log_name: str = "vllm-server.log",
+        http: httpx.AsyncClient | None = None,
     ) -> None:
         self._settings = settings
+        self._http = http  # the runtime's engine HTTP client (health wait); None: a short-lived one
         self._log_dir = Path(log_dir)
         self._log_path = self._log_dir / log_name
         self._detached = detached
@@ -343,7 +346,11 @@ class ManagedEngine:
         proc = self._proc
         deadline = self._launch_started + self._settings.startup_timeout_s
         health_url = f"http://{self._settings.host}:{self._port}/health"
-        async with httpx.AsyncClient(timeout=httpx.Timeout(3.0, connect=1.0)) as http:
+        async with contextlib.AsyncExitStack() as own:
+            http = self._http
+            if http is None:  # not given the runtime's client: a short-lived one of our own
+                http = httpx.AsyncClient()
+                own.push_async_callback(http.aclose)
             while True:
                 if proc.poll() is not None:
                     text = self._read_log_tail(200_000)
@@ -353,7 +360,7 @@ class ManagedEngine:
                     hint = f"{diag.hint}; log: {self._log_path}" if diag.hint else f"log: {self._log_path}"
                     raise self._fail(diag.reason, hint)
                 try:
-                    resp = await http.get(health_url)
+                    resp = await http.get(health_url, timeout=HEALTH_TIMEOUT)
                     if resp.status_code == 200:
                         return
                 except httpx.HTTPError:

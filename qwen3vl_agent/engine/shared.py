@@ -21,6 +21,8 @@ import secrets
 import time
 from pathlib import Path
 
+import httpx
+
 from qwen3vl_agent.config import EngineSettings
 from qwen3vl_agent.engine import leases
 from qwen3vl_agent.engine.managed import ManagedEngine
@@ -51,8 +53,9 @@ class SharedEngine(ManagedEngine):
         *,
         stop_grace_s: float = 15.0,
         log_name: str = "vllm-server.log",
+        http: httpx.AsyncClient | None = None,
     ) -> None:
-        super().__init__(settings, log_dir, stop_grace_s=stop_grace_s, log_name=log_name)
+        super().__init__(settings, log_dir, stop_grace_s=stop_grace_s, log_name=log_name, http=http)
         self._lock = EngineLock()
         self._adopted: EngineRecord | None = None
         self._users_dir: Path | None = None

@@ -212,10 +212,11 @@ class Fault:
     status: an HTTP error `status` (with `retry_after` as the `Retry-After` header when given);
     drop-mid-answer: a 200 stream with part of an answer, then the connection is cut;
     silence: the request is accepted and nothing is sent for `silence_s`;
-    garbage: a 200 "stream" of text that is not SSE, then the end of the body.
+    garbage: a 200 "stream" of text that is not SSE, then the end of the body;
+    error-event: a 200 stream whose only event is `event: error` (a `status` code in its data).
     """
 
-    kind: Literal["status", "drop-mid-answer", "silence", "garbage"]
+    kind: Literal["status", "drop-mid-answer", "silence", "garbage", "error-event"]
     status: int = 500
     retry_after: str | None = None
     silence_s: float = 120.0
@@ -237,6 +238,10 @@ class PolicyServer:
     chat_requests: int = 0
     contexts: list[PolicyContext] = field(default_factory=list)
     fault: Fault | None = None
+    # "vllm": one `data:` line per event, as vLLM writes them; "spec": every event spread over
+    # several `data:` lines, with comments, `id:`/`retry:`/`event:` fields and CRLF line ends, as
+    # the SSE spec allows and other OpenAI-compatible servers do
+    sse_style: Literal["vllm", "spec"] = "vllm"
     faulted: int = 0  # chat requests answered by `fault`
     chat_times: list[float] = field(default_factory=list)  # time.monotonic() of each chat request
     _released: threading.Event = field(default_factory=threading.Event)  # ends a silence at stop()
@@ -420,6 +425,10 @@ class PolicyServer:
                 if fault.kind == "garbage":
                     self.wfile.write(b"<html><body>502 upstream hiccup</body></html>\n")
                     return
+                if fault.kind == "error-event":
+                    error = {"message": "scripted error event", "code": fault.status}
+                    self.wfile.write(b"event: error\ndata: " + json.dumps(error).encode() + b"\n\n")
+                    return
                 piece = {"content": "Thought: I will click the", "role": "assistant"}
                 self._event(
                     {
@@ -432,7 +441,14 @@ class PolicyServer:
                 # the connection closes here, with no finish reason and no [DONE]: the answer is cut
 
             def _event(self, payload: dict[str, Any]) -> None:
-                self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+                if server.sse_style == "vllm":
+                    self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+                else:
+                    lines = json.dumps(payload, indent=1).splitlines()  # valid JSON once rejoined by \n
+                    self.wfile.write(b": keep-alive comment\r\nid: 7\r\nretry: 3000\r\nevent: message\r\n")
+                    self.wfile.write(
+                        b"".join(b"data: " + line.encode() + b"\r\n" for line in lines) + b"\r\n"
+                    )
                 self.wfile.flush()
 
         self._released.clear()

@@ -2,18 +2,25 @@
 
 It goes through `EndpointPool` + `OpenAIEngineClient.list_models` (the code that serves real
 requests), so the test sees what the app will see: the same URL normalisation, auth header and
-error messages. Runs as a coroutine on the Qt loop (qasync); httpx never blocks the thread.
+typed errors, which `_explain` turns into advice for this endpoint. Runs as a coroutine on the Qt loop (qasync); httpx never blocks the thread.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from qwen3vl_agent.config import EndpointSettings, EngineSettings
 from qwen3vl_agent.engine.client import OpenAIEngineClient
 from qwen3vl_agent.engine.endpoints import EndpointPool, normalize_base_url
-from qwen3vl_agent.errors import UserFacingError
+from qwen3vl_agent.errors import (
+    EngineAuthError,
+    EngineBadAnswerError,
+    EngineConnectError,
+    EngineHTTPError,
+    EngineTimeoutError,
+    ModelsUnavailableError,
+    UserFacingError,
+)
 
 TEST_TIMEOUT_S = 15.0
 
@@ -25,23 +32,25 @@ class ConnectionResult:
     models: list[str] = field(default_factory=list)
 
 
-def _explain(error: str, url: str, timeout_s: float) -> str:
-    """The client's message, with what it means for this endpoint spelled out."""
-    detail = error.removeprefix("No engine answered /v1/models ").strip("()") or error
-    status = re.search(r"answered HTTP (\d{3})", error)
-    if status and status.group(1) in ("401", "403"):
-        return f"{url} refused the API key (HTTP {status.group(1)}): check the key"
-    if status and status.group(1) == "404":
+def _explain(error: UserFacingError, url: str, timeout_s: float) -> str:
+    """What the client's typed failure means for this endpoint, in one line."""
+    cause = error.cause if isinstance(error, ModelsUnavailableError) and error.cause is not None else error
+    if isinstance(cause, EngineAuthError):
+        return f"{url} refused the API key (HTTP {cause.status_code}): check the key"
+    if isinstance(cause, EngineHTTPError) and cause.status_code == 404:
         return f"{url} has no /v1/models (HTTP 404): check the URL"
-    if status:
-        return f"{url}/models answered HTTP {status.group(1)}"
-    if "Timeout" in error:
+    if isinstance(cause, EngineHTTPError):
+        return f"{url}/models answered HTTP {cause.status_code}"
+    if (isinstance(cause, EngineConnectError) and cause.timed_out) or isinstance(cause, EngineTimeoutError):
+        detail = cause.detail if isinstance(cause, EngineConnectError) else cause.message
         return f"{url} did not answer within {timeout_s:g} s ({detail})"
-    if "did not answer like" in error:
+    if isinstance(cause, EngineBadAnswerError):
         return f"{url}/models did not answer like an OpenAI-compatible server"
-    if "ConnectError" in error:
-        return f"Cannot connect to {url} ({detail}): is the server running, and are host and port right?"
-    return f"{url}: {detail}"
+    if isinstance(cause, EngineConnectError):
+        return (
+            f"Cannot connect to {url} ({cause.detail}): is the server running, and are host and port right?"
+        )
+    return f"{url}: {cause.message}"
 
 
 async def probe_endpoint(
@@ -61,7 +70,7 @@ async def probe_endpoint(
     try:
         models = await client.list_models()
     except UserFacingError as exc:
-        return ConnectionResult(False, _explain(exc.message, normalize_base_url(endpoint.url), timeout_s))
+        return ConnectionResult(False, _explain(exc, normalize_base_url(endpoint.url), timeout_s))
     finally:
         await client.aclose()
         await pool.close()
