@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -205,3 +206,36 @@ def test_xtest_input_and_capture_are_bound_to_the_workspace(tmp_path: Path) -> N
             assert shot.image.getpixel((5, 5)) != (0, 0, 0)  # the form's window, not a black root
         finally:
             executor.close()
+
+
+@pytest.mark.skipif(
+    shutil.which("Xephyr") is None or shutil.which("matchbox-window-manager") is None,
+    reason="Xephyr or matchbox-window-manager is not installed",
+)
+def test_a_visible_workspace_with_a_window_manager(xvfb: Any, tmp_path: Path) -> None:
+    """--show-workspaces: Xephyr shows the workspace as a window on the (test's) desktop; with
+    matchbox the app's window is managed (found through _NET_CLIENT_LIST) and fills the screen."""
+    from Xlib import display as xdisplay
+
+    from qwen3vl_agent.workspace.windows import app_windows
+
+    spec = WorkspaceSpec(
+        width=800,
+        height=600,
+        server="xephyr",
+        window_manager="matchbox",
+        launch=form_launch(tmp_path / "f.jsonl"),
+    )
+    with Workspace(spec, 7) as ws:
+        assert ws.window is not None and ws.window.title == "qwen3vl-agent test form"
+        assert ws.window.rect[2:] == (800, 600)  # matchbox maximises it
+        host = xdisplay.Display(xvfb.name)
+        try:
+            titles = [w.title for w in app_windows(host)]
+        finally:
+            host.close()
+        assert any("qwen3vl-agent workspace 7" in t for t in titles), titles  # the window on the desktop
+        roles = ws.pids_by_role()
+        assert set(roles) == {"server", "window manager", "app"}
+        pids = ws.pids()
+    assert alive(pids) == []
