@@ -10,7 +10,11 @@ needs-attention), and so does losing the scoped window (closed, covered, retitle
 cannot be parsed, and actions the mapper or executor refuses, go back to the model as
 feedback, at most `max_feedback` times in a row. When the engine goes away the run pauses
 (reason "engine-unavailable") and retries by itself until the engine is back or the user
-stops. An engine that answers with errors, garbage or silence is not waited out: a step gets
+stops. When the model hands off (`terminate` with failure, or an `answer` that asks a question),
+`LoopConfig.on_handoff` decides: "wait" pauses as "waiting-for-you" with the model's reason until
+the user resumes (the next step starts from a fresh screenshot), "end" ends the run as
+needs-attention "waiting for you: <reason>" (batch rows), "off" takes the model at its word.
+An engine that answers with errors, garbage or silence is not waited out: a step gets
 `answer_deadline_s` for its answer and the retry policy's few tries, then the run pauses
 (reason "engine-failed", `on_stuck="wait"`) or ends (outcome "engine-error"). `pause()`, `resume()` and `stop()` may be called from any thread. Every step is
 written to the trajectory store; events go to `on_event`.
