@@ -477,16 +477,13 @@ class OcrJob:
                 continue  # unreadable, exported, unfinished, or being exported by another run
             doc = self.store.load_document(doc_id, self.options.mode)
             try:
-                # in a worker: the searchable PDF re-opens the input with PDFium
-                files = await self._pool().run(
+                # in this process (exports keep the user's umask, file_modes.py)
+                files = await asyncio.to_thread(
                     export_document, doc, self.options.formats, out, self._root_for(path)
                 )
-            except (UserFacingError, WorkerCrashedError) as exc:
-                reason = (
-                    str(exc) if isinstance(exc, UserFacingError) else f"the export crashed its worker ({exc})"
-                )
-                self.store.mark_exported(doc_id, [], error=reason)
-                self._emit("export_failed", reason, path=path)
+            except UserFacingError as exc:
+                self.store.mark_exported(doc_id, [], error=str(exc))
+                self._emit("export_failed", str(exc), path=path)
                 continue
             names = [str(f) for f in files]
             self.store.mark_exported(doc_id, names)

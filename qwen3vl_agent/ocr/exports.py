@@ -14,6 +14,7 @@ from pathlib import Path
 
 from qwen3vl_agent.ocr.atomic import write_text_atomic
 from qwen3vl_agent.ocr.model import OcrDocument
+from qwen3vl_agent.ocr.safe_html import CONTENT_SECURITY_POLICY, sanitise_html
 from qwen3vl_agent.ocr.searchable_pdf import write_searchable_pdf
 
 FORMATS = ("txt", "md", "json", "html", "pdf")
@@ -44,7 +45,7 @@ def render_html(doc: OcrDocument) -> str:
         body.append(
             f'<section class="page" id="page-{p.index + 1}" data-width="{p.width}" data-height="{p.height}">'
         )
-        body.append(p.as_html())
+        body.append(sanitise_html(p.as_html()))  # the model's HTML is untrusted (safe_html.py)
         body.append("</section>")
     for f in doc.failures:
         body.append(
@@ -52,6 +53,7 @@ def render_html(doc: OcrDocument) -> str:
         )
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
         f"<title>{title}</title></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
 

@@ -423,7 +423,7 @@ _ORIENTATION = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-_STRIP_ROWS = 512
+_STRIP_ROWS = 256
 
 
 def _downscaled_rgb(image: Image.Image, factor: int) -> Image.Image:
@@ -439,7 +439,11 @@ def _downscaled_rgb(image: Image.Image, factor: int) -> Image.Image:
 
 
 def _bytes_per_pixel(mode: str) -> int:
-    return 1 if mode in ("1", "L", "P") else max(1, len(mode))
+    """Bytes Pillow keeps per pixel: one for 1-bit, grey and palette images, two for 16-bit grey,
+    four for everything else (RGB is stored padded, as RGBX)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
 
 
 def decode_bytes(ref: PageRef, options: LoadOptions | None = None) -> int:
@@ -458,20 +462,21 @@ def decode_bytes(ref: PageRef, options: LoadOptions | None = None) -> int:
             finally:
                 page.close()
         pixels = math.ceil(w_pt * dpi / 72.0) * math.ceil(h_pt * dpi / 72.0)
-        return min(pixels, options.max_decode_pixels) * (4 + 3)  # the rendered BGRA bitmap + its RGB copy
+        return min(pixels, options.max_decode_pixels) * (4 + 4)  # the rendered BGRA bitmap + its RGB copy
     if ref.kind == "memory":
         data = _memory_pages.get(ref.path, b"")
         with Image.open(io.BytesIO(data)) as held:
-            return held.width * held.height * 3 * 2
+            return held.width * held.height * 4 * 2
     image = _open_image(ref.path, options.max_pixels)
     try:
-        pixels = image.width * image.height
-        native = pixels * _bytes_per_pixel(image.mode)
+        width, height = image.size
+        native = width * height * _bytes_per_pixel(image.mode)
     finally:
         image.close()
-    if pixels <= options.max_decode_pixels:
-        return native + pixels * 3
-    return native + options.max_decode_pixels * 3
+    if width * height <= options.max_decode_pixels:
+        return native + width * height * 4  # the file's pixels + their RGB copy
+    strip = _STRIP_ROWS * width * (_bytes_per_pixel(image.mode) + 4)
+    return native + options.max_decode_pixels * 4 + strip  # + the downscaled copy and one strip
 
 
 def _load_image_page(ref: PageRef, options: LoadOptions) -> PageInput:

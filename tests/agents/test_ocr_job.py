@@ -4,6 +4,7 @@ the Qwen3-VL modes against the real tiny vLLM engine, and a CLI batch killed wit
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -405,3 +406,185 @@ def test_cli_batch_killed_with_sigkill_resumes_with_no_page_lost_or_done_twice(
     assert all(attempts == 1 for d, i, _, attempts, _ in rows if (d, i) in finished_first)
     assert _db_rows("SELECT status FROM ocr_jobs")[0][0] == "done"
     assert len(list((tmp_path / "out").glob("*.txt"))) == 10
+
+
+# ------------------------------------------------------------------ claims: two runs, dead runs
+
+
+def _small_pages(folder: Path, count: int) -> Path:
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        image = Image.new("RGB", (360, 90), "white")
+        ImageDraw.Draw(image).text((12, 30), f"Page number {i}", fill="black")
+        image.save(folder / f"p{i:02d}.png")
+    return folder
+
+
+def test_two_resumes_of_one_job_at_once_do_each_page_once(tmp_path: Path) -> None:
+    folder = _small_pages(tmp_path / "in", 8)
+    store = OcrJobStore()
+    job_id = create_job(
+        store, [folder], OcrJobOptions(engine="cpu", workers=1, out_dir=str(tmp_path / "out"))
+    )
+    store.close()
+    cmd = [sys.executable, "-m", "qwen3vl_agent", "ocr", "resume", job_id, "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    runs = [
+        subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    results = [(p.wait(300), p.stderr.read().decode()) for p in runs]  # type: ignore[union-attr]
+    assert [rc for rc, _ in results] == [0, 0], results
+    rows = _db_rows("SELECT status, attempts, completions, claim FROM ocr_pages")
+    assert len(rows) == 8
+    assert all(r == ("done", 1, 1, None) for r in rows), rows  # each page claimed and done once
+    assert _db_rows("SELECT status FROM ocr_jobs")[0][0] == "done"
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.txt")) == [f"p{i:02d}.txt" for i in range(8)]
+    assert _db_rows("SELECT count(*) FROM ocr_documents WHERE exported_at IS NULL")[0][0] == 0
+
+
+def _dead_run(store: OcrJobStore) -> str:
+    """The id of a run whose process held its lease and was killed (SIGKILL)."""
+    code = (
+        "import os, sys; from pathlib import Path; from qwen3vl_agent.storage.run_lease import RunLease;"
+        "lease = RunLease(Path(sys.argv[1])); print(lease.run_id, flush=True); os.kill(os.getpid(), 9)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(store.leases_dir)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        timeout=60,
+    )
+    assert done.returncode == -signal.SIGKILL
+    return done.stdout.strip()
+
+
+def test_claims_are_guarded_and_pages_of_dead_runs_are_retried_then_quarantined(tmp_path: Path) -> None:
+    from qwen3vl_agent.ocr.model import OcrPage
+    from qwen3vl_agent.storage.run_lease import RunLease, lease_alive
+
+    folder = _small_pages(tmp_path / "in", 3)
+    store = OcrJobStore()
+    job_id = create_job(store, [folder], OcrJobOptions(engine="cpu", workers=1))
+    first, second, third = store.pending_pages(job_id)
+    result = OcrPage(index=0, width=1, height=1, text="x", engine="test")
+    with RunLease(store.leases_dir) as mine:
+        assert store.claim(first, mine.run_id) and not store.claim(first, "another-run")
+        assert not store.mark_done(first, result, 0.1, "another-run")  # not its claim: nothing stored
+        assert store.mark_done(first, result, 0.1, mine.run_id)
+        assert not store.mark_done(first, result, 0.1, mine.run_id)  # finished once only
+        assert store.claim(third, mine.run_id)  # a living run's claim survives recovery
+
+        dead = _dead_run(store)
+        assert not lease_alive(store.leases_dir, dead)
+        assert store.claim(second, dead)
+        alive = functools.partial(lease_alive, store.leases_dir)
+        (back,) = store.recover_abandoned(job_id, alive)
+        assert back.status == "pending" and back.page.crashes == 1
+        assert store.claim(second, (dead2 := _dead_run(store)))
+        (gone,) = store.recover_abandoned(job_id, alive)
+        assert gone.status == "quarantined" and dead2 != dead
+        assert store.counts(job_id).running == 1  # the living run still holds `third`
+        store.release_run(job_id, mine.run_id)
+
+    summary = asyncio.run(OcrJob(store, job_id).run())
+    assert (summary.counts.done, summary.counts.quarantined) == (2, 1)
+    assert any("quarantined" in reason for _, _, reason in summary.failures)
+    assert store.page_stats(job_id)[1][2] == "quarantined"
+    store.close()
+
+
+# ------------------------------------------------------------------ transient server errors
+
+
+class _FlakyServer:
+    """A real OpenAI-compatible HTTP server that answers HTTP 500 ("retryable response", as vLLM
+    does for an engine-side hiccup) `failures` times, then a normal whole answer."""
+
+    def __init__(self, failures: int) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.failures = failures
+        self.posts = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _send(self, code: int, payload: dict[str, Any]) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                if self.path.endswith("/models"):
+                    self._send(200, {"object": "list", "data": [{"id": "flaky", "object": "model"}]})
+                else:
+                    self._send(200, {})
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                server.posts += 1
+                if server.posts <= server.failures:
+                    self._send(500, {"error": {"message": "retryable response", "code": 500}})
+                    return
+                choice = {"index": 0, "message": {"role": "assistant", "content": "Recognised text"}}
+                choice["finish_reason"] = "stop"
+                usage = {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}
+                self._send(
+                    200,
+                    {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "model": "flaky",
+                        "choices": [choice],
+                        "usage": usage,
+                    },
+                )
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize(("failures", "outcome"), [(2, "done"), (9, "failed")])
+async def test_an_http_500_from_the_engine_is_retried_before_the_page_fails(
+    tmp_path: Path, failures: int, outcome: str
+) -> None:
+    from qwen3vl_agent.config import EndpointSettings
+
+    server = _FlakyServer(failures)
+    png = tmp_path / "page.png"
+    paragraphs_page().image.save(png)
+    settings = Settings(
+        engine=EngineSettings(mode="endpoints", endpoints=[EndpointSettings(url=server.url, model="flaky")]),
+        cache=CacheSettings(enabled=False),
+    )
+    runtime = await build_runtime(settings, cache_path=tmp_path / "cache.sqlite3")
+    store = OcrJobStore()
+    try:
+        job_id = create_job(store, [png], OcrJobOptions(engine="qwen", budget_tokens=256, workers=1))
+        summary = await OcrJob(store, job_id, runtime.service, retry_delays=(0.05, 0.05, 0.05)).run()
+    finally:
+        await runtime.close()
+        server.close()
+    ((status, result, error),) = store.db.execute("SELECT status, result, error FROM ocr_pages").fetchall()
+    assert status == outcome and summary.engine_used == "qwen"  # a 500 is no reason to fall back
+    if outcome == "done":
+        assert json.loads(result)["text"] == "Recognised text" and server.posts == 3
+    else:
+        assert "HTTP 500" in error and "retryable response" in error
+        assert server.posts == 4  # the first try and three retries, then the page fails
+    store.close()

@@ -85,3 +85,43 @@ def test_without_an_engine_the_default_qwen_run_falls_back_to_cpu_and_says_so(
     stderr = result.stderr  # type: ignore[attr-defined]
     assert "fallback: Qwen3-VL is unavailable" in stderr and "using the CPU engine" in stderr
     assert "(engine: cpu)" in stderr and cer(page.text, result.stdout) < 0.02  # type: ignore[attr-defined]
+
+
+def test_retry_failed_runs_the_failed_page_again_and_exports_the_document_again(tmp_path: Path) -> None:
+    from qwen3vl_agent.agents.ocr_job import OcrJobOptions, create_job
+    from qwen3vl_agent.agents.ocr_job_store import OcrJobStore
+
+    page = paragraphs_page()
+    png = tmp_path / "letter.png"
+    page.image.save(png)
+    good = png.read_bytes()
+    out = tmp_path / "out"
+    store = OcrJobStore()
+    job_id = create_job(store, [png], OcrJobOptions(engine="cpu", workers=1, out_dir=str(out)))
+    store.close()
+    png.write_bytes(good[: len(good) // 3])  # damaged after the job was made: the page fails
+
+    first = _run("ocr", "resume", job_id, "--no-progress")
+    assert first.exit_code == 1 and "letter.png page 1" in first.stderr  # type: ignore[attr-defined]
+    assert (out / "letter.txt").read_text() == ""  # exported with the page missing
+
+    png.write_bytes(good)  # repaired
+    again = _run("ocr", "resume", job_id, "--retry-failed", "--no-progress")
+    assert again.exit_code == 0, again.stderr  # type: ignore[attr-defined]
+    assert "1/1 pages done" in again.stderr  # type: ignore[attr-defined]
+    assert cer(page.text, (out / "letter.txt").read_text()) < 0.02  # exported again, with the text
+
+
+def test_links_out_of_an_input_folder_are_skipped_with_a_note(tmp_path: Path) -> None:
+    folder, elsewhere = tmp_path / "in", tmp_path / "elsewhere"
+    folder.mkdir()
+    elsewhere.mkdir()
+    paragraphs_page().image.save(elsewhere / "private.png")
+    (folder / "private.png").symlink_to(elsewhere / "private.png")
+    skipped = _run("ocr", str(folder), "--engine", "cpu", "--no-progress")
+    assert skipped.exit_code == 2  # type: ignore[attr-defined]
+    assert "No documents found" in skipped.stderr and "--follow-symlinks" in skipped.stderr  # type: ignore[attr-defined]
+    followed = _run(
+        "ocr", str(folder), "--engine", "cpu", "--no-progress", "--follow-symlinks", "--workers", "1"
+    )
+    assert followed.exit_code == 0 and "1/1 pages done" in followed.stderr  # type: ignore[attr-defined]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +15,9 @@ from qwen3vl_agent.ocr.inputs import (
     DocumentError,
     LoadOptions,
     PageRef,
+    decode_bytes,
     discover,
+    discover_inputs,
     iter_pages,
     load_page,
     page_count,
@@ -254,3 +260,77 @@ def test_a_scan_with_more_drawn_on_it_renders_at_least_at_the_scan_resolution(tm
     assert page.image is not None and page.dpi == 150 and abs(page.image.width - 1240) <= 1
     finer = load_page(PageRef(str(path), "pdf", 0), LoadOptions(dpi=300))
     assert finer.dpi == 300 and finer.image is not None and abs(finer.image.width - 2480) <= 1
+
+
+_PEAK_PROBE = """
+import json, resource, sys
+from qwen3vl_agent.ocr.inputs import LoadOptions, PageRef, decode_bytes, load_page
+ref = PageRef(sys.argv[1], "image", 0)
+estimate = decode_bytes(ref, LoadOptions())
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+page = load_page(ref, LoadOptions())
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"size": page.image.size, "mode": page.image.mode, "grown_kib": after - before,
+                  "estimate": estimate}))
+"""
+
+
+def test_a_14000_px_square_png_is_read_downscaled_under_a_memory_bound(tmp_path: Path) -> None:
+    """A 24 KB 1-bit PNG that claims 14,000 x 14,000 pixels (it used to peak at 1.1 GiB).
+
+    The bound: Pillow decodes the whole 1-bit image at one byte per pixel (196 MB = 187 MiB; no
+    Pillow API decodes a PNG in parts), plus the downscaled copy (at most 36 Mpx at Pillow's 4
+    bytes per RGB pixel = 137 MiB) and one 256-row strip at a time (17 MiB): 341 MiB at most;
+    400 MiB leaves room for allocator slack. The old path made full-size RGB copies: 1,092 MiB
+    measured the same way. Measured in a fresh process (ru_maxrss, so imports are not counted)."""
+    png = write_huge_png(tmp_path / "big.png", 14000, 14000)
+    assert png.stat().st_size < 64_000  # tens of KB on disk
+    probe = subprocess.run(
+        [sys.executable, "-c", _PEAK_PROBE, str(png)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert probe.returncode == 0, probe.stderr
+    result = json.loads(probe.stdout)
+    width, height = result["size"]
+    assert result["mode"] == "RGB" and width * height <= LoadOptions().max_decode_pixels
+    assert width >= 4000 and abs(width - height) <= 1  # downscaled, not cropped or refused
+    assert result["grown_kib"] / 1024 < 400, result
+    # the job's memory budget counts (at least) what the load really holds
+    assert result["estimate"] >= result["grown_kib"] * 1024
+
+
+def test_symlinks_that_lead_out_of_an_input_folder_are_skipped_unless_asked(tmp_path: Path) -> None:
+    inside, outside = tmp_path / "in", tmp_path / "private"
+    (inside / "sub").mkdir(parents=True)
+    (outside / "deep").mkdir(parents=True)
+    image = Image.new("RGB", (40, 30), "white")
+    image.save(inside / "a.png")
+    image.save(inside / "sub" / "b.png")
+    image.save(outside / "secret.png")
+    image.save(outside / "deep" / "other.png")
+    (inside / "leak.png").symlink_to(outside / "secret.png")  # a file link out of the folder
+    (inside / "tree").symlink_to(outside)  # a folder link out of it
+    (inside / "alias.png").symlink_to(inside / "a.png")  # a link that stays inside: harmless
+    (inside / "sub" / "loop").symlink_to(inside)  # a loop
+
+    found = discover_inputs([inside])
+    assert [p.relative_to(inside).as_posix() for p in found.files] == ["a.png", "sub/b.png"]
+    assert sorted(p.name for p in found.skipped_links) == ["leak.png", "tree"]
+
+    followed = discover_inputs([inside], follow_symlinks=True)
+    names = sorted(p.resolve().name for p in followed.files)
+    assert names == ["a.png", "b.png", "other.png", "secret.png"] and followed.skipped_links == []
+    # a file named explicitly is read even through a link: the user asked for it
+    assert discover([inside / "leak.png"]) == [inside / "leak.png"]
+
+
+def test_decode_bytes_reads_only_headers(tmp_path: Path) -> None:
+    huge = write_huge_png(tmp_path / "huge.png", 20000, 10000)
+    before = _rss_mb()
+    estimate = decode_bytes(PageRef(str(huge), "image", 0), LoadOptions())
+    assert _rss_mb() - before < 32
+    # the 1-bit pixels (1 byte each), the downscaled RGB copy (4 bytes each), one strip
+    assert estimate == 20000 * 10000 + LoadOptions().max_decode_pixels * 4 + 256 * 20000 * 5
