@@ -18,14 +18,14 @@ import asyncio
 import functools
 import os
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from qwen3vl_agent.agents.ocr_job_store import JobCounts, OcrJobStore, PendingPage
 from qwen3vl_agent.agents.ocr_workers import MemoryBudget, WorkerCrashedError, WorkerPool
-from qwen3vl_agent.errors import EngineServerError, EngineUnavailableError, UserFacingError
+from qwen3vl_agent.errors import EngineUnavailableError, UserFacingError
 from qwen3vl_agent.ocr import cpu_engine, page_worker
 from qwen3vl_agent.ocr.exports import FORMATS, export_document
 from qwen3vl_agent.ocr.inputs import (
@@ -217,23 +217,6 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-# Transient server errors (HTTP 5xx) on an OCR page: wait this long before each new try.
-# A seam, not a policy: it goes once the engine client's one retry policy (issue 12/14) lands.
-SERVER_ERROR_RETRY_DELAYS_S: tuple[float, ...] = (1.0, 3.0, 8.0)
-
-
-async def submit_retrying(
-    call: Callable[[], Awaitable[OcrPage]], delays: Sequence[float] = SERVER_ERROR_RETRY_DELAYS_S
-) -> OcrPage:
-    """`call()`, tried again after each delay while it fails with a transient server error."""
-    for delay in delays:
-        try:
-            return await call()
-        except EngineServerError:
-            await asyncio.sleep(delay)
-    return await call()
-
-
 PageWork = Callable[[PendingPage], Coroutine[Any, Any, None]]
 
 
@@ -249,7 +232,6 @@ class OcrJob:
         on_progress: ProgressCallback | None = None,
         unavailable_reason: str | None = None,
         max_in_flight: int = 32,
-        retry_delays: Sequence[float] = SERVER_ERROR_RETRY_DELAYS_S,
     ) -> None:
         self.store = store
         self.job_id = job_id
@@ -257,7 +239,6 @@ class OcrJob:
         self.on_progress = on_progress
         self.unavailable_reason = unavailable_reason
         self.max_in_flight = max_in_flight
-        self.retry_delays = tuple(retry_delays)
         self.job = store.job(job_id)
         self.options = OcrJobOptions.from_dict(self.job.options)
         self.load = self.options.load_options()
@@ -399,7 +380,10 @@ class OcrJob:
             prepared = await self._decode_budgeted(
                 page, page_worker.prepare_for_qwen, opts.budget_tokens, opts.encoding
             )
-            result = await submit_retrying(lambda: engine.recognise_prepared(prepared), self.retry_delays)
+            # transient engine faults (HTTP 5xx, 429, a broken answer) are retried by the engine
+            # client under the one retry policy (engine/retry_policy.py); what still fails here
+            # fails the page with its reason
+            result = await engine.recognise_prepared(prepared)
         except EngineUnavailableError as exc:
             self.store.release(page, self.run_id)  # for the CPU pass
             self._fall_back(str(exc))
