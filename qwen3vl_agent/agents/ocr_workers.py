@@ -4,7 +4,7 @@
 in flight on it fails at once (`BrokenProcessPool`); the first to notice replaces the pool and
 shuts the broken one down, the others reuse the new one, and each caller gets a
 `WorkerCrashedError` so the job can count the crash against its page. Only one pool is ever
-alive, and `close` shuts it down.
+alive, and `close` shuts it down; should the app be killed, its workers end by themselves.
 
 `MemoryBudget` bounds the bytes of decoded pixels in flight (not a page count: one 14,000 px
 square page weighs as much as a hundred letters). A page larger than the whole budget runs alone.
@@ -15,10 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
+
+from qwen3vl_agent.ocr import page_worker
 
 T = TypeVar("T")
 
@@ -43,7 +46,12 @@ class WorkerPool:
 
     def _current(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=self._context,
+                initializer=page_worker.exit_with_app,  # no worker outlives a killed app
+                initargs=(os.getpid(),),
+            )
             self.pools_started += 1
         return self._pool
 

@@ -7,6 +7,10 @@ app; the job notices the dead worker and quarantines the page that killed it twi
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
 from qwen3vl_agent.errors import UserFacingError
 from qwen3vl_agent.ocr.inputs import (
     LoadOptions,
@@ -18,7 +22,27 @@ from qwen3vl_agent.ocr.inputs import (
 )
 from qwen3vl_agent.ocr.qwen_engine import PreparedPage, prepare_page
 
-__all__ = ["page_bytes", "prepare_for_qwen", "survey_documents"]
+__all__ = ["exit_with_app", "page_bytes", "prepare_for_qwen", "survey_documents"]
+
+
+def exit_with_app(app_pid: int, interval_s: float = 1.0) -> None:
+    """Worker initializer: end this worker soon after the app that started it is gone.
+
+    An app that is SIGKILLed (or crashes) cannot shut its pool down, and a worker waits on its
+    task queue forever (it holds the queue's write end itself, so it never sees EOF); its fork
+    server and resource tracker then live on too. A daemon thread watches the app's pid."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            try:
+                os.kill(app_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # another user's process has the pid now: ours is gone
+                os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-app", daemon=True).start()
 
 
 def _survey(path: str, max_pixels: int) -> tuple[int, str | None]:

@@ -429,13 +429,13 @@ class OcrPane(QWidget):
             f"{p.done + p.failed}/{p.total} pages · {rate} · ETA {format_eta(p.eta_s)}"
             + (f" · {p.failed} failed" if p.failed else "")
         )
-        if p.kind == "fallback":
+        if p.kind in ("fallback", "page_quarantined"):
             self.ctx.bridge.notice.emit("warning", p.message)
-        if p.kind in ("page_done", "page_failed") and p.path and p.page:
+        if p.kind in ("page_done", "page_failed", "page_quarantined") and p.path and p.page:
             item = getattr(self, "_page_items", {}).get((p.path, p.page - 1))
             if item is not None:
-                item.setText(1, "done" if p.kind == "page_done" else "failed")
-                if p.kind == "page_failed":
+                item.setText(1, {"page_done": "done", "page_failed": "failed"}.get(p.kind, "quarantined"))
+                if p.kind != "page_done":
                     item.setToolTip(1, p.message)
                 if not self.pages.selectedItems():
                     self.pages.setCurrentItem(item)

@@ -103,3 +103,43 @@ async def test_the_memory_budget_never_lets_pages_exceed_it_and_runs_a_giant_alo
         waiting.cancel()
     await asyncio.gather(waiting, return_exceptions=True)
     assert budget.in_use == 0
+
+
+_KILLED_APP = """
+import os, signal
+from qwen3vl_agent.agents.ocr_workers import WorkerPool
+pool = WorkerPool(2)
+assert pool.call(os.getpid) > 0
+print(" ".join(str(pid) for pid in pool._current()._processes), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_workers_end_when_the_app_is_killed() -> None:
+    """A SIGKILLed app cannot shut its pool down; its workers must not wait on their queue forever."""
+    import subprocess
+    import sys
+
+    # not capture_output: the fork server keeps the pipe open until its last worker is gone
+    app = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_APP],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    line = app.stdout.readline()  # type: ignore[union-attr]
+    assert app.wait(120) == -9
+    app.stdout.close()  # type: ignore[union-attr]
+    workers = [int(p) for p in line.split()]
+    assert workers  # the pool starts its workers as work arrives
+
+    def alive(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 30
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in workers)
