@@ -71,6 +71,21 @@ def test_bad_input_is_one_clear_line_with_exit_code_2(tmp_path: Path) -> None:
     assert unknown.exit_code == 2 and "No OCR job 'nope'" in unknown.stderr  # type: ignore[attr-defined]
     huge_dpi = _run("ocr", str(tmp_path), "--dpi", "5000", "--engine", "cpu")
     assert huge_dpi.exit_code == 2 and "out of range" in huge_dpi.stderr  # type: ignore[attr-defined]
+    no_such_lang = _run("ocr", str(tmp_path), "--engine", "cpu", "--lang", "eng+klingon")
+    assert no_such_lang.exit_code == 2  # type: ignore[attr-defined]
+    assert "no language data for klingon" in no_such_lang.stderr  # type: ignore[attr-defined]
+
+
+def test_lang_chi_sim_reads_a_chinese_scan_through_a_job(tmp_path: Path) -> None:
+    """`--engine cpu --lang chi_sim` on a scanned PDF: the PaddleOCR engine in a worker process."""
+    from tests.support.ocr_documents import chinese_page, cjk_cer, write_scanned_pdf
+
+    page = chinese_page()
+    pdf = write_scanned_pdf(tmp_path / "zh.pdf", [page.image])
+    out = tmp_path / "out"
+    result = _run("ocr", str(pdf), "--engine", "cpu", "--lang", "chi_sim", "--out", str(out), "--no-progress")
+    assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
+    assert cjk_cer(page.text, (out / "zh.txt").read_text(encoding="utf-8")) <= 0.01
 
 
 def test_without_an_engine_the_default_qwen_run_falls_back_to_cpu_and_says_so(
