@@ -10,12 +10,12 @@ Percentiles come from the histogram buckets (linear inside a bucket), so they ar
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 HISTOGRAMS = {
     "ttft_ms": "vllm:time_to_first_token_seconds",
@@ -33,8 +33,6 @@ COUNTERS = {
     "mm_cache_queries": "vllm:mm_cache_queries_total",
     "mm_cache_hits": "vllm:mm_cache_hits_total",
 }
-_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)")
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
 @dataclass
@@ -46,19 +44,17 @@ class Snapshot:
 
 
 def parse_samples(text: str) -> list[tuple[str, dict[str, str], float]]:
-    """Samples of a Prometheus text exposition: (name, labels, value)."""
-    samples = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = _LINE.match(line)
-        if m is None:
-            continue
-        try:
-            value = float(m.group(4))
-        except ValueError:
-            continue
-        samples.append((m.group(1), dict(_LABEL.findall(m.group(3) or "")), value))
+    """Samples of a Prometheus text exposition: (name, labels, value).
+
+    Parsed by `prometheus_client`; a malformed line ends the parse (the metric families completed
+    before it are kept): a server that garbles its metrics loses that breakdown, not the benchmark.
+    """
+    samples: list[tuple[str, dict[str, str], float]] = []
+    try:
+        for family in text_string_to_metric_families(text):
+            samples.extend((s.name, dict(s.labels), float(s.value)) for s in family.samples)
+    except ValueError:
+        pass
     return samples
 
 

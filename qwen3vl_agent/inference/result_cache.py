@@ -1,8 +1,8 @@
 """The result cache: L1 in-memory LRU (bounded in entries and bytes) in front of L2 SQLite.
 
-A miss must cost almost nothing (every new screenshot is one), so the keys present in L2 are
-loaded once into a set: a key that is not there skips the round trip to the SQLite thread.
-Keys another process writes later are not seen until restart; that only costs a miss.
+L1 is a `cachetools.TLRUCache` (least recently used, a per-entry expiry, a byte budget through
+`getsizeof`) with an entry cap on top. An L1 miss asks L2's primary-key index directly (one
+round trip to the SQLite thread), so keys another process writes are seen at once.
 
 Keys come from `cache_key` (exact pixel hashes, never perceptual ones). The near-duplicate
 lookup (`get_near`) compares perceptual hashes within requests of the same shape; the service
@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cachetools import Cache, TLRUCache
 
 from qwen3vl_agent.config import CacheSettings
 from qwen3vl_agent.inference.cache_key import phash_distance
 from qwen3vl_agent.inference.request import InferenceResult, Usage
 from qwen3vl_agent.inference.result_store import ResultStore, StoredResult
 from qwen3vl_agent.paths import app_paths
-
-L2_INDEX_LIMIT = 500_000  # more live keys than this: ask SQLite on every miss instead
 
 
 def default_cache_path() -> Path:
@@ -81,6 +81,40 @@ class _L1Entry:
     phashes: list[str] | None
 
 
+class _L1Cache(TLRUCache[str, _L1Entry]):
+    """TLRU bounded in bytes (by `getsizeof`) and in entries; tells the owner what it drops."""
+
+    def __init__(self, max_entries: int, max_bytes: int, on_drop: Callable[[str, _L1Entry], None]) -> None:
+        super().__init__(
+            maxsize=max_bytes,
+            ttu=lambda _key, entry, _now: entry.expires,
+            timer=time.time,
+            getsizeof=lambda entry: entry.result.size,
+        )
+        self.max_entries = max_entries
+        self._on_drop = on_drop
+
+    def __setitem__(self, key: str, value: _L1Entry) -> None:
+        super().__setitem__(key, value)
+        while len(self) > self.max_entries:
+            self.popitem()
+
+    def popitem(self) -> tuple[str, _L1Entry]:
+        key, entry = super().popitem()
+        self._on_drop(key, entry)
+        return key, entry
+
+    def expire(self, time: float | None = None) -> list[tuple[str, _L1Entry]]:
+        expired = list(super().expire(time))
+        for key, entry in expired:
+            self._on_drop(key, entry)
+        return expired
+
+    def peek(self, key: str) -> _L1Entry | None:
+        """The live entry without touching its recency (the near-duplicate scan reads many)."""
+        return Cache.__getitem__(self, key) if key in self else None
+
+
 class ResultCache:
     """Two-level result cache; all methods are called from the event loop."""
 
@@ -88,31 +122,21 @@ class ResultCache:
         self.settings = settings
         self.path = path or default_cache_path()
         self.store = ResultStore(self.path)
-        self._l1: OrderedDict[str, _L1Entry] = OrderedDict()
-        self._l1_bytes = 0
+        self._l1 = _L1Cache(settings.l1_max_entries, settings.l1_max_bytes, self._unindex)
         self._shapes: dict[str, set[str]] = {}
         self._stats = CacheStats()
         self._pending: set[asyncio.Future[bool]] = set()
         self._flushed_counters: dict[str, int] = {}
-        self._l2_keys: set[str] | None = None
-        self._l2_index_loaded = False
 
     # -- L1 ---------------------------------------------------------------------------------
     def _l1_get(self, key: str, now: float) -> StoredResult | None:
         entry = self._l1.get(key)
         if entry is None:
+            self._l1.expire(now)
             return None
-        if entry.expires <= now:
-            self._l1_remove(key)
-            return None
-        self._l1.move_to_end(key)
         return entry.result
 
-    def _l1_remove(self, key: str) -> None:
-        entry = self._l1.pop(key, None)
-        if entry is None:
-            return
-        self._l1_bytes -= entry.result.size
+    def _unindex(self, key: str, entry: _L1Entry) -> None:
         if entry.shape is not None:
             keys = self._shapes.get(entry.shape)
             if keys is not None:
@@ -125,15 +149,13 @@ class ResultCache:
     ) -> None:
         if result.size > self.settings.l1_max_bytes:
             return
-        self._l1_remove(key)
-        self._l1[key] = _L1Entry(result, expires, shape if phashes else None, phashes)
-        self._l1_bytes += result.size
-        if phashes and shape is not None:
+        old = self._l1.pop(key, None)
+        if old is not None:
+            self._unindex(key, old)
+        entry = _L1Entry(result, expires, shape if phashes else None, phashes)
+        self._l1[key] = entry
+        if key in self._l1 and phashes and shape is not None:
             self._shapes.setdefault(shape, set()).add(key)
-        while self._l1 and (
-            len(self._l1) > self.settings.l1_max_entries or self._l1_bytes > self.settings.l1_max_bytes
-        ):
-            self._l1_remove(next(iter(self._l1)))
 
     # -- lookups ------------------------------------------------------------------------------
     async def get(self, key: str) -> CacheHit | None:
@@ -143,15 +165,7 @@ class ResultCache:
         if found is not None:
             self._stats.l1_hits += 1
             return CacheHit(key, "l1", found)
-        if not self._l2_index_loaded:
-            self._l2_index_loaded = True
-            self._l2_keys = await self.store.keys(now, L2_INDEX_LIMIT)
-        if self._l2_keys is not None and key not in self._l2_keys:
-            self._stats.misses += 1
-            return None
         found = await self.store.get(key, now)
-        if found is None and self._l2_keys is not None:
-            self._l2_keys.discard(key)  # expired (or cleared by another process)
         if found is not None:
             self._stats.l2_hits += 1
             self._l1_put(key, found, min(found.expires_at, now + self.settings.l1_ttl_s), None, None)
@@ -164,7 +178,7 @@ class ResultCache:
         now = time.time()
         best: CacheHit | None = None
         for key in list(self._shapes.get(shape, ())):
-            entry = self._l1.get(key)
+            entry = self._l1.peek(key)
             if entry is None or entry.phashes is None or entry.expires <= now:
                 continue
             distance = phash_distance(phashes, entry.phashes)
@@ -204,8 +218,6 @@ class ResultCache:
         )
         self._stats.stores += 1
         self._l1_put(key, stored, now + self.settings.l1_ttl_s, shape, phashes)
-        if self._l2_keys is not None:
-            self._l2_keys.add(key)
         future = self.store.put(key, shape or "", phashes, stored)
         self._pending.add(future)
         future.add_done_callback(self._written)
@@ -231,7 +243,7 @@ class ResultCache:
             stores=s.stores,
             l2_write_failures=s.l2_write_failures,
             l1_entries=len(self._l1),
-            l1_bytes=self._l1_bytes,
+            l1_bytes=int(self._l1.currsize),
             l2_failures={k: v for k, v in self.store.failures.items() if v},
             l2_rebuilds=self.store.rebuilds,
         )
@@ -241,9 +253,6 @@ class ResultCache:
         await self.flush()
         self._l1.clear()
         self._shapes.clear()
-        self._l1_bytes = 0
-        if self._l2_keys is not None:
-            self._l2_keys.clear()
         return await self.store.clear()
 
     async def _save_counters(self) -> None:

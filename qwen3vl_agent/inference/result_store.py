@@ -215,17 +215,6 @@ class ResultStore:
 
         return await self.run(fn, None, "lookup")
 
-    async def keys(self, now: float, limit: int) -> set[str] | None:
-        """The live keys, or None if there are more than `limit` (or the file cannot be read)."""
-
-        def fn(db: sqlite_utils.Database) -> set[str] | None:
-            rows = db.execute(
-                "SELECT key FROM results WHERE expires_at > ? LIMIT ?", [now, limit + 1]
-            ).fetchall()
-            return None if len(rows) > limit else {row[0] for row in rows}
-
-        return await self.run(fn, None, "index load")
-
     async def get_near(
         self, shape: str, phashes: list[str], max_distance: int, now: float
     ) -> tuple[str, StoredResult, int] | None:
