@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from qwen3vl_agent.inference.request import (
     InferenceResult,
     Priority,
 )
+from qwen3vl_agent.percentile import percentile
 
 log = logging.getLogger(__name__)
 SAMPLES = 10_000  # recent wait/service times kept for percentiles
@@ -69,15 +69,6 @@ class _Flight:
     task: asyncio.Task[None] | None = None
     started: float = 0.0
     on_result: Callable[[InferenceResult], None] | None = None
-
-
-def percentile(samples: list[float], q: float) -> float:
-    """Nearest-rank percentile (0 when there are no samples)."""
-    if not samples:
-        return 0.0
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 @dataclass(frozen=True)
@@ -214,10 +205,10 @@ class RequestQueue:
             in_flight=self.in_flight,
             max_in_flight=self.settings.max_in_flight,
             max_queued=self.settings.max_queued,
-            wait_p50_s=percentile(wait, 50),
-            wait_p99_s=percentile(wait, 99),
-            service_p50_s=percentile(service, 50),
-            service_p99_s=percentile(service, 99),
+            wait_p50_s=percentile(wait, 50) or 0.0,
+            wait_p99_s=percentile(wait, 99) or 0.0,
+            service_p50_s=percentile(service, 50) or 0.0,
+            service_p99_s=percentile(service, 99) or 0.0,
             **self._counts,
         )
 
@@ -344,4 +335,4 @@ class RequestQueue:
             self._pump()
 
 
-__all__ = ["QueueStats", "RequestQueue", "percentile"]
+__all__ = ["QueueStats", "RequestQueue"]

@@ -8,7 +8,7 @@ import pytest
 
 from qwen3vl_agent.config import QueueSettings
 from qwen3vl_agent.errors import DeadlineExceededError, EngineError, QueueFullError, RequestCancelledError
-from qwen3vl_agent.inference.queue import RequestQueue, percentile
+from qwen3vl_agent.inference.queue import RequestQueue
 from qwen3vl_agent.inference.request import InferenceRequest, Message, Priority, TaskKind
 from tests.support.fake_engine import FakeEngineClient
 
@@ -237,11 +237,10 @@ async def test_metrics_percentiles_and_depth() -> None:
     await asyncio.gather(*(queue.submit(req(f"q{i}", priority=Priority.AGENT)) for i in range(20)))
     stats = queue.stats()
     assert stats.completed == 20
-    assert stats.wait_p99_s >= stats.wait_p50_s >= 0
+    assert stats.wait_p99_s > 0  # 18 of the 20 waited for one of the 2 slots
+    assert stats.wait_p99_s >= stats.wait_p50_s
     assert stats.service_p99_s >= stats.service_p50_s > 0
-    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
-    assert percentile([float(i) for i in range(1, 101)], 99) == 99.0
-    assert percentile([], 50) == 0.0
+    assert RequestQueue(client, QueueSettings()).stats().wait_p99_s == 0.0  # no samples yet
 
 
 async def test_result_hook_runs_once_before_any_waiter_wakes() -> None:

@@ -85,7 +85,7 @@ def test_shortcuts_themes_and_layout_memory(make_window: Any, qloop: Any) -> Non
     assert again.tabs.currentIndex() == 2
     from qwen3vl_agent.ui.main_window import qsettings
 
-    assert qsettings().value("chat/splitter") is not None
+    assert qsettings().value("chat/splitter") == window.chat.splitter.saveState()  # the state, saved
     assert (app_paths().config_dir / "ui-state.ini").exists()  # beside the config, not in ~/.config
     assert again.ocr.engine.currentData() == "cpu"
 
