@@ -57,8 +57,11 @@ class EngineSettings(BaseModel):
     replica_min_gpu_gib: float = Field(
         default=32.0, gt=0, description="auto: GPU memory each replica needs at least"
     )
-    replica_start_stagger_s: float = Field(
-        default=20.0, ge=0, description="Seconds between replica starts (unless the previous one is up)"
+    replica_start_stagger_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="None: each replica starts once the previous one serves (GPU memory is profiled "
+        "per process); seconds: start that long after the previous one regardless",
     )
     limit_mm_images: int = 4
     enable_chunked_prefill: bool = True

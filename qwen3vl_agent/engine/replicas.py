@@ -8,8 +8,12 @@ The endpoint pool already routes least-outstanding, so the replicas are simply N
 Each replica is a `ManagedEngine` of its own (its own group guard, so no orphans; its own
 watchdog, so a crash restarts only that one; its own log: `vllm-server.log` for the first,
 `vllm-server-replica-2.log` … for the others), with `gpu_memory_utilization / N` of the GPU and the
-same API key and model name. They start staggered (`replica_start_stagger_s`): vLLM measures
-free GPU memory while it loads, and starts that overlap exactly can misjudge each other.
+same API key and model name. They start one after the other, each once the previous one serves:
+vLLM sizes its KV cache from the GPU memory it sees used while it profiles, so replicas loading at
+the same time take each other's memory for their own (on the H200, three started 20 s apart on a
+cold machine: the first found "no available memory for the cache blocks").
+`replica_start_stagger_s` overrides this (start after that many seconds even if the previous one
+is not up: only where memory is not shared, e.g. the CPU build's fixed KV space).
 
 `auto` (see `auto_replicas`): one replica per `replica_min_gpu_gib` of usable GPU memory (at
 least 2.5 × the model's weights), at most one per two host cores beyond two kept for the app,
@@ -267,8 +271,8 @@ class EngineReplicas:
     async def _start_all(self, report: StatusListener | None) -> None:
         stagger = self._settings.replica_start_stagger_s
         tasks = [
-            asyncio.create_task(self._start_one(r, i * stagger, report), name=f"engine-replica-{i + 1}")
-            for i, r in enumerate(self.replicas)
+            asyncio.create_task(self._start_one(i, stagger, report), name=f"engine-replica-{i + 1}")
+            for i in range(len(self.replicas))
         ]
         try:
             await asyncio.gather(*tasks)
@@ -279,17 +283,16 @@ class EngineReplicas:
             await self.stop()
             raise
 
-    async def _start_one(self, replica: ManagedEngine, delay_s: float, report: StatusListener | None) -> None:
-        if delay_s > 0:
-            end = asyncio.get_running_loop().time() + delay_s
-            # the next one may go as soon as the previous one serves (its memory is then taken)
-            while asyncio.get_running_loop().time() < end and not self._previous_ready(replica):
-                await asyncio.sleep(0.5)
-        await replica.start(report)
-
-    def _previous_ready(self, replica: ManagedEngine) -> bool:
-        index = self.replicas.index(replica)
-        return index > 0 and self.replicas[index - 1].state == EngineState.READY
+    async def _start_one(self, index: int, stagger: float | None, report: StatusListener | None) -> None:
+        """Start replica `index` once the previous one serves (or after `index * stagger` s)."""
+        if index > 0:
+            loop = asyncio.get_running_loop()
+            end = None if stagger is None else loop.time() + index * stagger
+            previous = self.replicas[index - 1]
+            # if the previous one fails, its task raises and the gather cancels this wait
+            while previous.state != EngineState.READY and (end is None or loop.time() < end):
+                await asyncio.sleep(0.2)
+        await self.replicas[index].start(report)
 
     def _write_record(self) -> None:
         from qwen3vl_agent.engine.state_file import write_record

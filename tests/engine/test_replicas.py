@@ -93,3 +93,18 @@ async def test_failed_group_start_is_reported_and_leaves_nothing(tmp_path: Path)
     assert (tmp_path / "vllm-server.log").exists()
     assert any("replicas ready" in s for s in seen)
     assert pids and all(group_members(pid) == [] for pid in pids)
+
+
+async def test_replicas_start_one_after_the_other_by_default(tmp_path: Path) -> None:
+    """vLLM profiles GPU memory per process: the second server may not load while the first does.
+    The first really starts and dies (no vLLM in the app's interpreter); the second never starts."""
+    settings = EngineSettings(
+        launcher="python-module", python_executable=sys.executable, startup_timeout_s=120, replicas=2
+    )
+    assert settings.replica_start_stagger_s is None
+    group = EngineReplicas(settings, tmp_path)
+    with pytest.raises(EngineStartError, match="not installed in the engine's Python"):
+        await group.start()
+    assert (tmp_path / "vllm-server.log").exists()
+    assert not (tmp_path / "vllm-server-replica-2.log").exists()
+    assert group.state in (EngineState.FAILED, EngineState.STOPPED)
