@@ -49,14 +49,19 @@ async def test_random_valid_actions_until_a_rule_ends_the_run(
         ("finished", "success"),
         ("failed", "failure"),
         ("finished", "answer"),
+        # a random model may pick a combo the hard policy denies (super+l, ctrl+alt+delete, ...):
+        # refusing it is the product working, and three in a row end an unattended run this way
+        ("needs-attention", "refused"),
     }
     assert (result.status, result.outcome) in ended_by_rule, result
     assert [type(e) for e in events if isinstance(e, ev.RunFinished)] == [ev.RunFinished]
     steps = store.steps(result.run_id)
     assert steps and len({s.step_index for s in steps}) == result.steps
     for s in steps:
-        assert s.outcome in ("dry-run", "final", "no-progress"), (s.outcome, s.error, s.raw_text)
+        assert s.outcome in ("dry-run", "final", "no-progress", "refused"), (s.outcome, s.error, s.raw_text)
         assert s.raw_text and s.action and s.action["action"]
+        if s.outcome == "refused":  # only the policy's own reasons, never a crash or a parse failure
+            assert s.action["action"] in ("key", "type") and s.error, (s.action, s.error)
         assert s.screenshot_path and Path(s.screenshot_path).exists()
         with Image.open(s.screenshot_path) as img:
             assert img.size == (s.image_width, s.image_height)
