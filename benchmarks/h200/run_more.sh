@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# The extra call of the H200 sitting, exactly as it ran (copied from .gpu/extra/run_more.sh): rows
+# r3b (a second 3-replica run), r4 and FP8; it installs .gpu/extra/whl (compressed-tensors 0.17.0, loguru).
+# Issue 17's H200 sitting, on the device, from the repo root (the vLLM payload already installed by
+# .gpu/common/install.sh in earlier calls of the burst). Re-runnable across `run` calls: each step
+# writes /root/res/NAME.json and is skipped once that exists; the engine (the app's own managed
+# engine, `qwen3vl-agent engine start --detach --replicas N`) runs under setsid and survives between
+# calls while the machine is warm. Steps are in priority order; one that does not fit is skipped.
+#   LIMIT=570 bash .gpu/appcode/benchmarks/h200/run_rows.sh   (carry .gpu/common, .gpu/appcode, .gpu/app)
+# Rows (docs/benchmarks.md, "H200"): A app path, 1024-token screenshots, 120 users, 1/2/3 replicas;
+# B one user, agent steps with the 3-screenshot history (benchmarks/h200/agent_steps.py);
+# C the repeat mix (0.68 / 0.22), 120 users; E OCR pages at the 2048 budget, 32 users.
+set -u
+T0=$(date +%s); LIMIT=${LIMIT:-570}
+el() { echo $(( $(date +%s) - T0 )); }
+left() { echo $(( LIMIT - $(el) )); }
+REPO=$(pwd); C=$REPO/.gpu/common; R=/root/res; mkdir -p $R /root/apphome
+# the app's code as committed (a `git archive` snapshot carried in .gpu/appcode, HEAD file inside),
+# copied once: every row of the sitting runs the same code
+if [ ! -d /root/appcode/qwen3vl_agent ]; then
+  mkdir -p /root/appcode && cp -r $REPO/.gpu/appcode/. /root/appcode/
+  echo "app code: $(cat /root/appcode/HEAD 2>/dev/null)"
+fi
+APPROOT=/root/appcode; H=$APPROOT/benchmarks/h100
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1 \
+       VLLM_USE_FLASHINFER_SAMPLER=0 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+APP_ENV=(env PYTHONPATH=$APPROOT:/root/appsite:/root/site QWEN3VL_AGENT_HOME=/root/apphome)
+ENGINE=("${APP_ENV[@]}" QWEN3VL_AGENT_ENGINE__LAUNCHER=python-module QWEN3VL_AGENT_ENGINE__PYTHON_EXECUTABLE=python3
+        QWEN3VL_AGENT_ENGINE__MODEL=/root/model QWEN3VL_AGENT_ENGINE__SERVED_MODEL_NAME=qwen3vl4b
+        QWEN3VL_AGENT_ENGINE__DTYPE=bfloat16 QWEN3VL_AGENT_ENGINE__API_KEY=bench-key
+        'QWEN3VL_AGENT_ENGINE__EXTRA_ARGS=["--load-format","dummy"]' python3 $H/appengine.py)
+# NAME -> "REPLICAS extra vLLM flags...": the managed engine's default recipe plus these
+declare -A SRV=(
+  [r3b]="3"
+  [r4]="4"
+  [r3_fp8]="3 --quantization fp8"
+)
+EPS=http://127.0.0.1:8000/v1
+AB() { "${APP_ENV[@]}" python3 $H/appbench.py --endpoint "$EPS" --model qwen3vl4b --api-key bench-key "$@"; }
+
+all_healthy() { "${ENGINE[@]}" status --json > /root/status.json 2>/dev/null; }
+stop_server() {
+  [ -f /root/server.name ] || return 0
+  "${ENGINE[@]}" stop --grace 20 | tail -1
+  for f in /root/apphome/logs/vllm-server*.log; do cp "$f" /root/srv_$(cat /root/server.name)_$(basename "$f"); done
+  rm -f /root/server.name; sleep 3
+}
+server() { # NAME: make this configuration the running engine, every replica healthy and warmed up
+  local name=$1; read -r reps flags <<< "${SRV[$name]}"
+  if [ "$(cat /root/server.name 2>/dev/null)" != "$name" ] || ! all_healthy; then
+    [ "$(left)" -lt 200 ] && { echo "[$(el)s] no time to start $name"; return 1; }
+    stop_server
+    echo "[$(el)s] starting $name: replicas $reps, flags: ${flags:-none}"
+    local extra=(); for a in $flags; do extra+=("--extra-arg=$a"); done
+    setsid nohup "${ENGINE[@]}" start --detach --port 8000 --replicas "$reps" --timeout 1500 "${extra[@]}" \
+      > /root/start_$name.log 2>&1 < /dev/null &
+    echo $! > /root/starter.pid; echo "$name" > /root/server.name; date +%s > /root/server.t0
+  fi
+  until all_healthy; do
+    if [ "$(left)" -lt 60 ]; then echo "[$(el)s] $name still starting"; return 1; fi
+    if ! kill -0 "$(cat /root/starter.pid)" 2>/dev/null && ! all_healthy; then
+      sleep 2; all_healthy && break
+      echo "[$(el)s] $name failed to start"; tail -5 /root/start_$name.log
+      tail -5 /root/apphome/logs/vllm-server*.log; rm -f /root/server.name; return 1
+    fi
+    sleep 3
+  done
+  EPS=$(python3 -c "import json; print(','.join(r['base_url'] for r in json.load(open('/root/status.json'))['replicas']))")
+  [ -f $R/engine_$name.json ] || {
+    echo "[$(el)s] $name healthy $(( $(date +%s) - $(cat /root/server.t0) ))s after start"
+    cp /root/status.json $R/engine_$name.json
+    grep -hE "Model loading took|KV cache|Maximum concurrency|torch.compile takes|Graph capturing finished|init engine" \
+      /root/apphome/logs/vllm-server*.log | cut -c1-240 > $R/server_$name.startup.txt; }
+  if [ ! -f $R/warm_$name.done ]; then  # unmeasured: compile paths, CUDA graphs, connections
+    AB --no-cache --budget 1024 --users 32 --count 64 --seed 999 --out /root/warm_$name.json > /root/warm_$name.log 2>&1 \
+      && touch $R/warm_$name.done
+    echo "[$(el)s] warm-up on $name done"
+  fi
+}
+step() { # NAME NEED_S SERVER KIND(ab|bs) ARGS...
+  local name=$1 need=$2 srv=$3 kind=$4; shift 4
+  [ -f $R/$name.json ] && return 0
+  [ "$(left)" -lt "$need" ] && { echo "[$(el)s] SKIP $name: needs ${need}s, $(left)s left"; return 0; }
+  server "$srv" || { echo "[$(el)s] SKIP $name: server $srv not ready"; return 0; }
+  [ "$(left)" -lt "$need" ] && { echo "[$(el)s] SKIP $name: needs ${need}s, $(left)s left"; return 0; }
+  python3 $H/sampler.py $R/$name.sys.json & local smp=$!
+  echo "[$(el)s] >> $name"
+  local cmd
+  case $kind in
+    ab) cmd=("${APP_ENV[@]}" python3 $H/appbench.py --endpoint "$EPS" --model qwen3vl4b --api-key bench-key
+             --label "$name" --out $R/$name.json "$@") ;;
+    bs) cmd=("${APP_ENV[@]}" python3 $APPROOT/benchmarks/h200/agent_steps.py --endpoint http://127.0.0.1:8000/v1
+             --model qwen3vl4b --api-key bench-key --out $R/$name.json "$@") ;;
+  esac
+  echo "   endpoints: $EPS" > $R/$name.log
+  timeout $(( $(left) - 8 )) "${cmd[@]}" >> $R/$name.log 2>&1; local rc=$?
+  kill $smp; wait $smp 2>/dev/null
+  [ $rc -ne 0 ] && { echo "   $name rc=$rc"; tail -4 $R/$name.log; }
+  case $kind in ab) [ -f $R/$name.json ] && python3 $H/show.py $R/$name.json ;; bs) tail -2 $R/$name.log ;; esac
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('   sys:', json.dumps(d)[:300])" $R/$name.sys.json 2>/dev/null
+  return 0
+}
+collect() {
+  [ -n "${OUT:-}" ] || return 0
+  for f in /root/apphome/logs/vllm-server*.log /root/srv_*.log /root/start_*.log; do
+    [ -f "$f" ] && tail -c 100000 "$f" > $R/log_"$(basename "$f" .log)".txt; done
+  nvidia-smi > $R/nvidia-smi.txt 2>&1; python3 -c "import vllm; print(vllm.__version__)" > $R/vllm_version.txt 2>&1
+  tar czf $OUT/res.tgz -C /root res 2>/dev/null; ls -la $OUT
+}
+trap collect EXIT
+export PYTHONPATH=/root/site
+bash $C/install.sh || exit 1
+mkdir -p /root/appsite && python3 -m pip install -q --no-index --no-deps --no-compile --target /root/appsite $REPO/.gpu/extra/whl/*.whl
+# the app's light dependencies the device image lacks (pydantic-settings, platformdirs, sqlite-utils, …)
+if [ -d $REPO/.gpu/app ] && [ ! -f /root/appsite/.done ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /root/appsite $REPO/.gpu/app/*.whl && touch /root/appsite/.done
+fi
+[ "${1:-}" = "install-only" ] && exit 0
+
+step a_r3b    80 r3b ab --no-cache --budget 1024 --users 120 --count 900 --seed 52
+step a_r4     80 r4 ab --no-cache --budget 1024 --users 120 --count 900 --seed 62
+step a_r3fp8  80 r3_fp8 ab --no-cache --budget 1024 --users 120 --count 900 --seed 42
+step b_r3fp8  50 r3_fp8 bs --runs 4 --steps 8 --slide-block 0 --seed 41
+step e_r3fp8  60 r3_fp8 ab --no-cache --workload ocr --users 32 --count 192 --seed 44
+echo "[$(el)s] done: $(ls $R/*.json 2>/dev/null | grep -v -e sys.json -e engine_ | wc -l) result files"
+python3 $H/show.py $(ls $R/*.json | grep -v -e sys.json -e engine_ -e '/b_') 2>/dev/null
