@@ -14,13 +14,12 @@ new session (so it leads the group) with a parent-death signal set. It starts CM
 * when CMD exits by itself (a crash), it kills what CMD left behind in the group (vLLM's
   engine-core processes) and exits with CMD's status, so the app sees the crash.
 
-Only the standard library: it runs before anything heavy is imported.
+Only the standard library and psutil: it runs before anything heavy is imported.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
 import subprocess
@@ -30,7 +29,12 @@ from pathlib import Path
 from types import FrameType
 
 from qwen3vl_agent.engine.leases import live_users
-from qwen3vl_agent.engine.processes import group_members, set_parent_death_signal
+from qwen3vl_agent.engine.processes import (
+    group_members,
+    set_parent_death_signal,
+    signal_members,
+    wait_group_gone,
+)
 
 READY_SIGNAL = signal.SIGUSR1  # sent by ManagedEngine when the server answers /health
 
@@ -53,12 +57,9 @@ def _kill_rest_of_group_now() -> None:
     me = os.getpid()
     pgid = os.getpgid(0)
     for _ in range(50):
-        others = [p for p in group_members(pgid) if p != me]
-        if not others:
+        if not group_members(pgid, exclude=me):
             return
-        for pid in others:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        signal_members(pgid, signal.SIGKILL, exclude=me)
         time.sleep(0.05)
 
 
@@ -66,18 +67,9 @@ def _kill_rest_of_group(grace_s: float) -> None:
     """SIGTERM every other member of our group, wait, then SIGKILL the stragglers."""
     me = os.getpid()
     pgid = os.getpgid(0)
-    others = [p for p in group_members(pgid) if p != me]
-    for pid in others:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    end = time.monotonic() + grace_s
-    while time.monotonic() < end:
-        if not [p for p in group_members(pgid) if p != me]:
-            return
-        time.sleep(0.1)
-    for pid in [p for p in group_members(pgid) if p != me]:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    signal_members(pgid, signal.SIGTERM, exclude=me)
+    if not wait_group_gone(pgid, grace_s, exclude=me):
+        signal_members(pgid, signal.SIGKILL, exclude=me)
 
 
 def main(argv: list[str] | None = None) -> int:

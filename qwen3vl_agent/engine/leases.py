@@ -4,7 +4,7 @@ recycled pid never counts as a user).
 
 The engine's guard reads the folder: it stops the engine once no live user is left, and a stop
 request from a user that leaves (or dies) does not take the engine from the others.
-Only the standard library: `group_guard` imports it.
+Only the standard library and psutil: `group_guard` imports it.
 """
 
 from __future__ import annotations
@@ -14,17 +14,18 @@ import os
 import secrets
 from pathlib import Path
 
+import psutil
+
 
 def process_start_time(pid: int) -> int | None:
-    """The start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat), or None."""
+    """When `pid` started, in hundredths of a second since the epoch, or None (gone or a zombie)."""
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return round(proc.create_time() * 100)
+    except psutil.Error:
         return None
-    fields = text[text.rfind(")") + 2 :].split()
-    if len(fields) < 20 or fields[0] == "Z":
-        return None
-    return int(fields[19])
 
 
 def register(users_dir: Path, pid: int | None = None) -> Path:

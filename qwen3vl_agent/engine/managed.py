@@ -37,6 +37,7 @@ from qwen3vl_agent.engine.processes import (
     group_members,
     set_parent_death_signal,
     signal_group,
+    wait_group_gone,
 )
 from qwen3vl_agent.engine.status import EngineState, EngineStatus, StatusListener
 from qwen3vl_agent.errors import EngineStartError
@@ -433,9 +434,6 @@ def stop_process_group(pgid: int, grace_s: float = 15.0) -> bool:
         return False
     with contextlib.suppress(ProcessLookupError):
         os.kill(pgid, signal.SIGTERM)
-    end = time.monotonic() + grace_s + 5.0
-    while time.monotonic() < end and group_members(pgid):
-        time.sleep(0.1)
-    if group_members(pgid):
+    if not wait_group_gone(pgid, grace_s + 5.0):
         signal_group(pgid, signal.SIGKILL)
     return True

@@ -14,7 +14,8 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
+
+import psutil
 
 PR_SET_PDEATHSIG = 1
 
@@ -28,48 +29,46 @@ def set_parent_death_signal(sig: int = signal.SIGTERM) -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
 
 
-def group_members(pgid: int) -> list[int]:
-    """PIDs of the live (non-zombie) processes whose process group is `pgid` (Linux /proc)."""
-    members: list[int] = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid pgrp ...; comm may contain spaces and parentheses
-        fields = text[text.rfind(")") + 2 :].split()
-        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(stat.parent.name))
-    return sorted(members)
+def _live(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def group_members(pgid: int, exclude: int | None = None) -> list[int]:
+    """PIDs of the live (non-zombie) processes whose process group is `pgid`, but `exclude`."""
+    return sorted(
+        proc.pid
+        for proc in psutil.process_iter()
+        if proc.pid != exclude and _pgid(proc.pid) == pgid and _live(proc)
+    )
 
 
 def children_of(pid: int) -> list[int]:
-    """Direct children of `pid` (Linux /proc)."""
-    kids: list[int] = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        fields = text[text.rfind(")") + 2 :].split()
-        if len(fields) > 1 and fields[0] != "Z" and int(fields[1]) == pid:
-            kids.append(int(stat.parent.name))
-    return sorted(kids)
+    """Direct live children of `pid`."""
+    try:
+        kids = psutil.Process(pid).children()
+    except psutil.NoSuchProcess:
+        return []
+    return sorted(kid.pid for kid in kids if _live(kid))
 
 
 def pid_alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (also for another user's process)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return _live(psutil.Process(pid))
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    with contextlib.suppress(OSError):
-        text = stat.read_text()
-        if text[text.rfind(")") + 2 :].startswith("Z"):
-            return False
-    return True
 
 
 def signal_group(pgid: int, sig: int) -> bool:
@@ -81,13 +80,30 @@ def signal_group(pgid: int, sig: int) -> bool:
     return True
 
 
+def signal_members(pgid: int, sig: int, exclude: int | None = None) -> None:
+    """Send `sig` to each member of the group but `exclude` (the guard, which is a member)."""
+    for pid in group_members(pgid, exclude):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(pid).send_signal(sig)
+
+
+def wait_group_gone(pgid: int, timeout_s: float, exclude: int | None = None) -> bool:
+    """Wait up to `timeout_s` until no member but `exclude` is left; True if none is.
+
+    The group is scanned again each round, not waited on as a fixed list: members may still
+    be forking while they are stopped.
+    """
+    end = time.monotonic() + timeout_s
+    while group_members(pgid, exclude):
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def kill_group_sync(pgid: int, grace_s: float) -> None:
     """SIGTERM the group, wait up to `grace_s` for it to empty, then SIGKILL what is left."""
     if not signal_group(pgid, signal.SIGTERM):
         return
-    end = time.monotonic() + grace_s
-    while time.monotonic() < end:
-        if not group_members(pgid):
-            return
-        time.sleep(0.1)
-    signal_group(pgid, signal.SIGKILL)
+    if not wait_group_gone(pgid, grace_s):
+        signal_group(pgid, signal.SIGKILL)
