@@ -7,13 +7,14 @@ import json
 import time
 from importlib import resources
 
+import httpx
 import jsonschema
 import pytest
 
 from qwen3vl_agent.config import EndpointSettings
 from qwen3vl_agent.errors import RequestRejectedError
 from qwen3vl_agent.inference.request import SamplingParams
-from tests.support.engine_requests import AbortCheck, engine_client, image_request
+from tests.support.engine_requests import AbortCheck, engine_client, engine_core_paused, image_request
 
 pytestmark = [pytest.mark.engine]
 
@@ -97,19 +98,16 @@ async def _cancel_mid_generation(tiny_engine, cancels: int) -> None:
 
     vLLM counts a request in `vllm:request_success_total` only when the engine finishes it (here
     with reason "length"); a request aborted because its client went away is not counted at all.
-    `vllm:num_requests_running` reads 0 only once the engine has stopped the request, one way or
-    the other (it read 1 with the first text, which comes with the engine's step statistics).
+    `vllm:num_requests_running` reads 0 only once the engine has stopped the request.
 
-    The cancel goes out as soon as the stream shows text, not after polling /metrics: on this
-    2-core box the engine core has a core of its own and decodes ~250 tokens/s whatever the API
-    server and the test do, while the API server did not even accept a /metrics connection for
-    ~10 s while it streamed under load. Gated on such a poll, the cancel came after the engine had
-    produced all its tokens -- the "server did not abort" of 2 in 5 clean-clone runs; whenever
-    the disconnect came before the end, the server aborted within ~600 tokens (mostly < 50).
-    With two extra busy processes on the box even this test process was starved for seconds and
-    read the first text only after the engine had finished: when the server's own end-to-end
-    latency shows it may have finished before the cancel, the check is skipped as inconclusive;
-    a request it finished although the cancel provably came earlier fails the test.
+    The engine core is paused (SIGSTOP) from the first text until the client's task has ended
+    (its connection is closed then) and the API server has answered a few /health requests
+    after it: the abort then reaches the core before it can decode further, however loaded the
+    machine. Before, the core decoded on while a starved API server had not yet noticed the
+    disconnect, and a clean clone on a busy box failed with "generated all 3800 tokens although
+    the client cancelled 1.7 s after sending" (12/12 passed alone): the machine's load, not a
+    missing abort. A client that leaves its connection open still fails: the API server sees no
+    disconnect, and the core finishes the request once resumed.
     """
     check = await AbortCheck.when_idle(tiny_engine, max_tokens=3800)  # as long as max_model_len allows
     first_text = asyncio.Event()
@@ -125,17 +123,20 @@ async def _cancel_mid_generation(tiny_engine, cancels: int) -> None:
         task = asyncio.create_task(client.complete(request, on_delta))
         await asyncio.wait_for(first_text.wait(), 300)
         assert not task.done()
-        cancelled_at = time.time()
-        task.cancel()
-        seen = len(pieces)
-        for _ in range(cancels - 1):
-            await asyncio.sleep(0)  # the next cancel lands while the client cleans up
+        with engine_core_paused(tiny_engine):
+            cancelled_at = time.time()
             task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        # The caller's task has ended, so the connection must be closed already: the blocking
-        # polls hold this event loop (a loop-bound clean-up could not run meanwhile), and each
-        # may wait for the server's API loop. The server's own state decides.
+            seen = len(pieces)
+            for _ in range(cancels - 1):
+                await asyncio.sleep(0)  # the next cancel lands while the client cleans up
+                task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            # the caller's task has ended, so the connection is closed; a few round trips let
+            # the API server's loop turn past the disconnect and send the abort
+            async with httpx.AsyncClient(timeout=60) as http:
+                for _ in range(3):
+                    assert (await http.get(f"{tiny_engine.root_url}/health")).status_code == 200
         await check.wait_idle()
     assert check.verdict(sent_at, cancelled_at, f", {seen} text pieces in") > 0
 

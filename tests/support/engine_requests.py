@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,3 +146,30 @@ class AbortCheck:
             )
         assert generated < self.max_tokens
         return generated
+
+
+@contextmanager
+def engine_core_paused(engine: Any) -> Iterator[None]:
+    """SIGSTOP the tiny engine's core (every process below its API server) while the API server
+    keeps running, and SIGCONT it at the end.
+
+    Why: whether vLLM aborts a request whose client left is decided by its API server, which
+    must notice the disconnect and tell the core; the core meanwhile decodes at full speed. On a
+    loaded machine the API server can lag the core by many seconds (it did not even accept a
+    connection for ~10 s while streaming), so a cancel test that lets the core run on measures
+    the machine's load, not the abort. With the core stopped it cannot finish the request
+    before the abort arrives, however slow the API server is.
+    """
+    import psutil
+
+    server = psutil.Process(engine.engine.server_pid)
+    core = server.children(recursive=True)
+    assert core, "the tiny engine's API server has no core process"
+    for proc in core:
+        proc.suspend()
+    try:
+        yield
+    finally:
+        for proc in core:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.resume()
