@@ -360,10 +360,14 @@ class OcrPane(QWidget):
         try:
             await ensure_database(self.ctx)
             job_id = await self.worker.run(self._in_worker(create_job, self.store, paths, options))
+            events = await self.worker.run(self._in_worker(self.store.events, job_id))
         except Exception as exc:
             self._set_running(False, describe_error(exc))
             self.ctx.bridge.notice.emit("error", describe_error(exc))
             return None
+        for _at, kind, message in events:
+            if kind == "skipped":  # symbolic links out of a dropped folder were not followed
+                self.ctx.bridge.notice.emit("warning", message)
         return await self.run_job(job_id)
 
     @staticmethod
