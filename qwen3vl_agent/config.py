@@ -89,6 +89,12 @@ class EngineSettings(BaseModel):
     )
     probe_interval_s: float = 5.0
 
+    def served_name(self) -> str:
+        """The name the model is served under: what the managed server is started with
+        (`--served-model-name`) and what a request names when nothing more specific is known.
+        The one place this default lives; callers never repeat `served_model_name or model`."""
+        return self.served_model_name or self.model
+
 
 class QueueSettings(BaseModel):
     max_in_flight: int = Field(default=32, ge=1, description="Requests sent to the engine at once")

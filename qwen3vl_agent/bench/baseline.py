@@ -7,7 +7,7 @@ prepared image, same text, same sampling), posted with `httpx.Client` and read w
 
 from __future__ import annotations
 
-import base64
+import dataclasses
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -17,42 +17,17 @@ import httpx
 from qwen3vl_agent.bench.plan import RequestSpec
 from qwen3vl_agent.bench.stats import Sample
 from qwen3vl_agent.bench.workloads import BuiltRequest, RequestFactory
+from qwen3vl_agent.engine.client import build_payload
+from qwen3vl_agent.engine.endpoints import first_model
 from qwen3vl_agent.errors import EngineError
-from qwen3vl_agent.inference.request import ImagePart, TextPart
 
 
 def chat_payload(built: BuiltRequest, model: str) -> dict[str, Any]:
-    """The OpenAI chat-completions body of a built request (images as data: URLs)."""
-    messages: list[dict[str, Any]] = []
-    for message in built.request.messages:
-        if isinstance(message.content, str):
-            messages.append({"role": message.role, "content": message.content})
-            continue
-        parts: list[dict[str, Any]] = []
-        for part in message.content:
-            if isinstance(part, TextPart):
-                parts.append({"type": "text", "text": part.text})
-            elif isinstance(part, ImagePart):
-                b64 = base64.b64encode(part.image.data).decode("ascii")
-                parts.append(
-                    {"type": "image_url", "image_url": {"url": f"data:{part.image.mime};base64,{b64}"}}
-                )
-        messages.append({"role": message.role, "content": parts})
-    s = built.request.sampling
-    body: dict[str, Any] = {
-        "model": model,
-        "messages": messages,
-        "max_tokens": s.max_tokens,
-        "temperature": s.temperature,
-        "top_p": s.top_p,
-        "top_k": s.top_k,
-        "presence_penalty": s.presence_penalty,
-        "ignore_eos": s.ignore_eos,
-        "stream": False,
-    }
-    if built.request.tools:
-        body["tools"] = built.request.tools
-    return body
+    """The body the app's own client would send for this request, asked for whole (not streamed).
+
+    Built by the engine client's `build_payload`, so the baseline cannot drift from the app
+    (seed, stop, response_format, tool_choice, mm_processor_kwargs ... all carried)."""
+    return build_payload(dataclasses.replace(built.request, stream=False), model)
 
 
 def resolve_model(base_url: str, api_key: str | None, timeout_s: float = 10.0) -> str:
@@ -61,11 +36,14 @@ def resolve_model(base_url: str, api_key: str | None, timeout_s: float = 10.0) -
     try:
         r = httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=timeout_s)
         r.raise_for_status()
-        return str(r.json()["data"][0]["id"])
-    except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
+        model = first_model(r.json())
+    except (httpx.HTTPError, ValueError) as exc:
         raise EngineError(
             f"Cannot list the models of {base_url}: {exc}", "check --endpoint and --api-key"
         ) from exc
+    if model is None:
+        raise EngineError(f"{base_url} lists no model", "check --endpoint (a vLLM server's /v1)")
+    return model
 
 
 def run_sync_baseline(

@@ -214,7 +214,7 @@ class OpenAIEngineClient:
                     endpoint.model = first_model(resp.json())
             except (httpx.HTTPError, ValueError) as exc:
                 log.info("could not ask %s for its model: %s", endpoint.base_url, exc)
-        return endpoint.model or self._settings.served_model_name or self._settings.model
+        return endpoint.model or self._settings.served_name()
 
     async def _run_once(
         self,

@@ -72,7 +72,7 @@ class ManagedEngine:
         self._detached = detached
         self._stop_grace_s = stop_grace_s
         self._api_key = settings.api_key or secrets.token_urlsafe(24)
-        self._served_model_name = settings.served_model_name or settings.model
+        self._served_model_name = settings.served_name()
         self._port: int | None = settings.port or None
         self._proc: subprocess.Popen[bytes] | None = None
         self._state = EngineState.STOPPED

@@ -125,7 +125,7 @@ def live_record_for(settings: EngineSettings) -> EngineRecord | None:
     record = read_record()
     if record is None or not record.alive():
         return None
-    wanted = settings.served_model_name or settings.model
+    wanted = settings.served_name()
     if record.model != settings.model or record.served_model_name != wanted:
         log.warning("a running engine serves %s, not %s: starting another one", record.model, settings.model)
         return None

@@ -56,7 +56,7 @@ class CoreSession:
         with contextlib.suppress(Exception):
             if engine is not None and engine.served_model_name:
                 return str(engine.served_model_name)
-        return self.settings.engine.served_model_name or self.settings.engine.model
+        return self.settings.engine.served_name()
 
     def start(self) -> None:
         """Build the runtime and start the engine in the background."""
@@ -70,7 +70,7 @@ class CoreSession:
         self.engine_error = None
         s = self.settings
         log_path = app_paths().log_dir / "engine.log" if s.engine.mode == "managed" else None
-        self.bridge.set_engine_context(s.engine.served_model_name or s.engine.model, log_path)
+        self.bridge.set_engine_context(s.engine.served_name(), log_path)
         self.bridge.report_engine("starting", "starting the engine…")
         try:
             from qwen3vl_agent.runtime import build_runtime

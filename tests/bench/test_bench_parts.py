@@ -115,3 +115,23 @@ def test_server_metrics_difference_counts_only_the_measured_requests() -> None:
     assert "e2e_ms" not in d  # absent histograms are left out, not reported as zero
     assert metrics_url("http://h:8000/v1") == "http://h:8000/metrics"
     assert metrics_url("http://h:8000/v1/") == "http://h:8000/metrics"
+
+
+def test_sync_baseline_sends_the_apps_own_body_whole() -> None:
+    import dataclasses
+
+    from qwen3vl_agent.bench.baseline import chat_payload
+    from qwen3vl_agent.engine.client import build_payload
+
+    pool = generate_pool([ImageKind.FORM], 1, seed=0)
+    spec = RequestPlan(RepeatMix(), len(pool), 4, seed=0).next()
+    built = RequestFactory(WorkloadConfig(workload=Workload.AGENT), pool).build(spec)
+    sampling = dataclasses.replace(built.request.sampling, seed=7, stop=("</s>",))
+    built = dataclasses.replace(built, request=dataclasses.replace(built.request, sampling=sampling))
+    body = chat_payload(built, "served-name")
+    assert body["stream"] is False and "stream_options" not in body
+    assert body["seed"] == 7 and body["stop"] == ["</s>"]  # fields the old hand-built body dropped
+    streamed = build_payload(built.request, "served-name")
+    assert {k: v for k, v in streamed.items() if k not in ("stream", "stream_options")} == {
+        k: v for k, v in body.items() if k != "stream"
+    }
