@@ -162,14 +162,16 @@ async def _build(
         from qwen3vl_agent.engine.managed import ManagedEngine
         from qwen3vl_agent.engine.replicas import EngineReplicas, resolve_replicas
         from qwen3vl_agent.engine.shared import SharedEngine
+        from qwen3vl_agent.engine.state_file import live_record_for
         from qwen3vl_agent.log_names import instance_log_name
 
         log_dir = app_paths().ensure().log_dir
-        count = resolve_replicas(engine_settings)
+        running = live_record_for(engine_settings) if reuse_running else None
+        # a running shared engine decides how many servers there are: this instance joins all
+        count = len(running.replica_urls()) if running is not None else resolve_replicas(engine_settings)
         if count > 1:
-            # several servers on the GPU (engine.replicas); recorded so that other instances
-            # use them (the `reused` path above) instead of starting more
-            engine = EngineReplicas(engine_settings, log_dir, count=count, record=reuse_running)
+            # several servers on the GPU (engine.replicas), shared like one engine (SharedEngine)
+            engine = EngineReplicas(engine_settings, log_dir, count=count, shared=reuse_running)
         else:
             kind = SharedEngine if reuse_running else ManagedEngine  # False: a private engine of our own
             engine = kind(

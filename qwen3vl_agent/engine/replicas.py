@@ -35,6 +35,8 @@ from pathlib import Path
 
 from qwen3vl_agent.config import EngineSettings
 from qwen3vl_agent.engine.managed import ManagedEngine
+from qwen3vl_agent.engine.shared import STOP_LOCK_WAIT_S, SharedEngine, join_or_start
+from qwen3vl_agent.engine.state_file import EngineLock, live_record_for, write_record
 from qwen3vl_agent.engine.status import EngineState, EngineStatus, StatusListener
 from qwen3vl_agent.errors import EngineStartError
 
@@ -134,25 +136,38 @@ class EngineReplicas:
         detached: bool = False,
         stop_grace_s: float = 15.0,
         count: int | None = None,
-        record: bool = False,
+        shared: bool = False,
     ) -> None:
         self._settings = settings
-        self._record = record  # write the state record (other instances then use these servers)
-        self._recorded_pid: int | None = None
+        # shared: one engine per user (see `shared.SharedEngine`): every member is a SharedEngine,
+        # and `shared.join_or_start` adopts a recorded group or starts and records this one
+        self._shared = shared
+        self._lock = EngineLock()
+        self._users_dir: Path | None = None
+        self._recovering = asyncio.Lock()
         n = count if count is not None else resolve_replicas(settings)
         if n < 1:
             raise EngineStartError(f"engine.replicas must be at least 1, not {n}")
         self._api_key = settings.api_key or secrets.token_urlsafe(24)
-        self.replicas: list[ManagedEngine] = [
-            ManagedEngine(
-                replica_settings(settings, n, i, self._api_key),
-                log_dir,
-                detached=detached,
-                stop_grace_s=stop_grace_s,
-                log_name=replica_log_name(i),
-            )
-            for i in range(n)
-        ]
+        self.replicas: list[ManagedEngine] = []
+        for i in range(n):
+            part = replica_settings(settings, n, i, self._api_key)
+            if shared:
+                member = SharedEngine(part, log_dir, stop_grace_s=stop_grace_s, log_name=replica_log_name(i))
+                member._lock = self._lock  # one lock for the group: its members start as one
+                member.record_hook = self._write_record
+                member.lost_hook = self._recover
+                self.replicas.append(member)
+            else:
+                self.replicas.append(
+                    ManagedEngine(
+                        part,
+                        log_dir,
+                        detached=detached,
+                        stop_grace_s=stop_grace_s,
+                        log_name=replica_log_name(i),
+                    )
+                )
         self._listeners: list[StatusListener] = []
         for replica in self.replicas:
             replica.add_listener(self._on_replica_status)
@@ -189,7 +204,11 @@ class EngineReplicas:
 
     @property
     def api_key(self) -> str:
-        return self._api_key
+        return self.first.api_key  # an adopted group's key is the recorded one
+
+    @property
+    def members(self) -> list[SharedEngine]:
+        return [r for r in self.replicas if isinstance(r, SharedEngine)]
 
     @property
     def served_model_name(self) -> str:
@@ -252,21 +271,60 @@ class EngineReplicas:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, progress: StatusListener | None = None) -> None:
-        """Start every replica (staggered) and wait for all; on any failure none is left running."""
-        report = None if progress is None else (lambda _s: progress(self.status))
-        lock = None
-        if self._record:
-            from qwen3vl_agent.engine.state_file import EngineLock
+        """Start every replica (staggered) and wait for all; on any failure none is left running.
 
-            lock = EngineLock()  # another instance starting its engine now: one of us waits
-            await lock.acquire()
-        try:
+        Shared: adopt the recorded group of another instance instead, when there is one.
+        """
+        report = None if progress is None else (lambda _s: progress(self.status))
+        if not self._shared:
             await self._start_all(report)
-            if self._record:
-                self._write_record()
-        finally:
-            if lock is not None:
-                lock.release()
+            return
+
+        def waiting(_waited: float) -> None:
+            if report is not None:
+                report(self.status)
+
+        await join_or_start(
+            self.members,
+            self._lock,
+            self._settings,
+            launch=lambda: self._start_all(report),
+            record=self._recorded_in,
+            on_wait=waiting,
+        )
+        for member in self.members:
+            if member.adopted is not None and member._watchdog is None:
+                member._stopping = False
+                member._watchdog = asyncio.create_task(member._watch(), name="engine-replica-watch")
+
+    def _recorded_in(self, users_dir: Path) -> None:
+        self._users_dir = users_dir
+        self._write_record()
+
+    async def _recover(self, member: SharedEngine) -> None:
+        """A replica this instance adopted went away: re-adopt it once another instance restarted
+        it, or (when the whole recorded engine is gone) find or start the group again."""
+        index = self.replicas.index(member)
+        member._set_state(EngineState.RESTARTING, error="the shared engine stopped")
+        async with self._recovering:
+            end = asyncio.get_running_loop().time() + self._settings.startup_timeout_s
+            while not member._stopping and asyncio.get_running_loop().time() < end:
+                if member.adopted is not None or member._proc is not None:
+                    return  # another member's recovery took care of this one
+                found = live_record_for(self._settings)
+                if found is None:
+                    await self.stop()
+                    await self.start()
+                    return
+                if index < len(found.replicas) and found.replica(index).alive():
+                    member._adopt(found.replica(index))
+                    member._watchdog = asyncio.create_task(member._watch(), name="engine-replica-watch")
+                    return
+                await asyncio.sleep(1.0)
+            if not member._stopping:
+                member._set_state(
+                    EngineState.FAILED, error="a replica of the shared engine did not come back"
+                )
 
     async def _start_all(self, report: StatusListener | None) -> None:
         stagger = self._settings.replica_start_stagger_s
@@ -292,22 +350,27 @@ class EngineReplicas:
             # if the previous one fails, its task raises and the gather cancels this wait
             while previous.state != EngineState.READY and (end is None or loop.time() < end):
                 await asyncio.sleep(0.2)
-        await self.replicas[index].start(report)
+        replica = self.replicas[index]
+        if isinstance(replica, SharedEngine):
+            await replica._start_owned(report)  # the group holds the lock and leased it
+        else:
+            await replica.start(report)
 
     def _write_record(self) -> None:
-        from qwen3vl_agent.engine.state_file import write_record
-
-        if all(r.pid is not None for r in self.replicas):
-            self._recorded_pid = write_record(self, detached=False).pid
+        if self._users_dir is not None and all(r.pid is not None for r in self.replicas):
+            write_record(self, detached=False, users_dir=self._users_dir)
 
     async def stop(self) -> None:
-        """Stop every replica (each SIGTERM, then SIGKILL of its group after the grace)."""
-        if self._recorded_pid is not None:
-            from qwen3vl_agent.engine.state_file import clear_record
-
-            clear_record(only_pid=self._recorded_pid)
-            self._recorded_pid = None
-        results = await asyncio.gather(*(r.stop() for r in self.replicas), return_exceptions=True)
+        """Stop every replica (each SIGTERM, then SIGKILL of its group after the grace); shared:
+        leave them running while another instance still holds a lease."""
+        locked = self._shared and not self._lock.held and await self._lock.acquire(timeout_s=STOP_LOCK_WAIT_S)
+        for member in self.members:
+            member._drop_lease()  # all of ours first: a member must not count its siblings as users
+        try:
+            results = await asyncio.gather(*(r.stop() for r in self.replicas), return_exceptions=True)
+        finally:
+            if locked:
+                self._lock.release()
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, Exception):
                 raise result
@@ -319,8 +382,6 @@ class EngineReplicas:
 
     def _on_replica_status(self, _status: EngineStatus) -> None:
         status = self.status
-        if self._recorded_pid is not None and all(r.state == EngineState.READY for r in self.replicas):
-            self._write_record()  # a restarted replica has a new pid and maybe a new port
         for listener in list(self._listeners):
             try:
                 listener(status)

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -60,6 +61,9 @@ class SharedEngine(ManagedEngine):
         self._adopted: EngineRecord | None = None
         self._users_dir: Path | None = None
         self._lease: Path | None = None
+        # set by `EngineReplicas` for its members: how to record the group, how to recover
+        self.record_hook: Callable[[], None] | None = None
+        self.lost_hook: Callable[[SharedEngine], Awaitable[None]] | None = None
 
     # ------------------------------------------------------------------ what differs when adopted
 
@@ -112,24 +116,32 @@ class SharedEngine(ManagedEngine):
             if progress is not None:
                 progress(self.status)
 
-        await self._lock.acquire(on_wait=waiting)
-        try:
-            record = live_record_for(self._settings)
-            if record is not None:
-                self._adopt(record)
-                return
-            self._adopted = None
-            self._users_dir = users_root() / secrets.token_hex(6)
-            self._lease = leases.register(self._users_dir)
-            try:
-                await self._launch(state, progress)
-            except BaseException:
-                leases.release(self._lease)
-                self._lease = None
-                raise
-            self._record()
-        finally:
-            self._lock.release()
+        await join_or_start(
+            [self],
+            self._lock,
+            self._settings,
+            launch=lambda: self._launch(state, progress),
+            record=lambda _users_dir: self._record(),
+            on_wait=waiting,
+        )
+
+    def _own(self, users_dir: Path) -> None:
+        """This instance starts the server: its users are leased in `users_dir`, this one first."""
+        self._adopted = None
+        self._users_dir = users_dir
+        self._lease = leases.register(users_dir)
+
+    def _drop_lease(self) -> None:
+        leases.release(self._lease)
+        self._lease = None
+
+    async def _start_owned(self, progress: StatusListener | None) -> None:
+        """Start our server (the caller holds the lock and called `_own`), then watch it."""
+        self._stopping = False
+        self._restarts = 0
+        self._error = None
+        await self._launch(EngineState.STARTING, progress)
+        self._watchdog = asyncio.create_task(self._watch(), name="engine-watchdog")
 
     def _adopt(self, record: EngineRecord) -> None:
         try:
@@ -150,7 +162,11 @@ class SharedEngine(ManagedEngine):
         self._set_state(EngineState.READY)
 
     def _record(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        if self.record_hook is not None:
+            self.record_hook()  # a replica: the group records all its servers as one engine
+        else:
             write_record(self, detached=False, users_dir=self._users_dir)
 
     async def _launch(self, state: EngineState, progress: StatusListener | None) -> None:
@@ -179,7 +195,8 @@ class SharedEngine(ManagedEngine):
             self._adopted = None
             self._set_state(EngineState.STOPPED)
             return
-        locked = self._lock.held or await self._lock.acquire(timeout_s=STOP_LOCK_WAIT_S)
+        # the lock may be held already (a group of replicas stopping together): leave it so
+        locked = not self._lock.held and await self._lock.acquire(timeout_s=STOP_LOCK_WAIT_S)
         try:
             proc = self._proc
             others = leases.live_users(self._users_dir) if self._users_dir is not None else []
@@ -207,6 +224,9 @@ class SharedEngine(ManagedEngine):
             log.warning("%s; starting or finding another", reason)
             leases.release(self._lease)
             self._lease, self._adopted = None, None
+            if self.lost_hook is not None:  # a replica: the group finds or starts it again
+                await self.lost_hook(self)
+                return
             if not self._settings.restart_on_crash or self._restarts >= self._settings.max_restarts:
                 self._set_state(EngineState.FAILED, error=reason)
                 return
@@ -220,3 +240,44 @@ class SharedEngine(ManagedEngine):
             if self._adopted is None:  # we started our own: the ordinary watchdog takes over
                 await super()._watch()
                 return
+
+
+async def join_or_start(
+    members: Sequence[SharedEngine],
+    lock: EngineLock,
+    settings: EngineSettings,
+    *,
+    launch: Callable[[], Awaitable[None]],
+    record: Callable[[Path], None],
+    on_wait: Callable[[float], None] | None = None,
+) -> None:
+    """The one place that decides, under `lock`, between adopting and starting a shared engine.
+
+    `members` are the engine's servers (one, or each replica of `engine.replicas`). A live
+    recorded engine for this model is adopted, member i taking its server i; else every member
+    is leased in a new users folder, `launch` starts them and `record` writes the record.
+    """
+    await lock.acquire(on_wait=on_wait)
+    try:
+        found = live_record_for(settings)
+        if found is not None:
+            count = len(found.replica_urls())
+            if count != len(members):
+                log.warning(
+                    "the running engine has %d server(s), this instance asked for %d", count, len(members)
+                )
+            for i, member in enumerate(members[:count]):
+                member._adopt(found.replica(i))
+            return
+        users_dir = users_root() / secrets.token_hex(6)
+        for member in members:
+            member._own(users_dir)
+        try:
+            await launch()
+        except BaseException:
+            for member in members:
+                member._drop_lease()
+            raise
+        record(users_dir)
+    finally:
+        lock.release()

@@ -18,7 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,6 +61,20 @@ class EngineRecord:
 
     def replica_pids(self) -> list[int]:
         return [int(str(r["pid"])) for r in self.replicas if r.get("pid") is not None] or [self.pid]
+
+    def replica(self, index: int) -> EngineRecord:
+        """Replica `index` alone (its pid, port, URL, log), as a record of one server."""
+        if not self.replicas:
+            return self
+        r = self.replicas[index]
+        return replace(
+            self,
+            pid=int(str(r["pid"])),
+            port=int(str(r["port"])),
+            base_url=str(r["base_url"]),
+            log_path=str(r.get("log_path", self.log_path)),
+            replicas=[r],
+        )
 
     def api_key(self) -> str:
         return Path(self.api_key_path).read_text(encoding="utf-8").strip()
