@@ -7,14 +7,13 @@ import json
 import time
 from importlib import resources
 
-import httpx
 import jsonschema
 import pytest
 
 from qwen3vl_agent.config import EndpointSettings
 from qwen3vl_agent.errors import RequestRejectedError
 from qwen3vl_agent.inference.request import SamplingParams
-from tests.support.engine_requests import AbortCheck, engine_client, engine_core_paused, image_request
+from tests.support.engine_requests import AbortCheck, cancel_with_core_paused, engine_client, image_request
 
 pytestmark = [pytest.mark.engine]
 
@@ -123,20 +122,8 @@ async def _cancel_mid_generation(tiny_engine, cancels: int) -> None:
         task = asyncio.create_task(client.complete(request, on_delta))
         await asyncio.wait_for(first_text.wait(), 300)
         assert not task.done()
-        with engine_core_paused(tiny_engine):
-            cancelled_at = time.time()
-            task.cancel()
-            seen = len(pieces)
-            for _ in range(cancels - 1):
-                await asyncio.sleep(0)  # the next cancel lands while the client cleans up
-                task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            # the caller's task has ended, so the connection is closed; a few round trips let
-            # the API server's loop turn past the disconnect and send the abort
-            async with httpx.AsyncClient(timeout=60) as http:
-                for _ in range(3):
-                    assert (await http.get(f"{tiny_engine.root_url}/health")).status_code == 200
+        seen = len(pieces)
+        cancelled_at = await cancel_with_core_paused(tiny_engine, task, cancels)
         await check.wait_idle()
     assert check.verdict(sent_at, cancelled_at, f", {seen} text pieces in") > 0
 

@@ -16,7 +16,7 @@ import pytest
 
 from qwen3vl_agent.engine.client import build_payload, whole_answer_event
 from qwen3vl_agent.errors import EngineError
-from tests.support.engine_requests import AbortCheck, engine_client, image_request
+from tests.support.engine_requests import AbortCheck, cancel_with_core_paused, engine_client, image_request
 
 
 def test_payload_asks_for_a_whole_answer_without_stream_options() -> None:
@@ -77,8 +77,8 @@ async def test_a_whole_answer_equals_the_streamed_one(tiny_engine) -> None:
 @pytest.mark.engine
 async def test_cancelling_a_whole_answer_aborts_the_generation_on_the_server(tiny_engine) -> None:
     """No text arrives before the end of a whole answer, so the cancel goes out after a fixed
-    delay; `AbortCheck` gives the verdict (a request the server finished is a failure
-    only when the cancel provably came before its end)."""
+    delay, with the engine core paused until the abort has been sent (see
+    `_cancel_mid_generation` in test_client_real.py); `AbortCheck` gives the verdict."""
     check = await AbortCheck.when_idle(tiny_engine, max_tokens=3800)  # as long as max_model_len allows
     async with engine_client([tiny_engine.endpoint_settings()]) as client:
         request = replace(image_request(max_tokens=check.max_tokens, ignore_eos=True), stream=False)
@@ -88,9 +88,6 @@ async def test_cancelling_a_whole_answer_aborts_the_generation_on_the_server(tin
         # answer it until the generation is over (seen in CI). The engine needs ~15 s for
         # max_tokens here, so the cancel goes out 2 s after sending, mid-generation.
         await asyncio.sleep(2.0)
-        cancelled_at = time.time()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        cancelled_at = await cancel_with_core_paused(tiny_engine, task)
         await check.wait_idle()
     check.verdict(sent_at, cancelled_at)  # 0 tokens is fine: the cancel may beat the first step

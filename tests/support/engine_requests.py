@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -173,3 +174,24 @@ def engine_core_paused(engine: Any) -> Iterator[None]:
         for proc in core:
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.resume()
+
+
+async def cancel_with_core_paused(engine: Any, task: asyncio.Task[Any], cancels: int = 1) -> float:
+    """Cancel `task` (a request to `engine`) `cancels` times, one loop step apart, with the
+    engine core paused until the task has ended (its connection is closed then) and the API
+    server has answered /health a few times after it (its loop has turned past the disconnect
+    and sent the abort). Returns when the first cancel went out (`time.time()`)."""
+    import httpx
+
+    with engine_core_paused(engine):
+        cancelled_at = time.time()
+        task.cancel()
+        for _ in range(cancels - 1):
+            await asyncio.sleep(0)  # the next cancel lands while the client cleans up
+            task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with httpx.AsyncClient(timeout=60) as http:
+            for _ in range(3):
+                assert (await http.get(f"{engine.root_url}/health")).status_code == 200
+    return cancelled_at
