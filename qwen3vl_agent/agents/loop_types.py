@@ -16,8 +16,13 @@ from qwen3vl_agent.engine.retry_policy import RetryPolicy
 
 
 class Parsed(Protocol):
-    thought: str | None
-    actions: Any  # a sequence of Action
+    """Read-only, so a frozen parse result (`ParsedResponse`) is one."""
+
+    @property
+    def thought(self) -> str | None: ...
+
+    @property
+    def actions(self) -> Any: ...  # a sequence of Action
 
 
 Parser = Callable[[str, Any], Parsed]  # (model text, the Observation it answered) -> actions

@@ -364,7 +364,7 @@ def jobs_cmd(limit: int, as_json: bool) -> None:
 
     store = OcrJobStore()
     try:
-        rows = []
+        rows: list[dict[str, str | int]] = []
         for job in store.jobs(limit):
             c = store.counts(job.id)
             rows.append(
@@ -390,19 +390,19 @@ def jobs_cmd(limit: int, as_json: bool) -> None:
         click.echo("no OCR jobs yet")
         return
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("job", "created", "status", "engine", "mode", "done", "failed", "pending", "total")
+    # The id column never shrinks or wraps: ids are copied from here into `ocr resume`.
+    id_width = max(len(str(r["id"])) for r in rows)
+    table = Table(
+        Column("job", no_wrap=True, min_width=id_width),
+        *("created", "status", "engine", "mode", "done", "failed", "pending", "total"),
+    )
     for r in rows:
         table.add_row(
-            r["id"],
-            r["created"],
-            r["status"],
-            r["engine"],
-            r["mode"],
-            str(r["done"]),
-            str(r["failed"]),
-            str(r["pending"]),
-            str(r["total"]),
+            *(
+                str(r[k])
+                for k in ("id", "created", "status", "engine", "mode", "done", "failed", "pending", "total")
+            )
         )
     Console().print(table)

@@ -487,7 +487,8 @@ class AgentPane(QWidget):
             done = sum(
                 1
                 for r in range(self.rows.rowCount())
-                if self.rows.item(r, 1).text() in ("done", "failed", "needs-attention")
+                if (item := self.rows.item(r, 1)) is not None
+                and item.text() in ("done", "failed", "needs-attention")
             )
             self.batch_progress.setValue(done)
         elif name == "BatchNotice":

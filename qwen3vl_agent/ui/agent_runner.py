@@ -122,7 +122,7 @@ class AgentRunner:
         with self._lock:
             fut, self._pending = self._pending, None
         if fut is not None:
-            self.worker.loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(approved))
+            self.worker.loop.call_soon_threadsafe(_settle, fut, approved)
 
     async def _confirm(self, request: Any) -> bool:
         """Executor's confirmation callback (worker loop): wait for Approve / Reject."""
@@ -269,3 +269,9 @@ class AgentRunner:
     async def close(self) -> None:
         self.stop()
         await self.ctx.tasks.run_io(self.worker.close)
+
+
+def _settle(fut: asyncio.Future[bool], value: bool) -> None:
+    """Answer a pending confirmation unless it was cancelled meanwhile (the run stopped)."""
+    if not fut.done():
+        fut.set_result(value)

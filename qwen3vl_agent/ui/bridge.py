@@ -15,6 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from qwen3vl_agent.engine.status import EngineStatus, StatusListener
 from qwen3vl_agent.ui import gpu
 
 
@@ -100,33 +101,30 @@ class CoreBridge(QObject):
         self._model = model
         self._log_path = log_path
 
-    def engine_listener(self) -> Callable[[Any], None]:
+    def engine_listener(self) -> StatusListener:
         """A `StatusListener` for the managed engine (called from any thread)."""
 
-        def listener(status: Any) -> None:
-            state = str(getattr(getattr(status, "state", None), "value", getattr(status, "state", "")))
-            error = getattr(status, "error", None)
+        def listener(status: EngineStatus) -> None:
+            state = status.state.value
             if state == "failed":
-                text = error or "the engine failed"
+                text = status.error or "the engine failed"
                 hint = NO_ENGINE_HINT
             elif state in ("starting", "restarting"):
-                line = getattr(status, "last_log_line", "") or ""
-                text = f"starting the engine ({getattr(status, 'elapsed_s', 0):.0f} s)" + (
-                    f": {line[:100]}" if line else ""
-                )
+                line = status.last_log_line
+                text = f"starting the engine ({status.elapsed_s:.0f} s)" + (f": {line[:100]}" if line else "")
                 hint = ""
             else:
                 text = f"engine {state}"
                 hint = ""
-            summary = getattr(status, "replicas_summary", None)
-            if callable(summary) and summary():
-                text += f" · {summary()}"  # each replica's state (engine.replicas)
+            summary = status.replicas_summary()
+            if summary:
+                text += f" · {summary}"  # each replica's state (engine.replicas)
             self.engine_changed.emit(
                 EngineView(
                     state=state,
                     text=text,
                     hint=hint,
-                    elapsed_s=float(getattr(status, "elapsed_s", 0.0) or 0.0),
+                    elapsed_s=status.elapsed_s,
                     log_path=self._log_path,
                     model=self._model,
                 )

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 from PySide6.QtCore import QEvent, QObject
@@ -19,6 +19,9 @@ from PySide6.QtWidgets import QWidget
 from qwen3vl_agent.errors import CaptureError, UserFacingError
 from qwen3vl_agent.screen.geometry import Rect
 from qwen3vl_agent.ui.context import AppContext
+
+if TYPE_CHECKING:
+    from qwen3vl_agent.screen.capture import ScreenCapturer
 
 HIDE_SETTLE_S = 0.25  # time for the window manager to repaint what our hidden windows covered
 
@@ -97,14 +100,14 @@ def own_windows(ctx: AppContext) -> OwnWindows:
         for w in ctx.own_windows:
             tracker.track(w)
         ctx.extras["own_windows"] = tracker
-    return tracker  # type: ignore[no-any-return]
+    return tracker
 
 
-def capturer(ctx: AppContext) -> Any:
+def capturer(ctx: AppContext) -> ScreenCapturer:
     """The app's ScreenCapturer (privacy masks + own windows), rebuilt when the settings change."""
     from qwen3vl_agent.screen.capture import ScreenCapturer
 
-    current = ctx.extras.get("capturer")
+    current: ScreenCapturer | None = ctx.extras.get("capturer")
     if current is not None and ctx.extras.get("capturer_settings") is ctx.settings:
         return current
     if current is not None:
@@ -137,7 +140,7 @@ def list_monitors() -> list[MonitorInfo]:
     for i, m in enumerate(monitors):
         if i == 0:
             continue
-        r = getattr(m, "rect", m)
+        r = m.rect
         out.append(MonitorInfo(i, int(r.left), int(r.top), int(r.width), int(r.height)))
     return out
 
@@ -183,7 +186,7 @@ async def grab(ctx: AppContext, kind: str, arg: Any = None) -> Image.Image:
             await asyncio.sleep(HIDE_SETTLE_S)
     try:
         shot = await capturer(ctx).capture_async(_target(kind, arg))
-        return shot.image  # type: ignore[no-any-return]
+        return shot.image
     except UserFacingError:
         raise
     except Exception as exc:

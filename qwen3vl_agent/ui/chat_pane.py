@@ -74,7 +74,7 @@ def build_request(
     for msg in reversed(history):
         for att in reversed(msg.attachments):
             if budget > 0 and att.id in prepared:
-                keep.add(att.id)  # type: ignore[arg-type]
+                keep.add(att.id)
                 budget -= 1
     messages = [Message.system(chat_system_prompt())]
     for msg in history:
@@ -102,7 +102,7 @@ class ChatPane(QWidget):
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(RENDER_EVERY_MS)
-        self._render_timer.timeout.connect(self.render)
+        self._render_timer.timeout.connect(self.render_transcript)
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(200)
@@ -116,7 +116,7 @@ class ChatPane(QWidget):
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
         find = QShortcut(QKeySequence.StandardKey.Find, self)
-        find.activated.connect(lambda: (self.search.setFocus(), self.search.selectAll()))
+        find.activated.connect(self._focus_search)
         self.conversations = QListWidget()
         self.conversations.setObjectName("conversationList")
         self.conversations.setTextElideMode(Qt.TextElideMode.ElideRight)
@@ -193,8 +193,8 @@ class ChatPane(QWidget):
         self.send_button.setToolTip("Send (Ctrl+Enter)")
         self.send_button.setDefault(True)
         self.send_button.clicked.connect(self.primary_action)
-        for b in (self.copy_button, self.stop_button, self.send_button):
-            tools.addWidget(b)
+        for button in (self.copy_button, self.stop_button, self.send_button):
+            tools.addWidget(button)
 
         right = QWidget()
         rv = QVBoxLayout(right)
@@ -248,14 +248,14 @@ class ChatPane(QWidget):
     async def open_conversation(self, cid: int) -> None:
         self.conversation_id = cid
         self.history = await self.ctx.tasks.run_db(self.ctx.conversations.messages, cid)
-        self.render()
+        self.render_transcript()
 
     def new_conversation(self) -> None:
         self.conversation_id = None
         self.history = []
         self.conversations.clearSelection()
         self.conversations.setCurrentRow(-1)
-        self.render()
+        self.render_transcript()
         self.focus_input()
 
     def _delete_current(self) -> None:
@@ -307,7 +307,11 @@ class ChatPane(QWidget):
     def _update_empty(self) -> None:
         self.stack.setCurrentIndex(0 if not self.history else 1)
 
-    def render(self) -> None:
+    def _focus_search(self) -> None:
+        self.search.setFocus()
+        self.search.selectAll()
+
+    def render_transcript(self) -> None:
         """Render the conversation as Markdown (images as thumbnails, a Copy link per answer).
 
         While an answer streams this runs at most every RENDER_EVERY_MS, and never more often
@@ -510,7 +514,7 @@ class ChatPane(QWidget):
             self.history = await t.run_db(store.messages, cid)
             self._streaming[answer.id] = ""
             self._stream_msg_id = answer.id
-            self.render()
+            self.render_transcript()
             await self._refresh()
             status, final = "done", ""
             last_save = time.monotonic()
@@ -540,7 +544,7 @@ class ChatPane(QWidget):
             self._streaming.pop(answer.id, None)
             await asyncio.shield(t.run_db(store.update_message, answer.id, final, status))
             self.history = await t.run_db(store.messages, cid)
-            self.render()
+            self.render_transcript()
         finally:
             self._stream_msg_id = None
             self._set_busy(False)

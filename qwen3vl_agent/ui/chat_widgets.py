@@ -70,10 +70,11 @@ class TranscriptBrowser(QTextBrowser):
             )
         self.images[key] = img
 
-    def loadResource(self, kind: int, url: QUrl) -> object:
+    def loadResource(self, kind: int, name: QUrl | str) -> object:
+        url = name if isinstance(name, QUrl) else QUrl(name)
         if url.scheme() == "att" and url.toString() in self.images:
             return self.images[url.toString()]
-        return super().loadResource(kind, url)
+        return super().loadResource(kind, name)
 
 
 class ComposerEdit(QPlainTextEdit):
@@ -152,11 +153,11 @@ class AttachmentStrip(QListWidget):
         self.itemDoubleClicked.connect(lambda item: self.remove(self.row(item)))
         self.setVisible(False)
 
-    def add(self, pending: PendingImage) -> None:
+    def add(self, pending: PendingImage, thumb: QImage | None = None) -> None:
+        """`thumb`: the thumbnail already made off the Qt thread (large images); else made here."""
         self.images.append(pending)
-        item = QListWidgetItem(
-            thumbnail_icon(pending.image), f"{pending.label}\n{pending.image.width}×{pending.image.height}"
-        )
+        icon = QIcon(QPixmap.fromImage(thumb)) if thumb is not None else thumbnail_icon(pending.image)
+        item = QListWidgetItem(icon, f"{pending.label}\n{pending.image.width}×{pending.image.height}")
         item.setToolTip(pending.label)
         self.addItem(item)
         self.setVisible(True)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from qwen3vl_agent.config import Settings
 from qwen3vl_agent.errors import EngineUnavailableError, UserFacingError
@@ -19,43 +18,42 @@ from qwen3vl_agent.paths import app_paths
 from qwen3vl_agent.ui.bridge import NO_ENGINE_HINT, CoreBridge
 from qwen3vl_agent.ui.tasks import TaskTracker, describe_error
 
+if TYPE_CHECKING:
+    from qwen3vl_agent.engine.managed import ManagedEngine
+    from qwen3vl_agent.engine.replicas import EngineReplicas
+    from qwen3vl_agent.inference.service import InferenceService
+    from qwen3vl_agent.runtime import Runtime
+
 log = logging.getLogger(__name__)
 
 
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
 class CoreSession:
-    """Owns the `Runtime`; `service` is the InferenceService once built (None before)."""
+    """Owns the core's `Runtime` (the same one the CLI builds); `service` is its
+    InferenceService once built (None before)."""
 
     def __init__(self, settings: Settings, bridge: CoreBridge, tasks: TaskTracker) -> None:
         self.settings = settings
         self.bridge = bridge
         self.tasks = tasks
-        self.runtime: Any = None
+        self.runtime: Runtime | None = None
         self.engine_ready = asyncio.Event()
         self.engine_error: str | None = None
         self._start_task: asyncio.Task[None] | None = None
         self.closed = False  # set when the app quits: nothing starts an engine after that
 
     @property
-    def service(self) -> Any:
-        return getattr(self.runtime, "service", None) if self.runtime is not None else None
+    def service(self) -> InferenceService | None:
+        return self.runtime.service if self.runtime is not None else None
 
     @property
-    def engine(self) -> Any:
-        return getattr(self.runtime, "engine", None) if self.runtime is not None else None
+    def engine(self) -> ManagedEngine | EngineReplicas | None:
+        """The managed engine this process started (None in endpoints mode or when reused)."""
+        return self.runtime.engine if self.runtime is not None else None
 
     @property
     def model_name(self) -> str:
-        name = getattr(self.runtime, "model_name", None) if self.runtime is not None else None
-        if name:
-            return str(name)
-        engine = self.engine
-        with contextlib.suppress(Exception):
-            if engine is not None and engine.served_model_name:
-                return str(engine.served_model_name)
+        if self.runtime is not None:
+            return self.runtime.model_name
         return self.settings.engine.served_name()
 
     def start(self) -> None:
@@ -80,9 +78,9 @@ class CoreSession:
         listener = self.bridge.engine_listener()
         try:
             if self.runtime is None:
-                self.runtime = await _maybe_await(build_runtime(s, start_engine=False, progress=listener))
-            self._attach()
-            await self._start_engine(listener)
+                self.runtime = await build_runtime(s, start_engine=False, progress=listener)
+            self._attach(self.runtime)
+            await self.runtime.start_engine(listener)
         except asyncio.CancelledError:
             raise
         except UserFacingError as exc:
@@ -101,31 +99,13 @@ class CoreSession:
                 summary = self.engine.status.replicas_summary() if self.engine is not None else ""
             self.bridge.report_engine("ready", f"engine ready · {summary}" if summary else "engine ready")
 
-    def _attach(self) -> None:
-        engine = self.engine
-        log_path = None
-        with contextlib.suppress(Exception):
-            log_path = engine.log_path if engine is not None else None
-        self.bridge.set_engine_context(self.model_name, log_path)
+    def _attach(self, runtime: Runtime) -> None:
+        engine = runtime.engine
+        self.bridge.set_engine_context(runtime.model_name, engine.log_path if engine is not None else None)
         if engine is not None:
-            with contextlib.suppress(Exception):
-                engine.add_listener(self.bridge.engine_listener())
-        service = self.service
-        if service is not None and hasattr(service, "stats"):
-            self.bridge.watch_stats(service.stats)
+            engine.add_listener(self.bridge.engine_listener())
+        self.bridge.watch_stats(runtime.service.stats)
         self.bridge.watch_gpu()
-
-    async def _start_engine(self, listener: Any) -> None:
-        rt = self.runtime
-        for name in ("start_engine", "start"):
-            fn = getattr(rt, name, None)
-            if callable(fn):
-                params = inspect.signature(fn).parameters
-                await _maybe_await(fn(progress=listener) if "progress" in params else fn())
-                return
-        engine = self.engine
-        if engine is not None and hasattr(engine, "start"):
-            await engine.start(progress=listener)
 
     def _failed(self, message: str, hint: str) -> None:
         self.engine_error = message
@@ -138,14 +118,15 @@ class CoreSession:
         await self.shutdown()
         self.start()
 
-    def require_service(self) -> Any:
+    def require_service(self) -> InferenceService:
         """The service, or a clear error when the engine is not there (chat, agent)."""
-        if self.service is None or not self.engine_ready.is_set():
+        service = self.service
+        if service is None or not self.engine_ready.is_set():
             reason = self.engine_error or "the engine is still starting"
             raise EngineUnavailableError(
                 f"No model engine: {reason}", "see the status bar; OCR works with the CPU engine"
             )
-        return self.service
+        return service
 
     async def close(self) -> None:
         """Shut down for good (the app is quitting): no restart may start an engine afterwards."""
@@ -163,12 +144,8 @@ class CoreSession:
         self.engine_ready.clear()
         if rt is None:
             return
-        for name in ("aclose", "shutdown", "close", "stop"):
-            fn = getattr(rt, name, None)
-            if callable(fn):
-                try:
-                    await asyncio.wait_for(_maybe_await(fn()), timeout=30)
-                except Exception:
-                    log.exception("runtime shutdown failed")
-                break
+        try:
+            await asyncio.wait_for(rt.close(), timeout=30)
+        except Exception:
+            log.exception("runtime shutdown failed")
         self.bridge.report_engine("stopped", "engine stopped")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+import functools
+from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
@@ -86,8 +87,8 @@ class MainWindow(QMainWindow):
     def _action(
         self,
         text: str,
-        slot: Any,
-        shortcut: QKeySequence | str | None = None,
+        slot: Callable[[], object],
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
         icon: str | None = None,
         tip: str = "",
     ) -> QAction:
@@ -126,7 +127,9 @@ class MainWindow(QMainWindow):
         view = mb.addMenu("&View")
         for i, (name, key) in enumerate((("&Chat", "Ctrl+1"), ("&Agent", "Ctrl+2"), ("&OCR", "Ctrl+3"))):
             view.addAction(
-                self._action(name, lambda i=i: self.tabs.setCurrentIndex(i), key, ("chat", "agent", "ocr")[i])
+                self._action(
+                    name, functools.partial(self.tabs.setCurrentIndex, i), key, ("chat", "agent", "ocr")[i]
+                )
             )
         view.addSeparator()
         theme_menu = view.addMenu("&Theme")
@@ -316,7 +319,7 @@ class MainWindow(QMainWindow):
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
         with contextlib.suppress(TypeError, ValueError):
-            self.tabs.setCurrentIndex(int(s.value("window/tab", 0)))
+            self.tabs.setCurrentIndex(int(str(s.value("window/tab", 0))))
         for pane in (self.chat, self.agent, self.ocr):
             if hasattr(pane, "restore_layout"):
                 pane.restore_layout(s)

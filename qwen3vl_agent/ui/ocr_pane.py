@@ -339,7 +339,7 @@ class OcrPane(QWidget):
         if self.busy and self._job_task is not None:
             self._job_task.cancel()
 
-    def _service_for_job(self) -> Any:
+    def _service_for_job(self) -> ServiceProxy | None:
         service = self.ctx.core.service
         if service is None or not self.ctx.core.engine_ready.is_set():
             return None

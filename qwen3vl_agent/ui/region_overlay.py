@@ -164,8 +164,13 @@ async def pick_region(shot: Image.Image, geometry: QRect | None = None) -> Image
     future: asyncio.Future[QRect | None] = loop.create_future()
     qimage = await loop.run_in_executor(None, pil_to_qimage, shot)  # a QImage may be built off the GUI thread
     overlay = RegionOverlay(shot, geometry, qimage)
-    overlay.selected.connect(lambda r: future.done() or future.set_result(r))
-    overlay.cancelled.connect(lambda: future.done() or future.set_result(None))
+
+    def settle(rect: QRect | None) -> None:
+        if not future.done():
+            future.set_result(rect)
+
+    overlay.selected.connect(settle)
+    overlay.cancelled.connect(lambda: settle(None))
     overlay.show()
     overlay.raise_()
     overlay.activateWindow()

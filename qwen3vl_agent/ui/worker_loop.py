@@ -17,6 +17,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from qwen3vl_agent.inference.request import DeltaCallback, InferenceRequest, InferenceResult
+from qwen3vl_agent.inference.service import InferenceService
 
 T = TypeVar("T")
 
@@ -64,17 +65,17 @@ class WorkerLoop:
 class ServiceProxy:
     """`InferenceService.submit` callable from the worker loop; runs on the service's own loop."""
 
-    def __init__(self, service: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, service: InferenceService, loop: asyncio.AbstractEventLoop) -> None:
         self.service = service
         self.loop = loop
-        self.model_name = getattr(service, "model_name", None)
+        self.model_name = service.model_name
 
     async def submit(
         self, request: InferenceRequest, on_delta: DeltaCallback | None = None
     ) -> InferenceResult:
         caller = asyncio.get_running_loop()
         if caller is self.loop:
-            return await self.service.submit(request, on_delta)  # type: ignore[no-any-return]
+            return await self.service.submit(request, on_delta)
         relay: DeltaCallback | None = None
         if on_delta is not None:
             cb = on_delta
@@ -83,7 +84,7 @@ class ServiceProxy:
                 caller.call_soon_threadsafe(cb, delta)
 
         cf = asyncio.run_coroutine_threadsafe(self.service.submit(request, relay), self.loop)
-        return await asyncio.wrap_future(cf)  # type: ignore[no-any-return]
+        return await asyncio.wrap_future(cf)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.service, name)

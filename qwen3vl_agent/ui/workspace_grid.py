@@ -177,6 +177,15 @@ class WorkspaceView(QLabel):
             self.grid.forward(PasteText(text))  # beyond the keyboard map: through the clipboard
 
 
+class _Thumb(QLabel):
+    """A workspace's thumbnail in the grid: a click selects that workspace."""
+
+    clicked = Signal()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self.clicked.emit()
+
+
 class WorkspaceGrid(QWidget):
     """Thumbnails of all workspaces, one large, a step list each; take over, hand back, stop all."""
 
@@ -240,12 +249,12 @@ class WorkspaceGrid(QWidget):
         self.close_workspaces()
         self.entries = {e.name: e for e in entries}
         for i, entry in enumerate(entries):
-            thumb = QLabel(entry.name)
+            thumb = _Thumb(entry.name)
             thumb.setObjectName(f"workspaceThumb_{entry.name}")
             thumb.setFixedSize(176, 120)
             thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
             thumb.setFrameShape(QLabel.Shape.Box)
-            thumb.mousePressEvent = lambda _e, n=entry.name: self.select(n)  # type: ignore[method-assign]
+            thumb.clicked.connect(lambda n=entry.name: self.select(n))
             self.thumbs.addWidget(thumb, i // 2, i % 2)
             self._thumbs[entry.name] = thumb
             steps = QListWidget()

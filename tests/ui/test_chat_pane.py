@@ -70,7 +70,7 @@ def test_message_with_image_streams_answer_from_tiny_engine(
     assert len(deltas) > 3  # streamed, not delivered at once
     assert "".join(deltas) == answer.text
     assert answer.text.strip()
-    chat.render()
+    chat.render_transcript()
     assert (
         answer.text.strip()[:20] in chat.transcript.toPlainText().replace("\n", " ")
         or answer.text.split()[0] in chat.transcript.toPlainText()
