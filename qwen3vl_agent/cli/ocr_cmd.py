@@ -377,6 +377,8 @@ def jobs_cmd(limit: int, as_json: bool) -> None:
                     "done": c.done,
                     "failed": c.failed,
                     "pending": c.pending,
+                    "running": c.running,
+                    "quarantined": c.quarantined,
                     "total": c.total,
                     "documents_failed": c.documents_failed,
                 }
