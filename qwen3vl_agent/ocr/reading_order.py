@@ -131,6 +131,11 @@ def reading_order(lines: Sequence[OcrLine]) -> list[list[Row]]:
     return blocks
 
 
+def in_reading_order(lines: Sequence[OcrLine]) -> list[OcrLine]:
+    """The same lines (boxes untouched), re-ordered: blocks, rows, cells left to right."""
+    return [ln for block in reading_order(lines) for row in block for ln in row]
+
+
 def ordered_lines_and_text(lines: Sequence[OcrLine], joiner: str = " ") -> tuple[list[OcrLine], str]:
     """The lines in reading order (one per row: a row's cells joined) and the page text, blocks
     separated by a blank line."""

@@ -136,6 +136,28 @@ def table_page(seed: int = 4) -> GeneratedPage:
     return GeneratedPage("table", image.convert("RGB"), text)
 
 
+def digit_table_page(seed: int = 7) -> GeneratedPage:
+    """A table of figures without ruling lines (Tesseract alone reads it column by column)."""
+    rng = random.Random(seed)
+    image = Image.new("L", A4_PX, 255)
+    draw = ImageDraw.Draw(image)
+    fnt = font(11)
+    title = "Quarterly figures by region"
+    draw.text((120, 100), title, font=fnt, fill=0)
+    rows = []
+    for r in range(14):
+        row = [
+            str(rng.randint(1000, 99999)),
+            f"{rng.randint(10, 999)}.{rng.randint(0, 99):02d}",
+            f"{rng.randint(0, 100)}%",
+            f"{rng.randint(100000, 9999999):,}",
+        ]
+        for cell, x in zip(row, (120, 420, 720, 920), strict=True):
+            draw.text((x, 180 + 45 * r), cell, font=fnt, fill=0)
+        rows.append(" ".join(row))
+    return GeneratedPage("digit-table", image.convert("RGB"), "\n".join([title, *rows]))
+
+
 def rotated_scan_page(seed: int = 5, quarter_turns: int = 1, skew_deg: float = 1.5) -> GeneratedPage:
     """A page turned by 90° steps, slightly skewed, blurred and speckled like a cheap scan."""
     page = paragraphs_page(seed, size_pt=12, paragraphs=3)
