@@ -17,7 +17,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -202,14 +202,11 @@ class OcrJobStore:
         return doc_id
 
     def job(self, job_id: str) -> JobRow:
-        row = self.db.execute(
-            "SELECT id, created_at, updated_at, status, engine, engine_used, mode, options, pages_total, message"
-            " FROM ocr_jobs WHERE id = ?",
-            [job_id],
-        ).fetchone()
+        columns = ", ".join(f.name for f in fields(JobRow))
+        row = next(iter(self.db.query(f"SELECT {columns} FROM ocr_jobs WHERE id = ?", [job_id])), None)
         if row is None:
             raise JobNotFoundError(f"No OCR job {job_id!r}", "list them with: qwen3vl-agent ocr jobs")
-        return JobRow(*row[:7], json.loads(row[7]), row[8], row[9])  # type: ignore[call-arg]
+        return JobRow(**{**row, "options": json.loads(row["options"])})
 
     def jobs(self, limit: int = 50) -> list[JobRow]:
         ids = [

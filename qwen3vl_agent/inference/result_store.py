@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
+from qwen3vl_agent.storage.database import sqlite_failure
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -54,17 +56,6 @@ class StoreInfo:
     text_bytes: int
     file_bytes: int
     counters: dict[str, int]
-
-
-def _kind(exc: BaseException) -> str:
-    text = str(exc).lower()
-    if "locked" in text or "busy" in text:
-        return "locked"
-    if "malformed" in text or "not a database" in text or "corrupt" in text:
-        return "corrupt"
-    if "full" in text or "disk" in text or "no space" in text:
-        return "full"
-    return "error"
 
 
 class ResultStore:
@@ -101,7 +92,7 @@ class ResultStore:
             try:
                 return fn(self._connection())
             except (sqlite3.Error, OSError) as exc:
-                kind = _kind(exc)
+                kind = sqlite_failure(exc)
                 self.failures[kind] += 1
                 if kind == "corrupt" and attempt == 1:
                     self._warn(
@@ -193,24 +184,26 @@ class ResultStore:
 
     # -- operations -----------------------------------------------------------------------
     @staticmethod
-    def _row_to_result(row: tuple[Any, ...]) -> StoredResult:
+    def _row_to_result(row: dict[str, Any]) -> StoredResult:
+        """A result from its row, by column name."""
         return StoredResult(
-            text=row[0],
-            finish_reason=row[1],
-            prompt_tokens=row[2] or 0,
-            completion_tokens=row[3] or 0,
-            model=row[4],
-            created_at=row[5],
-            expires_at=row[6],
+            text=row["text"],
+            finish_reason=row["finish_reason"],
+            prompt_tokens=row["prompt_tokens"] or 0,
+            completion_tokens=row["completion_tokens"] or 0,
+            model=row["model"],
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
         )
 
     _COLUMNS = "text, finish_reason, prompt_tokens, completion_tokens, model, created_at, expires_at"
 
     async def get(self, key: str, now: float) -> StoredResult | None:
         def fn(db: sqlite_utils.Database) -> StoredResult | None:
-            row = db.execute(
+            rows = db.query(
                 f"SELECT {self._COLUMNS} FROM results WHERE key = ? AND expires_at > ?", [key, now]
-            ).fetchone()
+            )
+            row = next(iter(rows), None)
             return self._row_to_result(row) if row else None
 
         return await self.run(fn, None, "lookup")
@@ -222,15 +215,15 @@ class ResultStore:
 
         def fn(db: sqlite_utils.Database) -> tuple[str, StoredResult, int] | None:
             best: tuple[str, StoredResult, int] | None = None
-            rows = db.execute(
+            rows = db.query(
                 f"SELECT key, phashes, {self._COLUMNS} FROM results"
                 " WHERE shape = ? AND expires_at > ? AND phashes IS NOT NULL ORDER BY created_at DESC LIMIT 256",
                 [shape, now],
-            ).fetchall()
+            )
             for row in rows:
-                distance = phash_distance(phashes, json.loads(row[1]))
+                distance = phash_distance(phashes, json.loads(row["phashes"]))
                 if distance is not None and distance <= max_distance and (best is None or distance < best[2]):
-                    best = (row[0], self._row_to_result(row[2:]), distance)
+                    best = (row["key"], self._row_to_result(row), distance)
             return best
 
         return await self.run(fn, None, "near-duplicate lookup")

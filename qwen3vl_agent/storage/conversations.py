@@ -127,14 +127,15 @@ class ConversationStore:
         return [Conversation(int(r[0]), str(r[1]), float(r[2]), float(r[3])) for r in rows]
 
     def get(self, conversation_id: int) -> Conversation | None:
-        row = (
-            self._conn()
-            .execute(
-                "SELECT id, title, created_at, updated_at FROM conversations WHERE id = ?", [conversation_id]
-            )
-            .fetchone()
+        rows = self._conn().query(
+            "SELECT id, title, created_at, updated_at FROM conversations WHERE id = ?", [conversation_id]
         )
-        return Conversation(int(row[0]), str(row[1]), float(row[2]), float(row[3])) if row else None
+        row = next(iter(rows), None)
+        if row is None:
+            return None
+        return Conversation(
+            int(row["id"]), str(row["title"]), float(row["created_at"]), float(row["updated_at"])
+        )
 
     def add_message(
         self,

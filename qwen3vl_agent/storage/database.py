@@ -9,6 +9,7 @@ Corrupt or locked files raise `StorageError` with a message that says what to do
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import sqlite3
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import sqlite_utils
 
@@ -44,14 +46,34 @@ def register_migrations(component: str, migrations: Sequence[Migration]) -> None
         _REGISTRY[component] = tuple(migrations)
 
 
-def _is_locked(exc: sqlite3.Error) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
+# SQLite's primary result codes (https://sqlite.org/rescode.html); extended codes carry them
+# in the low byte, e.g. SQLITE_BUSY_SNAPSHOT = 517 = 5 | (2 << 8).
+_LOCKED_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
+_CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+_FULL_CODES = {13}  # SQLITE_FULL (also max_page_count reached)
+_IOERR_CODES = {10}  # SQLITE_IOERR: the disk failed a read or write
 
 
-def _is_corrupt(exc: sqlite3.Error) -> bool:
-    text = str(exc).lower()
-    return "malformed" in text or "not a database" in text or "corrupt" in text
+SqliteFailure = Literal["locked", "corrupt", "full", "error"]
+
+
+def sqlite_failure(exc: BaseException) -> SqliteFailure:
+    """What kind of failure a sqlite3 error is, by its result code (`sqlite_errorcode`, Python
+    3.11) or an OSError's errno, never by message text. A disk I/O error counts as "full" (the disk is the
+    problem, and the user's remedy is the same)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "full"
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(code, int):
+        return "error"
+    primary = code & 0xFF
+    if primary in _LOCKED_CODES:
+        return "locked"
+    if primary in _CORRUPT_CODES:
+        return "corrupt"
+    if primary in _FULL_CODES or primary in _IOERR_CODES:
+        return "full"
+    return "error"
 
 
 def open_database(
@@ -77,17 +99,18 @@ def open_database(
 
 def storage_error(exc: BaseException, path: Path, what: str = "database") -> StorageError:
     """Translate a sqlite3 error into a message a user can act on."""
-    if isinstance(exc, sqlite3.Error) and _is_locked(exc):
+    kind = sqlite_failure(exc)
+    if kind == "locked":
         return StorageError(
             f"The {what} at {path} is locked by another program",
             "close other copies of qwen3vl-agent and try again",
         )
-    if isinstance(exc, sqlite3.Error) and _is_corrupt(exc):
+    if kind == "corrupt":
         return StorageError(
             f"The {what} at {path} is corrupt ({exc})",
             "move the file aside to start fresh; nothing else was changed",
         )
-    if isinstance(exc, sqlite3.OperationalError) and "disk" in str(exc).lower():
+    if kind == "full":
         return StorageError(f"The disk holding the {what} at {path} is full ({exc})", "free some space")
     return StorageError(f"The {what} at {path} failed: {exc}")
 

@@ -27,7 +27,13 @@ import sqlite_utils
 
 from qwen3vl_agent.errors import StorageError
 from qwen3vl_agent.file_modes import private_mkdir, write_private_bytes
-from qwen3vl_agent.storage.database import Database, Migration, register_migrations, storage_error
+from qwen3vl_agent.storage.database import (
+    Database,
+    Migration,
+    register_migrations,
+    sqlite_failure,
+    storage_error,
+)
 
 COMPONENT = "trajectories"
 
@@ -208,7 +214,7 @@ class TrajectoryStore:
             yield
         except sqlite3.Error as exc:
             err = storage_error(exc, self._db.path, "trajectory store")
-            full = "full" in str(exc).lower()
+            full = sqlite_failure(exc) == "full"
             raise TrajectoryWriteError(
                 f"Could not record {what}: {err.message}", err.hint, disk_full=full
             ) from exc
@@ -293,42 +299,39 @@ class TrajectoryStore:
                 [status, outcome, answer, message, time.time() if finished else None, run_id],
             )
 
+    _RUN_QUERY = (
+        "SELECT r.*, (SELECT count(*) FROM agent_steps s WHERE s.run_id = r.id) AS step_count"
+        " FROM agent_runs r"
+    )
+
     def get_run(self, run_id: int) -> RunRecord | None:
-        row = self.db.execute(
-            "SELECT r.*, (SELECT count(*) FROM agent_steps s WHERE s.run_id = r.id) AS n"
-            " FROM agent_runs r WHERE r.id = ?",
-            [run_id],
-        ).fetchone()
+        rows = self.db.query(f"{self._RUN_QUERY} WHERE r.id = ?", [run_id])
+        row = next(iter(rows), None)
         return self._run(row) if row else None
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
-        rows = self.db.execute(
-            "SELECT r.*, (SELECT count(*) FROM agent_steps s WHERE s.run_id = r.id) AS n"
-            " FROM agent_runs r ORDER BY r.id DESC LIMIT ?",
-            [limit],
-        ).fetchall()
+        rows = self.db.query(f"{self._RUN_QUERY} ORDER BY r.id DESC LIMIT ?", [limit])
         return [self._run(r) for r in rows]
 
     @staticmethod
-    def _run(row: tuple[Any, ...]) -> RunRecord:
-        (rid, task, mode, target, status, outcome, answer, message, data_row, batch_id, row_index) = row[:11]
-        started_at, finished_at, settings, n = row[11:15]
+    def _run(row: dict[str, Any]) -> RunRecord:
+        """A run from its row, by column name (a later ALTER TABLE cannot shift the fields)."""
         return RunRecord(
-            id=rid,
-            task=task,
-            mode=mode,
-            target=_loads(target) or {},
-            status=status,
-            outcome=outcome,
-            answer=answer,
-            message=message,
-            data_row=_loads(data_row),
-            batch_id=batch_id,
-            row_index=row_index,
-            started_at=started_at,
-            finished_at=finished_at,
-            settings=_loads(settings) or {},
-            step_count=n,
+            id=row["id"],
+            task=row["task"],
+            mode=row["mode"],
+            target=_loads(row["target"]) or {},
+            status=row["status"],
+            outcome=row["outcome"],
+            answer=row["answer"],
+            message=row["message"],
+            data_row=_loads(row["data_row"]),
+            batch_id=row["batch_id"],
+            row_index=row["row_index"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            settings=_loads(row["settings"]) or {},
+            step_count=row["step_count"],
         )
 
     def delete_run(self, run_id: int) -> None:
