@@ -15,6 +15,13 @@ cold machine: the first found "no available memory for the cache blocks").
 `replica_start_stagger_s` overrides this (start after that many seconds even if the previous one
 is not up: only where memory is not shared, e.g. the CPU build's fixed KV space).
 
+Shared (`shared=True`, the app's default): every replica is a `SharedEngine` member and the group
+goes through `shared.join_or_start`, the one adopt-or-start step: an instance finding a live
+recorded group adopts it whole (member i takes server i, each leased in the group's users
+folder, so its pool routes to all of them), else it starts all replicas, leases them in one new
+users folder and records them as one engine. So the replicas outlive their starter (even a
+SIGKILLed one) while another instance uses them, and go with the last user.
+
 `auto` (see `auto_replicas`): one replica per `replica_min_gpu_gib` of usable GPU memory (at
 least 2.5 × the model's weights), at most one per two host cores beyond two kept for the app,
 at most 4; and 1 without an NVIDIA GPU.

@@ -10,6 +10,9 @@ the server once no live user is left. So when the instance that started it quits
 still use it, the server keeps running for them (even if that instance was SIGKILLed), and the
 last user to leave takes it down, as before. An instance whose adopted engine goes away starts
 (or adopts) another one, as the watchdog restarts a crashed server.
+
+`join_or_start` is that adopt-or-start step for one server or several: `EngineReplicas` (engine
+.replicas > 1) runs it over its members, so the replicas are shared by the same rules.
 """
 
 from __future__ import annotations

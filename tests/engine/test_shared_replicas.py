@@ -27,19 +27,19 @@ from qwen3vl_agent.engine.status import EngineState
 from tests.engine.test_shared_engine import SERVER
 
 
-def _settings() -> EngineSettings:
+def _settings(restart: bool = False) -> EngineSettings:
     return EngineSettings(
         launcher="python-module",
         python_executable=sys.executable,
         served_model_name="m",
-        restart_on_crash=False,
+        restart_on_crash=restart,
         replicas=2,
         replica_start_stagger_s=0,
     )
 
 
-def _group(log_dir: Path) -> EngineReplicas:
-    group = EngineReplicas(_settings(), log_dir, stop_grace_s=5, count=2, shared=True)
+def _group(log_dir: Path, *, restart: bool = False) -> EngineReplicas:
+    group = EngineReplicas(_settings(restart), log_dir, stop_grace_s=5, count=2, shared=True)
     for replica in group.replicas:
         replica.command = lambda port: [sys.executable, "-c", SERVER, str(port)]  # type: ignore[method-assign]
     return group
@@ -92,6 +92,32 @@ async def test_two_instances_share_one_set_of_replicas_until_the_last_user_leave
     finally:
         await first.stop()
         await second.stop()
+
+
+async def test_a_crashed_replica_restarted_by_its_starter_is_adopted_again(tmp_path: Path) -> None:
+    owner = _group(tmp_path / "owner", restart=True)
+    await owner.start()
+    user = _group(tmp_path / "user")
+    await user.start()
+    try:
+        assert all(m.adopted is not None for m in user.members)
+        old = owner.replicas[1].pid
+        assert old is not None
+        os.killpg(old, signal.SIGKILL)  # replica 2 crashes; its starter's watchdog restarts it
+        for _ in range(300):
+            new = owner.replicas[1].pid
+            if new not in (None, old) and user.replicas[1].pid == new and user.state is EngineState.READY:
+                break
+            await asyncio.sleep(0.1)
+        new = owner.replicas[1].pid
+        assert new not in (None, old) and user.replicas[1].pid == new  # the user follows the restart
+        assert user.replicas[1].base_url == owner.replicas[1].base_url
+        assert user.replicas[0].pid == owner.replicas[0].pid  # the other replica was left alone
+        record = read_record()
+        assert record is not None and record.replica_pids()[1] == new
+    finally:
+        await user.stop()
+        await owner.stop()
 
 
 APP = """
