@@ -22,12 +22,42 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
-from qwen3vl_agent.storage.database import sqlite_failure
+from qwen3vl_agent.storage.database import Migration, migrate, register_migrations, sqlite_failure
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+MIGRATIONS_COMPONENT = "result_cache"
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    """Results by cache key, and the hit/miss counters. Idempotent: a cache file made before
+    the migrations registry (PRAGMA user_version 1) already has these tables."""
+    db.table("results").create(
+        {
+            "key": str,
+            "shape": str,
+            "phashes": str,
+            "text": str,
+            "finish_reason": str,
+            "prompt_tokens": int,
+            "completion_tokens": int,
+            "model": str,
+            "created_at": float,
+            "expires_at": float,
+            "size": int,
+        },
+        pk="key",
+        if_not_exists=True,
+    )
+    db.table("results").create_index(["shape"], if_not_exists=True)
+    db.table("results").create_index(["expires_at"], if_not_exists=True)
+    db.table("counters").create({"name": str, "value": int}, pk="name", if_not_exists=True)
+
+
+register_migrations(
+    MIGRATIONS_COMPONENT, [Migration(1, "cached results and hit/miss counters", _v1)], own_file=True
+)
 BUSY_TIMEOUT_MS = 100  # a cache waits briefly, then gives up: the request must not stall
 
 
@@ -140,32 +170,7 @@ class ResultStore:
 
     @staticmethod
     def _create(db: sqlite_utils.Database) -> None:
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version == SCHEMA_VERSION and db["results"].exists():
-            return
-        if not db["results"].exists():
-            db.table("results").create(
-                {
-                    "key": str,
-                    "shape": str,
-                    "phashes": str,
-                    "text": str,
-                    "finish_reason": str,
-                    "prompt_tokens": int,
-                    "completion_tokens": int,
-                    "model": str,
-                    "created_at": float,
-                    "expires_at": float,
-                    "size": int,
-                },
-                pk="key",
-                if_not_exists=True,
-            )
-            db.table("results").create_index(["shape"], if_not_exists=True)
-            db.table("results").create_index(["expires_at"], if_not_exists=True)
-        if not db["counters"].exists():
-            db.table("counters").create({"name": str, "value": int}, pk="name", if_not_exists=True)
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        migrate(db, [MIGRATIONS_COMPONENT])
 
     def _drop_connection(self) -> None:
         if self._db is not None:

@@ -37,13 +37,21 @@ _REGISTRY: dict[str, Sequence[Migration]] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
-def register_migrations(component: str, migrations: Sequence[Migration]) -> None:
-    """Declare a component's migrations (called at import time of the component's store)."""
+_OWN_FILE: set[str] = set()  # components of their own database file: migrated only when named
+
+
+def register_migrations(component: str, migrations: Sequence[Migration], *, own_file: bool = False) -> None:
+    """Declare a component's migrations (called at import time of the component's store).
+
+    `own_file`: the component lives in a file of its own (the result cache), so migrating the
+    app's database ("all components") must not create its tables there."""
     versions = [m.version for m in migrations]
     if versions != sorted(set(versions)):
         raise ValueError(f"migrations of {component} must have increasing unique versions: {versions}")
     with _REGISTRY_LOCK:
         _REGISTRY[component] = tuple(migrations)
+        if own_file:
+            _OWN_FILE.add(component)
 
 
 # SQLite's primary result codes (https://sqlite.org/rescode.html); extended codes carry them
@@ -124,7 +132,8 @@ def migrate(db: sqlite_utils.Database, components: Sequence[str] | None = None) 
         " PRIMARY KEY (component, version))"
     )
     with _REGISTRY_LOCK:
-        todo = {name: _REGISTRY[name] for name in (components or sorted(_REGISTRY)) if name in _REGISTRY}
+        names = components or sorted(set(_REGISTRY) - _OWN_FILE)
+        todo = {name: _REGISTRY[name] for name in names if name in _REGISTRY}
     for component, migrations in todo.items():
         done = {
             row[0]
@@ -138,7 +147,7 @@ def migrate(db: sqlite_utils.Database, components: Sequence[str] | None = None) 
             with db.conn:
                 m.apply(db)
                 db.execute(
-                    "INSERT INTO schema_migrations (component, version, description, applied_at)"
+                    "INSERT OR IGNORE INTO schema_migrations (component, version, description, applied_at)"
                     " VALUES (?, ?, ?, ?)",
                     [component, m.version, m.description, time.time()],
                 )

@@ -205,3 +205,32 @@ async def test_a_miss_asks_the_l2_index_so_keys_written_by_another_process_are_s
     assert hit is not None and hit.level == "l2" and hit.result.text == result().text
     assert reader.stats().misses == 1 and reader.stats().l2_hits == 1
     await reader.close()
+
+
+async def test_a_cache_file_from_before_the_migrations_registry_keeps_its_entries(tmp_path: Path) -> None:
+    import sqlite3
+
+    from qwen3vl_agent.storage.database import migrate, open_database
+
+    path = tmp_path / "results.sqlite3"
+    old = sqlite3.connect(path)  # the layout the PRAGMA user_version scheme made
+    old.execute(
+        "CREATE TABLE results (key TEXT PRIMARY KEY, shape TEXT, phashes TEXT, text TEXT, finish_reason TEXT,"
+        " prompt_tokens INTEGER, completion_tokens INTEGER, model TEXT, created_at FLOAT, expires_at FLOAT,"
+        " size INTEGER)"
+    )
+    old.execute("CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER)")
+    old.execute(
+        "INSERT INTO results VALUES ('k', '', NULL, 'kept', 'stop', 1, 2, 'm', ?, ?, 4)",
+        [time.time(), time.time() + 3600],
+    )
+    old.execute("PRAGMA user_version=1")
+    old.commit()
+    old.close()
+    c = ResultCache(CacheSettings(), path)
+    hit = await c.get("k")
+    assert hit is not None and hit.result.text == "kept"
+    await c.close()
+    app_db = open_database(tmp_path / "app.sqlite3")
+    migrate(app_db)  # every component of the app's database: not the cache's own tables
+    assert not app_db["results"].exists()
