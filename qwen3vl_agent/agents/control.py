@@ -20,6 +20,7 @@ class RunControl:
         self._paused_reason: str | None = None
         self._message = ""
         self._stopped = False
+        self._stop_reason = "user"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
 
@@ -57,10 +58,18 @@ class RunControl:
             self._message = ""
         self._notify()
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "user") -> None:
+        """`reason`: "user" (Stop, Ctrl+C, the hotkey) or what else ended it ("SIGTERM"); the first wins."""
         with self._lock:
+            if not self._stopped:
+                self._stop_reason = reason
             self._stopped = True
         self._notify()
+
+    @property
+    def stop_reason(self) -> str:
+        with self._lock:
+            return self._stop_reason
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -99,3 +108,11 @@ class RunControl:
         """Return once `stop()` was called (for racing against a model request or an action)."""
         while not self.stopped:
             await self.wait_change()
+
+
+USER_STOPS = frozenset({"user", "hotkey", "fail-safe"})  # the stop reasons that are the user's doing
+
+
+def stopped_message(reason: str) -> str:
+    """How a run's end reads: "stopped by the user" only when it was the user (not a SIGTERM)."""
+    return "stopped by the user" if reason in USER_STOPS else f"stopped ({reason})"

@@ -35,7 +35,7 @@ from typing import Any
 
 from qwen3vl_agent.actions.model import Action, ActionType, ResolvedAction
 from qwen3vl_agent.agents import events as ev
-from qwen3vl_agent.agents.control import RunControl
+from qwen3vl_agent.agents.control import RunControl, stopped_message
 from qwen3vl_agent.agents.loop_guards import EngineOutage, NoProgressGuard, check_time_limit
 from qwen3vl_agent.agents.loop_types import LoopConfig, Parsed, Parser, RunEnd, RunResult, StepAnswer
 from qwen3vl_agent.agents.ports import (
@@ -128,9 +128,9 @@ class AgentLoop:
     def resume(self) -> None:
         self.control.resume()
 
-    def stop(self) -> None:
-        self.control.stop()
-        self.actor.stop()
+    def stop(self, reason: str = "user") -> None:
+        self.control.stop(reason)
+        self.actor.stop(reason)
 
     # -- events -------------------------------------------------------------------------------
     def emit(self, event: ev.AgentEvent) -> None:
@@ -178,7 +178,7 @@ class AgentLoop:
             except RunEnd:
                 raise
             except ExecutionStopped as exc:
-                raise RunEnd("stopped", "stopped", f"stopped by the user ({exc})") from exc
+                raise RunEnd("stopped", "stopped", f"{stopped_message(exc.reason)} ({exc})") from exc
             except asyncio.CancelledError:
                 raise RunEnd("stopped", "stopped", "the run was cancelled") from None
             except StorageError as exc:
@@ -252,7 +252,7 @@ class AgentLoop:
     async def _checkpoint(self) -> None:
         """Honour stop and pause between steps (a paused run waits here)."""
         if self.control.stopped:
-            raise RunEnd("stopped", "stopped", "stopped by the user")
+            raise RunEnd("stopped", "stopped", stopped_message(self.control.stop_reason))
         if self.control.paused:
             reason, message = self.control.pause_reason or "user", self.control.pause_message
             self.store.set_run_status(self.run_id, "paused", message=f"{reason}: {message}")
@@ -260,7 +260,9 @@ class AgentLoop:
             while self.control.paused and not self.control.stopped:
                 await self.control.wait_change()
             if self.control.stopped:
-                raise RunEnd("stopped", "stopped", "stopped by the user while paused")
+                raise RunEnd(
+                    "stopped", "stopped", f"{stopped_message(self.control.stop_reason)} while paused"
+                )
             self.store.set_run_status(self.run_id, "running")
             self.emit(ev.RunResumed(self.run_id))
 
@@ -275,7 +277,7 @@ class AgentLoop:
         if task not in done:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)  # abandoned either way
-            raise RunEnd("stopped", "stopped", "stopped by the user")
+            raise RunEnd("stopped", "stopped", stopped_message(self.control.stop_reason))
         return task.result()
 
     async def _one_step(self) -> None:
@@ -414,7 +416,7 @@ class AgentLoop:
             )
             raise
         t1 = time.perf_counter()
-        details = getattr(self.actor, "last_details", None)
+        details = self.actor.last_details
         self._recorder.update(
             row, outcome=outcome, execution_s=t1 - t0, **({"execution": details} if details else {})
         )

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from qwen3vl_agent.actions.model import Action, ResolvedAction
+
+# One stop exception from the executor up (it carries the stop `reason`); re-exported for the loop.
+from qwen3vl_agent.executor.errors import ExecutionStopped as ExecutionStopped
 from qwen3vl_agent.inference.request import DeltaCallback, InferenceRequest, InferenceResult, PreparedImage
 
 
@@ -52,6 +55,8 @@ class Mapper(Protocol):
 class Actor(Protocol):
     # set by the loop: "now asking the user" (resolved action, plan steps, risk reasons)
     on_confirmation: Callable[..., None] | None
+    # what the last `execute` did in detail (JSON for the trajectory), None when it did nothing
+    last_details: dict[str, Any] | None
 
     async def execute(self, resolved: ResolvedAction, observation: Observation) -> str:
         """Execute (or report, in dry-run) one action; return "executed", "dry-run" or "declined".
@@ -64,8 +69,8 @@ class Actor(Protocol):
         """
         ...
 
-    def stop(self) -> None:
-        """Interrupt the action in progress (thread-safe)."""
+    def stop(self, reason: str = "user") -> None:
+        """Interrupt the action in progress (thread-safe); `reason` as for `RunControl.stop`."""
         ...
 
 
@@ -83,7 +88,3 @@ class PolicyRefused(ActionRefused):
 
 class ScopeLost(Exception):
     """The window the run is scoped to closed, went behind another or changed title: pause."""
-
-
-class ExecutionStopped(Exception):
-    """The user stopped execution (stop hotkey, fail-safe corner, or `stop()`)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from qwen3vl_agent.actions.model import Action, ActionType
 from qwen3vl_agent.agents import events as ev
-from qwen3vl_agent.agents.control import RunControl
+from qwen3vl_agent.agents.control import RunControl, stopped_message
 from qwen3vl_agent.agents.loop import RunResult
 from qwen3vl_agent.agents.ports import ActionRefused, Actor, ExecutionStopped, Mapper, Observer, ScopeLost
 from qwen3vl_agent.agents.recorder import StepRecorder
@@ -138,7 +138,8 @@ async def replay_run(
             while control.paused and not control.stopped:
                 await control.wait_change()
             if control.stopped:
-                raise ExecutionStopped("stop requested")
+                status, outcome, message = "stopped", "stopped", stopped_message(control.stop_reason)
+                break
             emit(ev.StepStarted(new_id, n))
             action = substitute(step.action, original.data_row or {}, data_row) if data_row else step.action
             obs = await observer.observe()
@@ -149,7 +150,7 @@ async def replay_run(
             emit(ev.ActionProposed(new_id, n, action, None, resolved))
             handle = recorder.add(None, action, resolved=resolved, outcome="proposed")
             result = await actor.execute(resolved, obs)
-            details = getattr(actor, "last_details", None)
+            details = actor.last_details
             recorder.update(handle, outcome=result, **({"execution": details} if details else {}))
             emit(ev.ActionExecuted(new_id, n, resolved, result))
             if result == "declined":
@@ -158,7 +159,7 @@ async def replay_run(
             if settle_s > 0 and n < len(steps):
                 await asyncio.sleep(settle_s)
     except ExecutionStopped as exc:
-        status, outcome, message = "stopped", "stopped", f"stopped by the user ({exc})"
+        status, outcome, message = "stopped", "stopped", f"{stopped_message(exc.reason)} ({exc})"
     except (ActionRefused, ScopeLost, UserFacingError, ValueError) as exc:
         status, outcome, message = "failed", "error", f"step {current}: {exc}"
         emit(ev.RunError(new_id, current, message, fatal=True))

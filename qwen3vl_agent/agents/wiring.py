@@ -33,7 +33,6 @@ from qwen3vl_agent.agents.target_text import TargetTexts, context_for
 from qwen3vl_agent.config import Settings
 from qwen3vl_agent.engine.retry_policy import RetryPolicy
 from qwen3vl_agent.executor import ActionExecutor, ConfirmationRequest, ExecutorError
-from qwen3vl_agent.executor import ExecutionStopped as ExecutorStopped
 from qwen3vl_agent.executor.policy import PolicyRefusal
 from qwen3vl_agent.executor.scope import AreaScope, RunScope, WindowScope
 from qwen3vl_agent.executor.secrets import Secrets
@@ -221,8 +220,8 @@ class ExecutorActor:
             context = context_for(text)
         try:
             result = await self.executor.execute(resolved, context)
-        except ExecutorStopped as exc:
-            raise ExecutionStopped(str(exc)) from exc
+        except ExecutionStopped:
+            raise  # not an ExecutorError to report below: the run stops
         except PolicyRefusal as exc:
             if exc.rule == "scope-lost":
                 raise ScopeLost(exc.message) from exc
@@ -238,8 +237,8 @@ class ExecutorActor:
         """The run's secret values: typed in place of their `{name}` placeholders, shown nowhere."""
         self.executor.use_secrets(Secrets(dict(values)) if values else None)
 
-    def stop(self) -> None:
-        self.executor.stop("user")
+    def stop(self, reason: str = "user") -> None:
+        self.executor.stop(reason)
 
 
 @dataclass

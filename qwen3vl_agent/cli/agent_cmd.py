@@ -134,20 +134,21 @@ def _settings(
     return settings
 
 
-def _install_stop_signals(stop: Callable[[], None]) -> None:
+def _install_stop_signals(stop: Callable[[str], None]) -> None:
     loop = asyncio.get_running_loop()
     state = {"count": 0}
 
-    def handler() -> None:
+    def handler(reason: str) -> None:
         state["count"] += 1
         if state["count"] > 1:
             raise SystemExit(130)
         _echo("stopping (press Ctrl+C again to quit at once)")
-        stop()
+        stop(reason)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # Ctrl+C is the user's stop; a SIGTERM is someone else's, and the run's end says so
+    for sig, reason in ((signal.SIGINT, "user"), (signal.SIGTERM, "SIGTERM")):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows, or not the main thread
-            loop.add_signal_handler(sig, handler)
+            loop.add_signal_handler(sig, handler, reason)
 
 
 class _Session:
@@ -188,10 +189,10 @@ class _Session:
         _install_stop_signals(self.stop)
         return self
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "user") -> None:
         self.stopping = True
         if self.current is not None:
-            self.current.stop()
+            self.current.stop(reason)
         for stop in self.extra_stops:
             stop()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from qwen3vl_agent.actions.model import Action, ActionType
-from qwen3vl_agent.agents.control import RunControl
+from qwen3vl_agent.agents.control import RunControl, stopped_message
 from qwen3vl_agent.agents.prompt import (
     HistoryEntry,
     build_messages,
@@ -164,3 +164,13 @@ def test_prompt_prefix_is_byte_identical_across_a_block_of_steps() -> None:
     slide = run(1)  # the old window, one step at a time: no prefix survives once it is full
     assert kept_prefix(slide) == [True, True, False, False, False, False, False, False]
     assert [sum('"image_url"' in m for m in p) for p in slide][-1] == 3
+
+
+def test_a_sigterm_stop_is_not_reported_as_the_users_and_the_first_reason_wins() -> None:
+    control = RunControl()
+    assert stopped_message(control.stop_reason) == "stopped by the user"  # Stop button, Ctrl+C
+    control.stop("SIGTERM")
+    control.stop("user")  # a later Ctrl+C does not rewrite why the run ended
+    assert control.stopped and control.stop_reason == "SIGTERM"
+    assert stopped_message(control.stop_reason) == "stopped (SIGTERM)"
+    assert stopped_message("hotkey") == stopped_message("fail-safe") == "stopped by the user"
