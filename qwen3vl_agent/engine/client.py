@@ -145,7 +145,9 @@ class OpenAIEngineClient:
     ) -> InferenceResult:
         """Run the request; stream text deltas to `on_delta`; raise `EngineError`s.
 
-        `request.deadline_s` (seconds from this call) bounds the whole call, retries included.
+        `request.deadline_s` counts from submission, as everywhere: called directly, this call is
+        the submission, and it bounds the whole call, retries included. Through the request
+        queue the queue enforces it (from when it accepted the request) and hands it none.
         Cancelling the awaiting task closes the HTTP stream, so the server aborts the request.
         """
         if request.deadline_s is None:

@@ -299,7 +299,12 @@ class RequestQueue:
 
     async def _run(self, flight: _Flight) -> None:
         try:
-            result = await self.client.complete(flight.request, self._broadcaster(flight))
+            # The deadline counts from submission and this queue enforces it (cancelling the
+            # engine call once no caller waits); the client must not start a second clock.
+            request = flight.request
+            if request.deadline_s is not None:
+                request = replace(request, deadline_s=None)
+            result = await self.client.complete(request, self._broadcaster(flight))
         except asyncio.CancelledError:
             self._fail(flight, RequestCancelledError("The request was cancelled"))
             raise

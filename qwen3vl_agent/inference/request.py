@@ -141,7 +141,9 @@ class InferenceRequest:
     json_schema: dict[str, Any] | None = None  # structured output (response_format json_schema)
     tools: list[dict[str, Any]] | None = None
     mm_processor_kwargs: dict[str, Any] | None = None
-    deadline_s: float | None = None  # seconds from submission; None = the queue's default
+    # seconds from submission (to the request queue, or to the engine client called directly),
+    # waiting and running; None = the queue's default
+    deadline_s: float | None = None
     cache: CachePolicy = field(default_factory=CachePolicy)
     stream: bool = True
     model: str | None = None  # None = the engine's served model

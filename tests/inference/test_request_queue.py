@@ -102,6 +102,22 @@ async def test_deadline_while_waiting_and_while_running() -> None:
     assert client.calls == 1  # the expired waiting request never reached the engine
 
 
+async def test_a_deadline_counts_from_submission_and_only_the_queue_keeps_it() -> None:
+    client = FakeEngineClient(hold=True)
+    queue = RequestQueue(client, QueueSettings(max_in_flight=1))
+    first = asyncio.create_task(queue.submit(req("first")))
+    await client.wait_started(1)
+    second = asyncio.create_task(queue.submit(req("second", deadline_s=0.3)))
+    await asyncio.sleep(0.2)  # waiting: most of its deadline is spent before it can run
+    client.release(client.started[0])
+    await first
+    await client.wait_started(2)
+    assert client.started[1].deadline_s is None  # the client starts no second clock
+    with pytest.raises(DeadlineExceededError, match="running"):
+        await second  # 0.3 s after submission, not 0.3 s after the engine call began
+    assert client.cancelled == [client.started[1]]
+
+
 async def test_default_deadline_from_settings() -> None:
     client = FakeEngineClient(hold=True)
     queue = RequestQueue(client, QueueSettings(max_in_flight=1, default_deadline_s=0.01))
