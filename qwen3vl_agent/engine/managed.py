@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -410,16 +411,22 @@ class ManagedEngine:
             diag = diagnose(self._read_log_tail(200_000), code)
             reason = f"the engine stopped unexpectedly ({diag.reason})"
             log.warning("%s", reason)
-            if not self._settings.restart_on_crash or self._restarts >= self._settings.max_restarts:
-                self._set_state(EngineState.FAILED, error=reason)
+            if not await self._restart(reason, lambda: self._launch(EngineState.RESTARTING, None)):
                 return
-            self._restarts += 1
-            self._error = reason
-            try:
-                await self._launch(EngineState.RESTARTING, None)
-            except EngineStartError as exc:
-                self._set_state(EngineState.FAILED, error=exc.message)
-                return
+
+    async def _restart(self, reason: str, start: Callable[[], Awaitable[None]]) -> bool:
+        """Start again after `reason` within the restart budget; False (state FAILED) if not."""
+        if not self._settings.restart_on_crash or self._restarts >= self._settings.max_restarts:
+            self._set_state(EngineState.FAILED, error=reason)
+            return False
+        self._restarts += 1
+        self._error = reason
+        try:
+            await start()
+        except EngineStartError as exc:
+            self._set_state(EngineState.FAILED, error=exc.message)
+            return False
+        return True
 
 
 class _PortInUse(Exception):

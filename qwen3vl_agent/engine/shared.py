@@ -39,7 +39,6 @@ from qwen3vl_agent.engine.state_file import (
     write_record,
 )
 from qwen3vl_agent.engine.status import EngineState, StatusListener
-from qwen3vl_agent.errors import EngineStartError
 
 log = logging.getLogger(__name__)
 
@@ -230,15 +229,7 @@ class SharedEngine(ManagedEngine):
             if self.lost_hook is not None:  # a replica: the group finds or starts it again
                 await self.lost_hook(self)
                 return
-            if not self._settings.restart_on_crash or self._restarts >= self._settings.max_restarts:
-                self._set_state(EngineState.FAILED, error=reason)
-                return
-            self._restarts += 1
-            self._error = reason
-            try:
-                await self._acquire(EngineState.RESTARTING, None)
-            except EngineStartError as exc:
-                self._set_state(EngineState.FAILED, error=exc.message)
+            if not await self._restart(reason, lambda: self._acquire(EngineState.RESTARTING, None)):
                 return
             if self._adopted is None:  # we started our own: the ordinary watchdog takes over
                 await super()._watch()
