@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any
 
-from qwen3vl_agent.executor.clipboard import Clipboard, SavedClipboard, make_clipboard, paste_shortcut
+from qwen3vl_agent.executor.clipboard import Clipboard, SavedClipboard, make_clipboard, paste_text
 from qwen3vl_agent.executor.errors import DisplayUnavailableError, ExecutorError, UnknownKeyError
 from qwen3vl_agent.executor.plan import (
     ButtonDown,
@@ -180,15 +180,7 @@ class PyAutoGUIBackend:
         return None
 
     def _paste(self, text: str) -> str | None:
-        self.clipboard.set_text(text)
-        keys = paste_shortcut()
-        for key in keys:
-            self.perform(KeyDown(key))
-        for key in reversed(keys):
-            self.perform(KeyUp(key))
-        if not self.clipboard.wait_pasted(self._paste_timeout_s):
-            return f"no application took the pasted text {text!r} (is a text field focused?)"
-        return None
+        return paste_text(self.clipboard, text, self.perform, self._paste_timeout_s)
 
     def save_clipboard(self) -> SavedClipboard:
         return self.clipboard.save()

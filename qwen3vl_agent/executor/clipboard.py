@@ -21,10 +21,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Protocol
 
 from qwen3vl_agent.executor.errors import ClipboardError
+from qwen3vl_agent.executor.plan import KeyDown, KeyUp, Primitive
 
 _TEXT_TARGETS = ("UTF8_STRING", "text/plain;charset=utf-8", "STRING", "TEXT", "text/plain")
 _META_TARGETS = frozenset({"TARGETS", "TIMESTAMP", "MULTIPLE", "SAVE_TARGETS", "DELETE", "INCR"})
@@ -233,3 +235,24 @@ def make_clipboard() -> Clipboard:
 
 def paste_shortcut(platform: str = sys.platform) -> tuple[str, ...]:
     return ("command", "v") if platform == "darwin" else ("ctrl", "v")
+
+
+def paste_text(
+    clipboard: Clipboard,
+    text: str,
+    perform: Callable[[Primitive], object],
+    timeout_s: float,
+    keys: tuple[str, ...] | None = None,
+) -> str | None:
+    """Paste `text`: put it on the clipboard, press the paste shortcut through the backend's
+    `perform` (so held keys are tracked), then wait until an application read the clipboard.
+    Returns a note for the result when none did (no text field had the focus)."""
+    keys = keys or paste_shortcut()
+    clipboard.set_text(text)
+    for key in keys:
+        perform(KeyDown(key))
+    for key in reversed(keys):
+        perform(KeyUp(key))
+    if not clipboard.wait_pasted(timeout_s):
+        return f"no application took the pasted text {text!r} (is a text field focused?)"
+    return None

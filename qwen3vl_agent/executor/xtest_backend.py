@@ -19,7 +19,7 @@ import contextlib
 import shutil
 from typing import Any
 
-from qwen3vl_agent.executor.clipboard import Clipboard, SavedClipboard, XclipClipboard
+from qwen3vl_agent.executor.clipboard import Clipboard, SavedClipboard, XclipClipboard, paste_text
 from qwen3vl_agent.executor.errors import (
     ClipboardError,
     DisplayUnavailableError,
@@ -240,14 +240,7 @@ class XTestBackend:
         return None
 
     def _paste(self, text: str) -> str | None:
-        self.clipboard.set_text(text)
-        for key in ("ctrl", "v"):
-            self.perform(KeyDown(key))
-        for key in ("v", "ctrl"):
-            self.perform(KeyUp(key))
-        if not self.clipboard.wait_pasted(self._paste_timeout_s):
-            return f"no application took the pasted text {text!r} (is a text field focused?)"
-        return None
+        return paste_text(self.clipboard, text, self.perform, self._paste_timeout_s, ("ctrl", "v"))
 
     def save_clipboard(self) -> SavedClipboard:
         return self.clipboard.save()
