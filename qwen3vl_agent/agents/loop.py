@@ -329,7 +329,7 @@ class AgentLoop:
             self._recorder.add(None, None, outcome="parse-error", error=str(exc))
             self._feedback(
                 StepAnswer(step, obs, result.text, None),
-                f"Your answer could not be used: {exc}. Answer again "
+                f"Your answer could not be used: {str(exc).rstrip('.')}. Answer again "
                 "with a Thought, an Action and exactly one <tool_call> block.",
                 summary="(unusable answer)",
             )

@@ -16,11 +16,14 @@ import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from qwen3vl_agent.errors import UserFacingError
+
+if TYPE_CHECKING:
+    from qwen3vl_agent.engine.state_file import EngineRecord
 
 
 def _settings(overrides: dict[str, Any]) -> Any:
@@ -39,6 +42,17 @@ def _live_record() -> Any:
     record = read_record()
     if record is not None and not record.alive():
         clear_record()  # left behind by an engine that is gone
+        return None
+    return record
+
+
+def _restarting_record() -> EngineRecord | None:
+    """The record of an engine whose server is down while its owner (which restarts it) lives."""
+    from qwen3vl_agent.engine.processes import pid_alive
+    from qwen3vl_agent.engine.state_file import read_record
+
+    record = read_record()
+    if record is None or record.alive() or record.owner_pid == os.getpid() or not pid_alive(record.owner_pid):
         return None
     return record
 
@@ -163,6 +177,17 @@ def status(as_json: bool) -> None:
     """Say whether the recorded engine runs and answers /health (exit 1 when it does not)."""
     import httpx
 
+    restarting = _restarting_record()
+    if restarting is not None:
+        # its server is gone but the process that owns it lives: an automatic restart is under way
+        if as_json:
+            click.echo(json.dumps({"running": False, "restarting": True, "owner_pid": restarting.owner_pid}))
+        else:
+            click.echo(
+                f"The engine is restarting (its owner, pid {restarting.owner_pid}, is bringing it back up);"
+                " ask again in a moment."
+            )
+        raise SystemExit(1)
     record = _live_record()
     if record is None:
         if as_json:

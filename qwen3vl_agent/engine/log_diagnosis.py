@@ -12,12 +12,20 @@ class Diagnosis:
     hint: str | None = None
 
 
+# What helps when there is no vLLM: most such machines have no GPU either, where vLLM would not
+# help; a GPU box gets it with the project's extra.
+NO_VLLM_HINT = (
+    "without a GPU, point the app at an OpenAI-compatible server (Settings > Endpoints, "
+    "or engine.mode = endpoints); on a GPU box, pip install '.[gpu]'; or set "
+    "engine.vllm_executable / engine.python_executable"
+)
+
 # (pattern, reason, hint) checked in order; the first match wins.
 _RULES: list[tuple[str, str, str | None]] = [
     (
         r"group_guard: cannot execute|No such file or directory: '[^']*vllm",
         "vLLM is not installed: the engine executable was not found",
-        "install vLLM (pip install vllm) or set engine.vllm_executable / engine.python_executable",
+        NO_VLLM_HINT,
     ),
     (
         r"No module named '?vllm|ModuleNotFoundError: No module named 'vllm'",

@@ -31,7 +31,7 @@ import httpx
 
 from qwen3vl_agent.config import EngineSettings
 from qwen3vl_agent.engine.group_guard import READY_SIGNAL
-from qwen3vl_agent.engine.log_diagnosis import diagnose
+from qwen3vl_agent.engine.log_diagnosis import NO_VLLM_HINT, diagnose
 from qwen3vl_agent.engine.ports import find_free_port
 from qwen3vl_agent.engine.processes import (
     children_of,
@@ -261,7 +261,7 @@ class ManagedEngine:
             what = "vLLM" if s.launcher == "vllm-serve" else "the engine's Python"
             raise EngineStartError(
                 f"vLLM is not installed: {what} executable {exe!r} was not found",
-                "install vLLM (pip install vllm) or set engine.vllm_executable / engine.python_executable",
+                NO_VLLM_HINT,
             )
 
     def _environment(self) -> dict[str, str]:

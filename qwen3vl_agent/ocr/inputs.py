@@ -204,7 +204,12 @@ def _pdf_error(path: str, exc: Exception) -> DocumentError:
     text = str(exc)
     if "password" in text.lower():
         return DocumentError(f"{path} is an encrypted PDF", "decrypt it first (e.g. qpdf --decrypt)")
-    # PDFium gives no specific error for an empty page tree (its error code is then stale)
+    # PDFium gives no specific error for an empty page tree: its stale error code then reads
+    # "Success", which would tell the user nothing
+    if text.rstrip(".)").endswith("Success"):
+        return DocumentError(
+            f"{path}: the PDF has no pages (a PDF without pages, or its page tree is damaged)"
+        )
     return DocumentError(f"{path} is not a readable PDF (damaged, truncated or without pages): {text}")
 
 

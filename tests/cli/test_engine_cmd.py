@@ -37,6 +37,26 @@ def test_start_without_vllm_is_one_clear_line(tmp_path: Path) -> None:
     assert "vLLM is not installed" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_status_during_an_automatic_restart_says_so_and_keeps_the_record() -> None:
+    """The server's process is gone while its owner (here: this test process) lives."""
+    from dataclasses import asdict
+
+    from qwen3vl_agent.engine.state_file import EngineRecord, state_path
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    record = EngineRecord(
+        pid=gone.pid, port=1, base_url="http://127.0.0.1:1", api_key_path="", log_path="", model="m",
+        served_model_name="m", detached=False, owner_pid=os.getpid(), started_at=time.time(),
+    )  # fmt: skip
+    state_path().parent.mkdir(parents=True, exist_ok=True)
+    state_path().write_text(json.dumps(asdict(record)), encoding="utf-8")
+    status = agent("engine", "status")
+    assert status.returncode == 1 and "restarting" in status.stdout and "No engine" not in status.stdout
+    assert json.loads(agent("engine", "status", "--json").stdout)["restarting"] is True
+    assert read_record() == record  # not cleared as a stale one: the owner writes the new pid
+
+
 @pytest.mark.engine
 @pytest.mark.slow
 def test_detached_engine_outlives_start_and_is_stopped_by_stop(tiny_model_dir: Path) -> None:
