@@ -446,18 +446,18 @@ def fill_cmd(
     async def main() -> int:
         async with _Session(settings, monitor, window, region) as session:
             interactive = sys.stdin.isatty()
+            options = BatchOptions(
+                task,
+                data_path,
+                list(required),
+                first,
+                last,
+                retry_failed,
+                restart,
+                stop_on_failure,
+                secret_columns=hidden,
+            )
             if spec is not None:
-                options = BatchOptions(
-                    task,
-                    data_path,
-                    list(required),
-                    first,
-                    last,
-                    retry_failed,
-                    restart,
-                    stop_on_failure,
-                    secret_columns=hidden,
-                )
                 return await fill_in_workspaces(session, options, workspace_count or 1, spec, interactive)
             holder: dict[str, Any] = {}
             printer = _event_printer(interactive, lambda: holder.get("loop"))
@@ -487,17 +487,6 @@ def fill_cmd(
                     _echo(f"row {event.row_index + 1}: {event.status} - {event.message}")
 
             checker = _read_back(session, fields) if read_back else None
-            options = BatchOptions(
-                task,
-                data_path,
-                list(required),
-                first,
-                last,
-                retry_failed,
-                restart,
-                stop_on_failure,
-                secret_columns=hidden,
-            )
             reset = None
             if reset_command or reset_keys:
                 from qwen3vl_agent.agents.target_reset import TargetReset
