@@ -258,6 +258,11 @@ class ScreenSettings(BaseModel):
     input_scale: float | None = Field(
         default=None, gt=0, description="Capture pixels per input-device point; detected when unset"
     )
+    allow_xwayland: bool = Field(
+        default=False,
+        description="On a Wayland session, capture and drive the live desktop through XWayland anyway: "
+        "only X11 apps are seen (native Wayland windows are black) and only they get input",
+    )
 
 
 class PrivacySettings(BaseModel):

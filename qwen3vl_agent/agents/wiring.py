@@ -38,6 +38,7 @@ from qwen3vl_agent.executor.scope import AreaScope, RunScope, WindowScope
 from qwen3vl_agent.executor.secrets import Secrets
 from qwen3vl_agent.paths import app_paths
 from qwen3vl_agent.screen.geometry import Rect
+from qwen3vl_agent.screen.session import require_x11_live_desktop
 from qwen3vl_agent.storage.trajectories import TrajectoryStore
 
 log = logging.getLogger(__name__)
@@ -260,6 +261,10 @@ class AgentKit:
     _hotkey: Any = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        if self.target.display is None:  # the live desktop: no silent X11 path on Wayland
+            require_x11_live_desktop(
+                "run the agent on the live desktop", allow_xwayland=self.settings.screen.allow_xwayland
+            )
         actor_holder: dict[str, ExecutorActor] = {}
 
         async def confirm(request: ConfirmationRequest) -> bool:
@@ -283,7 +288,11 @@ class AgentKit:
         executor starts no hotkey listener of its own: one hotkey (`watch_stop`) stops them all."""
         if self.target.display is None:
             return ActionExecutor(
-                self.settings.safety, self.settings.executor, mode=self.mode, confirm=confirm
+                self.settings.safety,
+                self.settings.executor,
+                mode=self.mode,
+                confirm=confirm,
+                allow_xwayland=self.settings.screen.allow_xwayland,
             )
         from qwen3vl_agent.executor.xtest_backend import XTestBackend
 

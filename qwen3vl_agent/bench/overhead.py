@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,8 +53,13 @@ class StepTimes:
 
 def _grabber() -> tuple[Callable[[], tuple[Image.Image, Any]] | None, str]:
     """A real screen grab (mss) if a display is available, else None."""
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    from qwen3vl_agent.screen.session import current_session
+
+    session = current_session()
+    if not session.has_x11:
         return None, "rendered screenshot in memory (no display on this machine)"
+    if session.is_wayland:
+        return None, f"rendered screenshot in memory ({session.describe()}: X11 capture would be blind)"
     try:
         cap = importlib.import_module("qwen3vl_agent.screen.capture")
     except ImportError:

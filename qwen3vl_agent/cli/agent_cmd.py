@@ -155,9 +155,18 @@ class _Session:
     """Runtime (inference service) + AgentKit (executor, capture) + trajectory store."""
 
     def __init__(
-        self, settings: Any, monitor: int, window: str | None, region: tuple[int, int, int, int] | None = None
+        self,
+        settings: Any,
+        monitor: int,
+        window: str | None,
+        region: tuple[int, int, int, int] | None = None,
+        *,
+        live: bool = True,
     ) -> None:
+        """live=False: runs go to workspaces only (their own kits); no live-desktop kit is built,
+        so a Wayland session (where the live desktop is refused) does not stand in the way."""
         self.settings = settings
+        self.live = live
         self.monitor, self.window, self.region = monitor, window, region
         self.runtime: Any = None
         self.kit: Any = None
@@ -175,16 +184,22 @@ class _Session:
         self.store = open_store()
         retention_pass(self.store, self.settings.privacy.keep_runs_days, data_dir_for_reports())
         confirm = _terminal_confirm if self.settings.safety.mode == "confirm" else None
-        self.kit = AgentKit(
-            self.settings,
-            Target(self.monitor, self.window, region=self.region),
-            self.settings.safety.mode,
-            confirm,
-        )
+        if self.live:
+            try:
+                self.kit = AgentKit(
+                    self.settings,
+                    Target(self.monitor, self.window, region=self.region),
+                    self.settings.safety.mode,
+                    confirm,
+                )
+            except BaseException:  # e.g. a Wayland session: the store is not left open
+                self.store.close()
+                raise
         try:
             self.runtime = await build_runtime(self.settings)
         except BaseException:
-            self.kit.close()
+            if self.kit is not None:
+                self.kit.close()
             raise
         _install_stop_signals(self.stop)
         return self
@@ -226,7 +241,8 @@ class _Session:
             from qwen3vl_agent.agents.retention import retention_pass
             from qwen3vl_agent.agents.wiring import data_dir_for_reports
 
-            self.kit.close()
+            if self.kit is not None:
+                self.kit.close()
             retention_pass(self.store, self.settings.privacy.keep_runs_days, data_dir_for_reports())
             self.store.close()
 
@@ -313,7 +329,7 @@ def run_cmd(
     settings = _settings(mode, max_steps, time_limit, engine_wait)
 
     async def main() -> int:
-        async with _Session(settings, monitor, window, region) as session:
+        async with _Session(settings, monitor, window, region, live=spec is None) as session:
             interactive = sys.stdin.isatty()
             holder: dict[str, Any] = {}
             printer = _event_printer(interactive, lambda: holder.get("loop"))
@@ -444,7 +460,7 @@ def fill_cmd(
     fields = [f.strip() for f in read_back_fields.split(",")] if read_back_fields else None
 
     async def main() -> int:
-        async with _Session(settings, monitor, window, region) as session:
+        async with _Session(settings, monitor, window, region, live=spec is None) as session:
             interactive = sys.stdin.isatty()
             options = BatchOptions(
                 task,

@@ -18,16 +18,21 @@ def config() -> None:
 @config.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML.")
 def show(as_json: bool) -> None:
-    """Print the effective settings (file + environment + defaults)."""
+    """Print the effective settings (file + environment + defaults) and the desktop session
+    detected (a TOML comment, or the JSON key `desktop_session`: it is not a setting)."""
+    from qwen3vl_agent.screen.session import current_session
+
     settings = load_settings()
     data = settings.model_dump(mode="json", exclude_none=True)
     if data.get("engine", {}).get("api_key"):
         data["engine"]["api_key"] = "***"
+    session = current_session()
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps({**data, "desktop_session": session.to_json()}, indent=2))
     else:
         import tomli_w
 
+        click.echo(f"# desktop session: {session.describe()}")
         click.echo(tomli_w.dumps(data))
 
 

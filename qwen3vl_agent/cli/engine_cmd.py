@@ -177,23 +177,29 @@ def status(as_json: bool) -> None:
     """Say whether the recorded engine runs and answers /health (exit 1 when it does not)."""
     import httpx
 
+    from qwen3vl_agent.screen.session import current_session
+
+    session = current_session()
     restarting = _restarting_record()
     if restarting is not None:
         # its server is gone but the process that owns it lives: an automatic restart is under way
         if as_json:
-            click.echo(json.dumps({"running": False, "restarting": True, "owner_pid": restarting.owner_pid}))
+            data = {"running": False, "restarting": True, "owner_pid": restarting.owner_pid}
+            click.echo(json.dumps({**data, "desktop_session": session.to_json()}))
         else:
             click.echo(
                 f"The engine is restarting (its owner, pid {restarting.owner_pid}, is bringing it back up);"
                 " ask again in a moment."
             )
+            click.echo(f"Desktop session: {session.describe()}")
         raise SystemExit(1)
     record = _live_record()
     if record is None:
         if as_json:
-            click.echo(json.dumps({"running": False}))
+            click.echo(json.dumps({"running": False, "desktop_session": session.to_json()}))
         else:
             click.echo("No engine is running (start one with `qwen3vl-agent engine start`).")
+            click.echo(f"Desktop session: {session.describe()}")
         raise SystemExit(1)
 
     def answers(base_url: str) -> bool:
@@ -212,7 +218,13 @@ def status(as_json: bool) -> None:
     if as_json:
         from dataclasses import asdict
 
-        data = {"running": True, "healthy": healthy, **asdict(record), "user_pids": users}
+        data = {
+            "running": True,
+            "healthy": healthy,
+            **asdict(record),
+            "user_pids": users,
+            "desktop_session": session.to_json(),
+        }
         for replica, ok in zip(data["replicas"], each, strict=False):
             replica["healthy"] = ok
         click.echo(json.dumps(data, indent=2))
@@ -228,6 +240,7 @@ def status(as_json: bool) -> None:
                 )
         if record.users_dir:
             click.echo(f"  shared by {len(users)} running instance(s) of the app: pid(s) {users}")
+        click.echo(f"Desktop session: {session.describe()}")
     if not healthy:
         raise SystemExit(1)
 

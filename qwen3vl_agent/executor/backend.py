@@ -31,6 +31,7 @@ from qwen3vl_agent.executor.plan import (
     Sleep,
     WriteText,
 )
+from qwen3vl_agent.screen.session import current_session, require_x11_live_desktop
 
 Rect = tuple[int, int, int, int]  # left, top, width, height
 
@@ -39,14 +40,14 @@ class FailSafeTriggered(Exception):
     """Internal: pyautogui's fail-safe fired (the pointer is in a corner)."""
 
 
-def check_display_env() -> None:
-    """Fail early and clearly where pyautogui cannot possibly work."""
-    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
-        if os.environ.get("WAYLAND_DISPLAY"):
-            raise DisplayUnavailableError(
-                "Cannot act on a Wayland session without X11: DISPLAY is not set",
-                "run the app under XWayland or an X11 session",
-            )
+def check_display_env(allow_xwayland: bool = False) -> None:
+    """Fail early and clearly where pyautogui cannot possibly work, or would work blind: on a
+    Wayland session its XTest events reach only X11 clients (refused unless overridden)."""
+    if not sys.platform.startswith("linux"):
+        return
+    session = current_session()
+    require_x11_live_desktop("act on the desktop", allow_xwayland=allow_xwayland, session=session)
+    if not session.has_x11:
         raise DisplayUnavailableError(
             "There is no display to act on: DISPLAY is not set", "start the app inside a desktop session"
         )
@@ -64,8 +65,15 @@ def _display_error(exc: BaseException) -> DisplayUnavailableError:
 class PyAutoGUIBackend:
     """Plays primitives with pyautogui; remembers held keys/buttons to release them after a stop."""
 
-    def __init__(self, clipboard: Clipboard | None = None, paste_timeout_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        clipboard: Clipboard | None = None,
+        paste_timeout_s: float = 2.0,
+        *,
+        allow_xwayland: bool = False,
+    ) -> None:
         self._pg: Any = None
+        self.allow_xwayland = allow_xwayland  # settings.screen.allow_xwayland
         self._clipboard = clipboard
         self._paste_timeout_s = paste_timeout_s
         self.held_keys: list[str] = []
@@ -75,7 +83,7 @@ class PyAutoGUIBackend:
     @property
     def pyautogui(self) -> Any:
         if self._pg is None:
-            check_display_env()
+            check_display_env(self.allow_xwayland)
             try:
                 import pyautogui
             except Exception as exc:  # KeyError('DISPLAY'), Xlib.error.DisplayConnectionError, XauthError...
@@ -117,7 +125,7 @@ class PyAutoGUIBackend:
         """The monitors connected now, in input-device coordinates (from mss, as capture sees them)."""
         import mss
 
-        check_display_env()
+        check_display_env(self.allow_xwayland)
         try:
             factory = getattr(mss, "MSS", None) or mss.mss
             with factory() as grabber:

@@ -128,6 +128,7 @@ class ActionExecutor:
         confirm: ConfirmCallback | None = None,
         risk_assessor: RiskAssessor | None = None,
         backend: InputBackend | None = None,
+        allow_xwayland: bool = False,
     ) -> None:
         self.safety = safety or SafetySettings()
         self.settings = settings or ExecutorSettings()
@@ -144,7 +145,7 @@ class ActionExecutor:
             max_wait_s=self.settings.max_wait_s,
         )
         self._backend: InputBackend = backend or PyAutoGUIBackend(
-            paste_timeout_s=self.settings.paste_timeout_s
+            paste_timeout_s=self.settings.paste_timeout_s, allow_xwayland=allow_xwayland
         )
         self._stop = StopSignal()
         self._hotkey: StopHotkey | None = None

@@ -31,6 +31,7 @@ from qwen3vl_agent.config import PrivacySettings, Settings
 from qwen3vl_agent.errors import CaptureError
 from qwen3vl_agent.screen.geometry import CaptureGeometry, MonitorGeometry, Rect
 from qwen3vl_agent.screen.masks import WindowFinder, apply_masks, privacy_rects
+from qwen3vl_agent.screen.session import current_session, require_x11_live_desktop
 from qwen3vl_agent.screen.windows import find_windows
 
 TargetKind = Literal["desktop", "monitor", "region", "window"]
@@ -96,15 +97,16 @@ def _mss_factory() -> Callable[..., Any]:
     return factory if callable(factory) else mss.mss
 
 
-def _check_display() -> None:
-    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
-        where = (
-            " (only a Wayland session was found; run the app under XWayland)"
-            if os.environ.get("WAYLAND_DISPLAY")
-            else ""
-        )
+def _check_display(allow_xwayland: bool) -> None:
+    """The live desktop only: refuse a Wayland session (XWayland's root is black for native
+    windows) unless overridden, and say so when there is no display at all."""
+    if not sys.platform.startswith("linux"):
+        return
+    session = current_session()
+    require_x11_live_desktop("capture the screen", allow_xwayland=allow_xwayland, session=session)
+    if not session.has_x11:
         raise CaptureError(
-            f"No display to capture: DISPLAY is not set{where}.",
+            "No display to capture: DISPLAY is not set.",
             "run the app in a desktop session, or start a virtual one with Xvfb",
         )
 
@@ -141,6 +143,7 @@ class ScreenCapturer:
         around_grab: Callable[[], contextlib.AbstractContextManager[object]] | None = None,
         window_finder: WindowFinder = find_windows,
         display: str | None = None,
+        allow_xwayland: bool = False,
     ) -> None:
         """
         privacy: masked rectangles and window titles (settings.privacy).
@@ -149,6 +152,7 @@ class ScreenCapturer:
         around_grab: a context manager entered around the grab in the capture thread (e.g.
             to hide the app's own windows); the caller makes it safe for that thread.
         display: an X display to capture (":N", an agent workspace) instead of $DISPLAY.
+        allow_xwayland: capture XWayland's root on a Wayland session (settings.screen.allow_xwayland).
         """
         self.privacy = privacy
         self.input_scale = input_scale
@@ -156,6 +160,7 @@ class ScreenCapturer:
         self.around_grab = around_grab
         self.window_finder = window_finder
         self.display = display
+        self.allow_xwayland = allow_xwayland
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screen-capture")
         self._local = threading.local()
         self._closed = False
@@ -182,6 +187,7 @@ class ScreenCapturer:
             input_scale=settings.screen.input_scale,
             exclude_rects=exclude,
             around_grab=around_grab if settings.privacy.exclude_own_windows else None,
+            allow_xwayland=settings.screen.allow_xwayland,
         )
 
     # -------------------------------------------------------------- public API
@@ -227,7 +233,7 @@ class ScreenCapturer:
             return sct
         self._drop_mss()
         if self.display is None:
-            _check_display()
+            _check_display(self.allow_xwayland)
         try:
             sct = _mss_factory()(display=self.display) if self.display else _mss_factory()()
         except Exception as exc:

@@ -99,12 +99,13 @@ def batch_lock(lock_dir: Path, data_path: str) -> ProcessLock:
 
 def desktop_name() -> str:
     """The desktop this process's input goes to: the X display, the Wayland socket, or this host's."""
-    display = os.environ.get("DISPLAY")
-    if display:
-        return f"display {display}"
-    wayland = os.environ.get("WAYLAND_DISPLAY")
-    if wayland:
-        return f"Wayland display {wayland}"
+    from qwen3vl_agent.screen.session import current_session
+
+    session = current_session()
+    if session.x_display:
+        return f"display {session.x_display}"
+    if session.wayland_display:
+        return f"Wayland display {session.wayland_display}"
     return "this desktop"
 
 

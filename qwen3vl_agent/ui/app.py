@@ -108,7 +108,9 @@ def check_display() -> None:
     """Fail with a clear message instead of Qt's abort when there is no screen to open a window on."""
     if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
         return
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    from qwen3vl_agent.screen.session import current_session
+
+    if current_session().kind == "none":
         raise UserFacingError(
             "No graphical display to open the window on (DISPLAY and WAYLAND_DISPLAY are not set)",
             "start it from a desktop session, or use the command-line tools: qwen3vl-agent --help",

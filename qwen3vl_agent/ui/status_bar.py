@@ -10,6 +10,7 @@ from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QStatusBar, QToolButton, QWidget
 
+from qwen3vl_agent.screen.session import DesktopSession, current_session
 from qwen3vl_agent.ui import icons
 from qwen3vl_agent.ui.bridge import SHORT_HINT, EngineView
 from qwen3vl_agent.ui.gpu import GpuMemory
@@ -125,9 +126,23 @@ class AppStatusBar(QStatusBar):
         self.gpu = QLabel("")
         self.gpu.setObjectName("gpuMemory")
         self.gpu.hide()
+        self.session = QLabel("")
+        self.session.setObjectName("desktopSession")
+        self.show_session(current_session())
         self.addWidget(self.engine, 1)
-        for w in (self.model, self.queue, self.cache, self.gpu):
+        for w in (self.model, self.queue, self.cache, self.gpu, self.session):
             self.addPermanentWidget(w)
+
+    def show_session(self, session: DesktopSession) -> None:
+        """The desktop session detected at start; on Wayland the tooltip says what works there."""
+        self.session.setText(session.describe())
+        if session.is_wayland:
+            self.session.setToolTip(
+                "Screen capture and agent runs on this Wayland desktop are not supported yet "
+                "(xdg-desktop-portal support is planned); agent workspaces work"
+            )
+        else:
+            self.session.setToolTip("The desktop session the app captures and drives")
 
     def show_engine(self, view: EngineView) -> None:
         self.engine.show_view(view)
