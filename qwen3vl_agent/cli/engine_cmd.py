@@ -184,8 +184,8 @@ def status(as_json: bool) -> None:
     if restarting is not None:
         # its server is gone but the process that owns it lives: an automatic restart is under way
         if as_json:
-            data = {"running": False, "restarting": True, "owner_pid": restarting.owner_pid}
-            click.echo(json.dumps({**data, "desktop_session": session.to_json()}))
+            info = {"running": False, "restarting": True, "owner_pid": restarting.owner_pid}
+            click.echo(json.dumps({**info, "desktop_session": session.to_json()}))
         else:
             click.echo(
                 f"The engine is restarting (its owner, pid {restarting.owner_pid}, is bringing it back up);"
