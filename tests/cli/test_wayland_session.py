@@ -50,8 +50,12 @@ def _one_wayland_line(output: str) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["chat", "what is on screen?", "--screen"], ["agent", "run", "open the menu", "--max-steps", "1"]],
-    ids=["chat-screen", "agent-run"],
+    [
+        ["chat", "what is on screen?", "--screen"],
+        ["agent", "run", "open the menu", "--max-steps", "1"],
+        ["ocr", "--screen-region", "0,0,200,100", "--engine", "cpu", "--no-progress"],
+    ],
+    ids=["chat-screen", "agent-run", "ocr-screen-region"],
 )
 def test_live_desktop_on_wayland_is_one_clear_line(wayland: XvfbDisplay, args: list[str]) -> None:
     result = CliRunner().invoke(cli, args)
@@ -74,6 +78,15 @@ def test_the_override_proceeds_to_the_engine(
     assert "Wayland" not in result.output, result.output
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "127.0.0.1" in result.output or "engine" in result.output.lower(), result.output
+
+
+def test_agent_run_in_a_workspace_is_not_refused(wayland: XvfbDisplay) -> None:
+    """`agent run --workspace` builds no live-desktop kit: it gets past the session check and
+    stops only at the engine that is not there."""
+    args = ["agent", "run", "open the menu", "--max-steps", "1", "--mode", "auto"]
+    result = CliRunner().invoke(cli, [*args, "--workspace", "--launch", "xterm"])
+    assert "Wayland" not in result.output, result.output
+    assert result.exit_code == 2 and "127.0.0.1" in result.output, result.output
 
 
 def test_override_captures_xwayland_pixels(wayland: XvfbDisplay, monkeypatch: pytest.MonkeyPatch) -> None:
