@@ -23,7 +23,7 @@ import ast
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -239,6 +239,19 @@ def _split_preamble(preamble: str) -> tuple[str | None, str | None]:
 def _balanced_object(text: str, start: int) -> str | None:
     """The `{...}` starting at `start`, honouring quoted strings; None when it never closes."""
     depth = 0
+    for i, ch in _outside_quotes(text, start):
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start : i + 1]
+    return None
+
+
+def _outside_quotes(text: str, start: int = 0) -> Iterator[tuple[int, str]]:
+    """(index, character) of each character from `start` that is not part of a quoted string
+    (quotes and backslash escapes inside them honoured)."""
     quote: str | None = None
     escaped = False
     for i in range(start, len(text)):
@@ -252,13 +265,8 @@ def _balanced_object(text: str, start: int) -> str | None:
                 quote = None
         elif ch in "\"'":
             quote = ch
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start : i + 1]
-    return None
+        else:
+            yield i, ch
 
 
 def _check_bounds(candidate: str) -> None:
@@ -269,19 +277,8 @@ def _check_bounds(candidate: str) -> None:
             "Send one small action."
         )
     depth = deepest = 0
-    quote: str | None = None
-    escaped = False
-    for ch in candidate:
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = None
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "{[(":
+    for _, ch in _outside_quotes(candidate):
+        if ch in "{[(":
             depth += 1
             deepest = max(deepest, depth)
         elif ch in "}])":
