@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from qwen3vl_agent.actions.model import Action, ResolvedAction
 
@@ -18,13 +18,16 @@ from qwen3vl_agent.actions.model import Action, ResolvedAction
 from qwen3vl_agent.executor.errors import ExecutionStopped as ExecutionStopped
 from qwen3vl_agent.inference.request import DeltaCallback, InferenceRequest, InferenceResult, PreparedImage
 
+if TYPE_CHECKING:
+    from qwen3vl_agent.screen.model_input import ModelInput
+
 
 @dataclass(frozen=True)
 class Observation:
     """One look at the screen: the image as sent to the model, and what is needed to act on it."""
 
     image: PreparedImage
-    geometry: Any  # passed back to the Mapper unchanged (the capture's geometry)
+    geometry: ModelInput | None  # passed back to the Mapper unchanged; None: nothing to map onto
     screen_hash: str  # exact content hash of the captured pixels (masks applied)
     capture_s: float = 0.0
     prepare_s: float = 0.0
@@ -47,7 +50,7 @@ class ModelClient(Protocol):
 
 
 class Mapper(Protocol):
-    def resolve(self, action: Action, geometry: Any) -> ResolvedAction:
+    def resolve(self, action: Action, geometry: ModelInput | None) -> ResolvedAction:
         """Model space -> input-device points; raise `ActionRefused` for what cannot be mapped."""
         ...
 

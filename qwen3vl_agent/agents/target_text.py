@@ -54,9 +54,8 @@ def text_around(observation: Observation, coordinate: tuple[float, float]) -> st
 
 
 def _extent(observation: Observation) -> tuple[float, float]:
-    space = getattr(observation.geometry, "space", None)
-    if space is not None:
-        ex, ey = space.extent
+    if observation.geometry is not None:
+        ex, ey = observation.geometry.space.extent
         return (float(ex), float(ey))
     return (1000.0, 1000.0)
 

@@ -15,11 +15,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from qwen3vl_agent.actions.model import ResolvedAction
+from qwen3vl_agent.actions.model import Action, ResolvedAction
 from qwen3vl_agent.actions.parser import ParsedResponse, ParseOptions, parse_response
 from qwen3vl_agent.agents.loop import LoopConfig
 from qwen3vl_agent.agents.ports import (
@@ -44,6 +44,9 @@ from qwen3vl_agent.storage.trajectories import TrajectoryStore
 log = logging.getLogger(__name__)
 
 Confirm = Callable[[ConfirmationRequest], Awaitable[bool] | bool]
+
+if TYPE_CHECKING:
+    from qwen3vl_agent.screen.model_input import ModelInput
 
 
 def open_store() -> TrajectoryStore:
@@ -136,7 +139,9 @@ class ScreenObserver:
 class ScreenMapper:
     """Model space -> device points through the capture geometry of the screenshot that was sent."""
 
-    def resolve(self, action: Any, geometry: Any) -> ResolvedAction:
+    def resolve(self, action: Action, geometry: ModelInput | None) -> ResolvedAction:
+        if geometry is None:
+            raise ActionRefused("there is no screenshot geometry to map the action onto")
         try:
             resolved: ResolvedAction = geometry.resolve(action)
         except ValueError as exc:
@@ -164,9 +169,8 @@ def make_parser(settings: Settings) -> Callable[..., ParsedResponse]:
 
     def parse(text: str, observation: Observation | None = None) -> ParsedResponse:
         options = relative
-        model_input = getattr(observation, "geometry", None)
-        if screen.coordinate_mode == "absolute" and hasattr(model_input, "parse_options"):
-            assert model_input is not None
+        model_input = observation.geometry if observation is not None else None
+        if screen.coordinate_mode == "absolute" and model_input is not None:
             options = replace(
                 model_input.parse_options(screen.out_of_range, screen.clamp_margin), bare_json=bare_json
             )
@@ -210,7 +214,7 @@ class ExecutorActor:
 
     async def execute(self, resolved: ResolvedAction, observation: Observation) -> str:
         self.last_details = None
-        capture = getattr(observation.geometry, "geometry", None)
+        capture = observation.geometry.geometry if observation.geometry is not None else None
         if isinstance(self.scope, AreaScope) and capture is not None:
             from qwen3vl_agent.screen.coordinates import point_rect
 
