@@ -269,10 +269,8 @@ class AgentKit:
             require_x11_live_desktop(
                 "run the agent on the live desktop", allow_xwayland=self.settings.screen.allow_xwayland
             )
-        actor_holder: dict[str, ExecutorActor] = {}
-
         async def confirm(request: ConfirmationRequest) -> bool:
-            actor = actor_holder["actor"]
+            actor = self.actor  # built below; asked only once actions run, so it is there by then
             if actor.on_confirmation is not None:
                 actor.on_confirmation(request.action, request.steps, request.risk.reasons)
             if self.confirm is None:
@@ -283,7 +281,6 @@ class AgentKit:
         self.executor = self._make_executor(confirm)
         self.observer = ScreenObserver(self.settings, self.target)
         self.actor = ExecutorActor(self.executor, self.target, self.observer)
-        actor_holder["actor"] = self.actor
         self.mapper = ScreenMapper()
         self.parse = make_parser(self.settings)
 
