@@ -269,6 +269,7 @@ class AgentKit:
             require_x11_live_desktop(
                 "run the agent on the live desktop", allow_xwayland=self.settings.screen.allow_xwayland
             )
+
         async def confirm(request: ConfirmationRequest) -> bool:
             actor = self.actor  # built below; asked only once actions run, so it is there by then
             if actor.on_confirmation is not None:
