@@ -130,6 +130,20 @@ def test_pasted_image_becomes_an_attachment(make_window: Any) -> None:
     assert strip.count() == 0 and not strip.isVisible()
 
 
+def test_a_large_image_is_attached_with_a_thumbnail_made_off_the_qt_thread(
+    make_window: Any, qloop: Any
+) -> None:
+    """Images over 1024 px take the off-thread thumbnail path (it used to fail there)."""
+    from qwen3vl_agent.ui.chat_widgets import PendingImage
+
+    settings = Settings.model_validate({"engine": {"vllm_executable": "/nonexistent/vllm"}})
+    window = make_window(settings, start_engine=False)
+    window.chat.add_image(PendingImage("screen", Image.new("RGB", (2560, 1440), (200, 40, 40))))
+    strip = window.chat.attachments
+    qloop.wait_until(lambda: strip.count() == 1, 10, "the large attachment")
+    assert strip.images[0].image.size == (2560, 1440) and not strip.item(0).icon().isNull()
+
+
 @pytest.mark.parametrize("fmt", ["Format_ARGB32", "Format_ARGB32_Premultiplied", "Format_RGBA8888"])
 def test_a_pasted_transparent_image_lands_on_white(make_window: Any, fmt: str) -> None:
     """Dark text on a transparent background (a screenshot tool's cut-out): converted straight to
