@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QPainter, QPaintEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QStatusBar, QToolButton, QWidget
 
 from qwen3vl_agent.screen.session import DesktopSession, current_session
@@ -26,6 +26,19 @@ STATE_COLORS = {
 }
 
 
+class _ElidedLabel(QLabel):
+    """Shows as much of its text as fits, ending in "…" (the whole text stays in `text()` and the
+    tooltip): a long engine message must not push the status bar past the window's edge."""
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, super().minimumSizeHint().height())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        shown = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, self.width())
+        painter.drawText(self.rect(), int(self.alignment().value), shown)
+
+
 class EngineIndicator(QWidget):
     """A coloured dot, one line of text, a busy bar while starting, and Log / Settings buttons."""
 
@@ -38,7 +51,7 @@ class EngineIndicator(QWidget):
         layout.setContentsMargins(4, 0, 4, 0)
         layout.setSpacing(6)
         self.dot = QLabel("●")
-        self.label = QLabel("engine: not started")
+        self.label = _ElidedLabel("engine: not started")
         self.label.setObjectName("engineState")
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)  # busy: vLLM does not report a fraction while it loads

@@ -17,6 +17,26 @@ def no_vllm_settings() -> Settings:
     return Settings.model_validate({"engine": {"vllm_executable": "/nonexistent/vllm"}})
 
 
+def test_the_status_bar_fits_the_default_window_with_a_long_engine_message(
+    make_window: Any, qloop: Any
+) -> None:
+    window = make_window(no_vllm_settings())
+    qloop.wait_until(
+        lambda: window.status.engine.view and window.status.engine.view.state == "failed",
+        30,
+        "engine failure",
+    )
+    window.resize(1280, 820)  # the default size on a first start
+    qloop.wait_until(lambda: window.width() == 1280, 5, "the resize")
+    QApplication.processEvents()
+    bar = window.statusBar()
+    assert bar.minimumSizeHint().width() <= window.width()
+    for label in (window.status.model, window.status.queue, window.status.cache):
+        right = label.mapTo(bar, label.rect().topRight()).x()
+        assert label.isVisible() and right <= bar.width(), label.objectName()
+    assert "Settings" in window.status.engine.label.text()  # the whole message, elided only on screen
+
+
 def test_start_without_gpu_or_vllm_says_why_and_what_to_do(make_window: Any, qloop: Any) -> None:
     window = make_window(no_vllm_settings())
     assert [window.tabs.tabText(i) for i in range(3)] == ["Chat", "Agent", "OCR"]
