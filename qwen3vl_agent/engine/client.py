@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import random
@@ -184,6 +185,14 @@ class OpenAIEngineClient:
                 retry = not state.delivered and should_retry(exc, attempts, self._retry)
                 self._after_failure(endpoint, exc, state, last_try=not retry)
                 if not retry:
+                    if isinstance(exc, EngineStreamBrokenError) and not await accepts_connections(endpoint):
+                        # the connection broke because the engine went away (crashed, stopped,
+                        # restarting): that is an absent engine, waited for, not a misbehaving one
+                        exc = EngineConnectError(
+                            f"the engine at {endpoint.base_url} went away during the request ({exc.message})",
+                            "check that the engine is running; see its log",
+                            detail="connection refused after the connection broke",
+                        )
                     raise _reported(exc, attempts) from exc
                 log.info("engine fault on %s (attempt %d): %s", endpoint.base_url, attempts, exc)
             finally:
@@ -372,6 +381,28 @@ def _render_tool_calls(calls: dict[int, dict[str, str]]) -> str:
             args = call["arguments"]
         out.append("<tool_call>\n" + json.dumps({"name": call["name"], "arguments": args}) + "\n</tool_call>")
     return ("\n" if out else "") + "\n".join(out)
+
+
+async def accepts_connections(endpoint: Endpoint, timeout_s: float = 2.0) -> bool:
+    """Whether the endpoint's host still accepts a TCP connection.
+
+    Tells "the engine went away" (the port now refuses: a crash, a stop, a restart) from "the
+    engine is there but misbehaves" (it accepts and drops, or breaks its streams) after a
+    connection broke: the first is waited for, the second is bounded by the retry policy. A
+    timeout counts as reachable, so a slow host is not mistaken for a gone one.
+    """
+    url = httpx.URL(endpoint.base_url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(url.host, port), timeout_s)
+    except TimeoutError:
+        return True
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 def _reported(exc: EngineError, attempts: int) -> EngineError:

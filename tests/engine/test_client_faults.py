@@ -38,6 +38,7 @@ class FakeServer:
     def __init__(self) -> None:
         self.chat_requests = 0
         self.url = ""
+        self.server: asyncio.Server
 
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[str, bytes]:
@@ -74,6 +75,7 @@ async def fake_server(on_chat: Handler) -> AsyncIterator[FakeServer]:
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     state.url = f"http://127.0.0.1:{port}/v1"
+    state.server = server
     try:
         yield state
     finally:
@@ -168,6 +170,25 @@ async def test_dying_before_the_first_token_is_retried_then_reported() -> None:
         with pytest.raises(EngineStreamBrokenError, match="failed 3 times"):
             await client.complete(image_request())
     assert server.chat_requests == 3
+
+
+async def test_an_engine_that_goes_away_during_the_request_is_unavailable_not_faulty() -> None:
+    """The engine is stopped (or crashes) while a request is in flight: its port then refuses.
+    That is an absent engine, which the agent loop waits for, not a misbehaving one whose
+    failures end the step; the dropped-every-time server above stays a fault."""
+    closed: list[asyncio.Server] = []
+
+    async def go_away(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        closed[0].close()  # stops listening, as a stopped engine's port does
+        await closed[0].wait_closed()
+        writer.transport.abort()
+
+    async with fake_server(go_away) as server:
+        closed.append(server.server)
+        async with engine_client([EndpointSettings(url=server.url)], max_retries=0) as client:
+            with pytest.raises(EngineUnavailableError, match="went away during the request"):
+                await client.complete(image_request())
+    assert server.chat_requests == 1
 
 
 async def test_gateway_503_is_retried_and_a_400_is_not() -> None:
