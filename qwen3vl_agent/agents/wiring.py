@@ -326,9 +326,8 @@ class AgentKit:
             retry=RetryPolicy.from_settings(self.settings.engine),
             target=self.target.to_json(),
         )
-        for key, value in overrides.items():
-            setattr(cfg, key, value)
-        return cfg
+        # `replace` refuses a misspelled field name (TypeError) where setattr made a new attribute
+        return replace(cfg, **overrides)
 
     def watch_stop(self, on_stop: Callable[[], None]) -> None:
         """Call `on_stop` (once per stop) when the executor is stopped by the hotkey or fail-safe.

@@ -238,3 +238,14 @@ async def test_confirm_only_risky_asks_for_submit_and_password_only(
     assert "password" in asked[0][1][0] and "submit" in asked[1][1][0].lower()
     [submission] = form_app.submissions()
     assert (submission["name"], submission["password"]) == ("Ada Lovelace", "hunter22")
+
+
+async def test_a_misspelled_loop_setting_is_refused_not_ignored(
+    form_app: FormApp, policy_server: PolicyServer
+) -> None:
+    """A typo in an override (`step_limt`) must not pass silently as a new attribute while the
+    real limit stays at its default: the run is refused before any request or input."""
+    h = Harness(policy_settings(policy_server, safety={"step_limit": 30}), form_app.monitor.index)
+    with pytest.raises(TypeError, match="step_limt"):
+        await h.run(task_for(ROWS[1]), step_limt=3)
+    assert policy_server.chat_requests == 0 and form_app.clicks() == []
