@@ -3,6 +3,7 @@ resources, and keeps vLLM out unless the `gpu` extra is asked for."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import venv
@@ -40,19 +41,34 @@ def test_wheel_metadata_splits_gpu_extra(wheel: Path) -> None:
     assert any(n.startswith("qwen3vl_agent/resources/icons/") for n in names)
 
 
+def _clean_env() -> dict[str, str]:
+    """The environment of a fresh shell: no PYTHONPATH. A source checkout on PYTHONPATH (as in a
+    worktree) carries its editable install's `.egg-info`, so pip would see the project as already
+    installed and skip it, leaving the venv without the command."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+
 def test_fresh_venv_install_gives_the_command(wheel: Path, tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     pip = env_dir / "bin" / "pip"
-    done = subprocess.run([str(pip), "install", "-q", str(wheel)], capture_output=True, text=True)
+    env = _clean_env()
+    done = subprocess.run(
+        [str(pip), "install", "-q", str(wheel)], capture_output=True, text=True, env=env
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    frozen = subprocess.run([str(pip), "freeze"], capture_output=True, text=True, check=True).stdout.lower()
+    frozen = subprocess.run(
+        [str(pip), "freeze"], capture_output=True, text=True, check=True, env=env
+    ).stdout.lower()
     assert "vllm" not in frozen and "torch" not in frozen
     out = subprocess.run(
-        [str(env_dir / "bin" / "qwen3vl-agent"), "--version"], capture_output=True, text=True
+        [str(env_dir / "bin" / "qwen3vl-agent"), "--version"], capture_output=True, text=True, env=env
     )
     assert out.returncode == 0 and "qwen3vl-agent" in out.stdout
     out = subprocess.run(
-        [str(env_dir / "bin" / "qwen3vl-agent"), "config", "path"], capture_output=True, text=True
+        [str(env_dir / "bin" / "qwen3vl-agent"), "config", "path"],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert out.returncode == 0 and "database:" in out.stdout, out.stderr
