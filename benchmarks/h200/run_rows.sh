@@ -34,6 +34,9 @@ declare -A SRV=(
   [r2]="2"
   [r1_shm]="1 --mm-processor-cache-type shm"
   [r3_fp8]="3 --quantization fp8"
+  [r1_fp8]="1 --quantization fp8"
+  [r1_fast]="1 --mm-processor-kwargs {\"use_fast\":true}"
+  [r1_seqs]="1 --max-num-seqs 512 --max-num-batched-tokens 32768"
 )
 EPS=http://127.0.0.1:8000/v1
 AB() { "${APP_ENV[@]}" python3 $H/appbench.py --endpoint "$EPS" --model qwen3vl4b --api-key bench-key "$@"; }
@@ -116,18 +119,37 @@ if [ -d $REPO/.gpu/app ] && [ ! -f /root/appsite/.done ]; then
 fi
 [ "${1:-}" = "install-only" ] && exit 0
 
-step b_r1     60 r1 bs --runs 4 --steps 8 --slide-block 0 --slide-block 1 --seed 1
-step a_r1     80 r1 ab --no-cache --budget 1024 --users 120 --count 600 --seed 2
-step c_r1     70 r1 ab --budget 1024 --repeat-mix 0.68,0.22 --users 120 --count 800 --seed 3
-step e_r1     80 r1 ab --no-cache --workload ocr --users 32 --count 128 --seed 4
-step a_r3     80 r3 ab --no-cache --budget 1024 --users 120 --count 900 --seed 12
-step c_r3     70 r3 ab --budget 1024 --repeat-mix 0.68,0.22 --users 120 --count 1200 --seed 13
-step e_r3     80 r3 ab --no-cache --workload ocr --users 32 --count 192 --seed 14
-step b_r3     50 r3 bs --runs 4 --steps 8 --slide-block 0 --seed 11
-step a_r2     80 r2 ab --no-cache --budget 1024 --users 120 --count 720 --seed 22
-step b_r1shm  50 r1_shm bs --runs 4 --steps 8 --slide-block 0 --seed 31
-step a_r1shm  80 r1_shm ab --no-cache --budget 1024 --users 120 --count 600 --seed 32
-step a_r3fp8  80 r3_fp8 ab --no-cache --budget 1024 --users 120 --count 900 --seed 42
-step b_r3fp8  50 r3_fp8 bs --runs 4 --steps 8 --slide-block 0 --seed 41
+if [ "${SITTING:-1}" = 1 ]; then
+  step b_r1     60 r1 bs --runs 4 --steps 8 --slide-block 0 --slide-block 1 --seed 1
+  step a_r1     80 r1 ab --no-cache --budget 1024 --users 120 --count 600 --seed 2
+  step c_r1     70 r1 ab --budget 1024 --repeat-mix 0.68,0.22 --users 120 --count 800 --seed 3
+  step e_r1     80 r1 ab --no-cache --workload ocr --users 32 --count 128 --seed 4
+  step a_r3     80 r3 ab --no-cache --budget 1024 --users 120 --count 900 --seed 12
+  step c_r3     70 r3 ab --budget 1024 --repeat-mix 0.68,0.22 --users 120 --count 1200 --seed 13
+  step e_r3     80 r3 ab --no-cache --workload ocr --users 32 --count 192 --seed 14
+  step b_r3     50 r3 bs --runs 4 --steps 8 --slide-block 0 --seed 11
+  step a_r2     80 r2 ab --no-cache --budget 1024 --users 120 --count 720 --seed 22
+  step b_r1shm  50 r1_shm bs --runs 4 --steps 8 --slide-block 0 --seed 31
+  step a_r1shm  80 r1_shm ab --no-cache --budget 1024 --users 120 --count 600 --seed 32
+  step a_r3fp8  80 r3_fp8 ab --no-cache --budget 1024 --users 120 --count 900 --seed 42
+  step b_r3fp8  50 r3_fp8 bs --runs 4 --steps 8 --slide-block 0 --seed 41
+else
+  # second sitting (issue 17, 2026-12-05): the replicas' one-after-another start on a COLD machine
+  # (the first step starts r3: engine_r3.json / server_r3.startup.txt record it), rows A/B again for
+  # same-sitting ratios, then FP8 (compressed-tensors carried) and levers 1 and 4 at one replica
+  step a_r3     80 r3 ab --no-cache --budget 1024 --users 120 --count 900 --seed 12
+  step b_r3     50 r3 bs --runs 4 --steps 8 --slide-block 0 --seed 11
+  step c_r3     70 r3 ab --budget 1024 --repeat-mix 0.68,0.22 --users 120 --count 1200 --seed 13
+  step a_r1     80 r1 ab --no-cache --budget 1024 --users 120 --count 600 --seed 2
+  step b_r1     50 r1 bs --runs 4 --steps 8 --slide-block 0 --seed 1
+  step e_r1     80 r1 ab --no-cache --workload ocr --users 32 --count 128 --seed 4
+  step a_r1fp8  80 r1_fp8 ab --no-cache --budget 1024 --users 120 --count 600 --seed 42
+  step b_r1fp8  50 r1_fp8 bs --runs 4 --steps 8 --slide-block 0 --seed 41
+  step e_r1fp8  80 r1_fp8 ab --no-cache --workload ocr --users 32 --count 128 --seed 44
+  step a_r1fast 80 r1_fast ab --no-cache --budget 1024 --users 120 --count 600 --seed 52
+  step b_r1fast 50 r1_fast bs --runs 4 --steps 8 --slide-block 0 --seed 51
+  step a_r1seqs 80 r1_seqs ab --no-cache --budget 1024 --users 120 --count 600 --seed 62
+  step e_r1seqs 80 r1_seqs ab --no-cache --workload ocr --users 32 --count 128 --seed 64
+fi
 echo "[$(el)s] done: $(ls $R/*.json 2>/dev/null | grep -v -e sys.json -e engine_ | wc -l) result files"
 python3 $H/show.py $(ls $R/*.json | grep -v -e sys.json -e engine_ -e '/b_') 2>/dev/null
