@@ -1,8 +1,10 @@
 """Pause / resume / stop for a running agent loop, callable from any thread or coroutine.
 
-The UI (Qt thread under qasync), a hotkey listener thread or the CLI call these; the loop
-awaits `wait_change()` on its own event loop. Every change wakes the loop through
-`call_soon_threadsafe`, which is correct from the loop's own thread too.
+The UI (Qt thread under qasync), the stop token's subscribers (the executor's hotkey and
+fail-safe) or the CLI call these; the loop awaits `wait_change()` on its own event loop. Every
+change wakes the loop through `call_soon_threadsafe`, which is correct from the loop's own
+thread too. The stop itself is the executor's stop token type (`StopSignal`): one kind of stop
+from the executor up.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+
+from qwen3vl_agent.executor.stop import StopSignal
 
 
 class RunControl:
@@ -19,8 +23,7 @@ class RunControl:
         self._lock = threading.Lock()
         self._paused_reason: str | None = None
         self._message = ""
-        self._stopped = False
-        self._stop_reason = "user"
+        self.stop_token = StopSignal()  # set once per run: a run that stopped stays stopped
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
 
@@ -46,7 +49,7 @@ class RunControl:
     # -- commands (any thread) -----------------------------------------------------------
     def pause(self, reason: str = "user", message: str = "") -> None:
         with self._lock:
-            if self._stopped:
+            if self.stop_token.is_set():
                 return
             self._paused_reason = reason
             self._message = message
@@ -60,22 +63,17 @@ class RunControl:
 
     def stop(self, reason: str = "user") -> None:
         """`reason`: "user" (Stop, Ctrl+C, the hotkey) or what else ended it ("SIGTERM"); the first wins."""
-        with self._lock:
-            if not self._stopped:
-                self._stop_reason = reason
-            self._stopped = True
+        self.stop_token.set(reason)
         self._notify()
 
     @property
     def stop_reason(self) -> str:
-        with self._lock:
-            return self._stop_reason
+        return self.stop_token.reason or "user"
 
     # -- state ---------------------------------------------------------------------------
     @property
     def stopped(self) -> bool:
-        with self._lock:
-            return self._stopped
+        return self.stop_token.is_set()
 
     @property
     def paused(self) -> bool:

@@ -1,8 +1,8 @@
 """Real parts behind the loop's ports: screen capture, coordinate mapping, the action executor.
 
-`AgentKit` owns the executor (one worker thread), the stop hotkey and a watcher that turns the
-executor's stop signal (hotkey, fail-safe corner) into a stop of the run, so a stop ends the
-run even while the model is thinking or in dry-run, where no action is executing.
+`AgentKit` owns the executor (one worker thread, the stop hotkey) and passes a stop of the
+executor's stop token (hotkey, fail-safe corner) up to the run by subscribing to it, so a stop
+ends the run even while the model is thinking or in dry-run, where no action is executing.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -259,10 +258,7 @@ class AgentKit:
     observer: ScreenObserver = field(init=False)
     mapper: ScreenMapper = field(init=False)
     parse: Callable[..., ParsedResponse] = field(init=False)
-    _watch_stop: threading.Event = field(default_factory=threading.Event, init=False)
-    _on_stop: Callable[[], None] | None = field(default=None, init=False)
-    _watcher: threading.Thread | None = field(default=None, init=False)
-    _hotkey: Any = field(default=None, init=False)
+    _unwatch: Callable[[], None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if self.target.display is None:  # the live desktop: no silent X11 path on Wayland
@@ -329,51 +325,23 @@ class AgentKit:
         # `replace` refuses a misspelled field name (TypeError) where setattr made a new attribute
         return replace(cfg, **overrides)
 
-    def watch_stop(self, on_stop: Callable[[], None]) -> None:
-        """Call `on_stop` (once per stop) when the executor is stopped by the hotkey or fail-safe.
+    def watch_stop(self, on_stop: Callable[[str], None]) -> None:
+        """Call `on_stop(reason)` (once per stop) when the executor is stopped by the hotkey or
+        the fail-safe corner, for the run now starting (it replaces the previous run's).
 
-        Also re-arms the executor (a stop from an earlier run no longer blocks it).
+        Also re-arms the executor (a stop from an earlier run no longer blocks it) and starts
+        listening for the stop hotkey now, before the first action.
         """
         self.executor.resume()
-        self._on_stop = on_stop
-        if self._watcher is None:
-            self._watcher = threading.Thread(target=self._watch, name="agent-stop-watch", daemon=True)
-            self._watcher.start()
-        if (
-            self._hotkey is None
-            and self.settings.executor.stop_hotkey_enabled
-            and self.target.display is None
-        ):
-            from qwen3vl_agent.executor.stop import StopHotkey, StopHotkeyError
-
-            hotkey = StopHotkey(
-                self.settings.safety.stop_hotkey,
-                lambda: self.executor.stop("hotkey", self.settings.safety.stop_hotkey),
-            )
-            try:
-                hotkey.start()
-                self._hotkey = hotkey
-            except StopHotkeyError as exc:
-                log.warning("stop hotkey unavailable: %s", exc)
-
-    def _watch(self) -> None:
-        signal = self.executor.stop_signal
-        fired = False
-        while not self._watch_stop.is_set():
-            if signal.wait(0.02):
-                if not fired and self._on_stop is not None:
-                    fired = True
-                    self._on_stop()
-                time.sleep(0.02)
-            else:
-                fired = False
+        if self._unwatch is not None:
+            self._unwatch()
+        self._unwatch = self.executor.stop_signal.subscribe(on_stop)
+        self.executor.arm_hotkey()
 
     def close(self) -> None:
-        self._watch_stop.set()
-        if self._watcher is not None:
-            self._watcher.join(timeout=2)
-        if self._hotkey is not None:
-            self._hotkey.stop()
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         self.observer.close()
         self.executor.close()
 

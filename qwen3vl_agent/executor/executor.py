@@ -318,7 +318,10 @@ class ActionExecutor:
         return ExecutionResult(resolved, "rejected", plan.describe(), risk)
 
     # -- worker side --------------------------------------------------------------------
-    def _ensure_hotkey(self) -> None:
+    def arm_hotkey(self) -> None:
+        """Listen for the stop hotkey now (the first action does it anyway), so it stops a run
+        that has not acted yet: the model thinking, or a dry run. Idempotent; off in settings:
+        nothing. The listener is the process's one for these keys (`executor.stop`)."""
         if self._hotkey is not None or self.hotkey_error is not None or not self.settings.stop_hotkey_enabled:
             return
         hotkey = StopHotkey(self.safety.stop_hotkey, lambda: self.stop("hotkey", self.safety.stop_hotkey))
@@ -392,7 +395,7 @@ class ActionExecutor:
         started = time.perf_counter()
         self._check_stop()
         self._check_monitors(resolved)  # also connects to the display (clear error if none)
-        self._ensure_hotkey()
+        self.arm_hotkey()
         pointer = None
         if resolved.action.action is ActionType.LEFT_CLICK_DRAG and resolved.start_point is None:
             pointer = self._backend.position()

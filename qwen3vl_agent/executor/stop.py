@@ -1,14 +1,21 @@
-"""The emergency stop: a thread-safe flag, and a global hotkey that raises it.
+"""The emergency stop: one stop token type, and one global hotkey listener per process.
 
-The executor checks the flag between any two primitive input events and waits on it (instead
-of sleeping) during pauses, so a stop lands within one primitive. The hotkey is a pynput
-`GlobalHotKeys` listener (X11 RECORD, Windows hooks, macOS event taps): it sees the keys even
-while the agent holds the mouse and another window has the focus. `executor.stop()` raises the
-same flag from any thread (the UI's Stop button).
+`StopSignal` is the stop token. The executor checks it between any two primitive input events
+and waits on it (instead of sleeping) during pauses, so a stop lands within one primitive; the
+agent loop's `RunControl` keeps its stop in one too. Whoever must act on a stop subscribes to
+the token (`subscribe`): the callback runs once per stop on the thread that stopped it, so a
+stop travels up from the executor (hotkey, fail-safe corner) to the run without a poller.
+
+The hotkey is a pynput `GlobalHotKeys` listener (X11 RECORD, Windows hooks, macOS event taps):
+it sees the keys even while the agent holds the mouse and another window has the focus. Every
+`StopHotkey` on the same keys shares ONE listener (the first `start` installs it, the last
+`stop` removes it), so an executor, a batch of workspaces and the UI never race two listeners
+for one key press.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -21,21 +28,44 @@ from qwen3vl_agent.executor.errors import ExecutorError
 log = logging.getLogger(__name__)
 
 
+StopCallback = Callable[[str], None]  # called with the stop's reason
+
+
 class StopSignal:
-    """A latch with a reason: the first `set` wins until `clear`."""
+    """A latch with a reason: the first `set` wins until `clear`; subscribers hear each stop once."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self._lock = threading.Lock()
+        self._subscribers: list[StopCallback] = []
         self.reason: str | None = None
         self.detail: str | None = None
         self.at: float | None = None  # time.monotonic() of the stop
 
     def set(self, reason: str, detail: str | None = None) -> None:
         with self._lock:
-            if not self._event.is_set():
-                self.reason, self.detail, self.at = reason, detail, time.monotonic()
-                self._event.set()
+            if self._event.is_set():
+                return
+            self.reason, self.detail, self.at = reason, detail, time.monotonic()
+            self._event.set()
+            subscribers = list(self._subscribers)
+        for callback in subscribers:  # outside the lock: a callback may stop other tokens
+            try:
+                callback(reason)
+            except Exception:
+                log.exception("a stop subscriber failed")
+
+    def subscribe(self, callback: StopCallback) -> Callable[[], None]:
+        """Call `callback(reason)` at every stop from now on (on the stopping thread); returns
+        the function that unsubscribes it. Subscribing to a stopped token does not call it."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
 
     def clear(self) -> None:
         with self._lock:
@@ -55,49 +85,106 @@ class StopHotkeyError(ExecutorError):
     """The global stop hotkey could not be installed (bad spelling, or no input access)."""
 
 
+class _SharedListener:
+    """One pynput listener for one hotkey spelling, fanned out to every `StopHotkey` on it."""
+
+    def __init__(self, hotkey: str, listener: Any) -> None:
+        self.hotkey = hotkey
+        self.listener = listener
+        self.callbacks: list[Callable[[], None]] = []
+
+
+_shared: dict[str, _SharedListener] = {}
+_shared_lock = threading.Lock()
+
+
+def _fan_out(hotkey: str) -> None:
+    log.warning("stop hotkey %s pressed", hotkey)
+    with _shared_lock:
+        entry = _shared.get(hotkey)
+        callbacks = list(entry.callbacks) if entry is not None else []
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            log.exception("a stop hotkey callback failed")
+
+
+def _install(hotkey: str) -> Any:
+    """Start pynput's listener for `hotkey` (raises `StopHotkeyError`)."""
+    try:
+        from pynput import keyboard
+    except Exception as exc:  # pynput picks its backend at import: no display -> ImportError
+        raise StopHotkeyError(f"The stop hotkey is unavailable: {exc}") from exc
+    try:
+        keyboard.HotKey.parse(hotkey)
+    except ValueError as exc:
+        raise StopHotkeyError(
+            f"The stop hotkey {hotkey!r} is not valid: {exc}",
+            'use pynput syntax, e.g. "<ctrl>+<alt>+<esc>"',
+        ) from exc
+    try:
+        listener = keyboard.GlobalHotKeys({hotkey: lambda: _fan_out(hotkey)})
+        listener.start()
+        listener.wait()
+    except Exception as exc:
+        raise StopHotkeyError(f"The stop hotkey could not be installed: {exc}") from exc
+    return listener
+
+
+def _uninstall(listener: Any) -> None:
+    listener.stop()
+    _unblock_xorg_listener(listener)
+    if listener is not threading.current_thread():
+        listener.join(timeout=2)
+
+
+def hotkey_listener_count() -> int:
+    """How many pynput listeners this process runs (one per hotkey spelling in use)."""
+    with _shared_lock:
+        return len(_shared)
+
+
 class StopHotkey:
-    """A global hotkey (pynput syntax, e.g. "<ctrl>+<alt>+<esc>") that calls `on_press`."""
+    """A global hotkey (pynput syntax, e.g. "<ctrl>+<alt>+<esc>") that calls `on_press`.
+
+    A subscription to the process's one listener for those keys (see the module docstring)."""
 
     def __init__(self, hotkey: str, on_press: Callable[[], None]) -> None:
         self.hotkey = hotkey
         self._on_press = on_press
-        self._listener: Any = None
+        self._subscribed = False
 
     def start(self) -> None:
-        try:
-            from pynput import keyboard
-        except Exception as exc:  # pynput picks its backend at import: no display -> ImportError
-            raise StopHotkeyError(f"The stop hotkey is unavailable: {exc}") from exc
-        try:
-            keyboard.HotKey.parse(self.hotkey)
-        except ValueError as exc:
-            raise StopHotkeyError(
-                f"The stop hotkey {self.hotkey!r} is not valid: {exc}",
-                'use pynput syntax, e.g. "<ctrl>+<alt>+<esc>"',
-            ) from exc
-        try:
-            listener = keyboard.GlobalHotKeys({self.hotkey: self._fire})
-            listener.start()
-            listener.wait()
-        except Exception as exc:
-            raise StopHotkeyError(f"The stop hotkey could not be installed: {exc}") from exc
-        self._listener = listener
-
-    def _fire(self) -> None:
-        log.warning("stop hotkey %s pressed", self.hotkey)
-        self._on_press()
+        if self._subscribed:
+            return
+        with _shared_lock:
+            entry = _shared.get(self.hotkey)
+            if entry is None:  # under the lock: two first starts never install two listeners
+                entry = _shared[self.hotkey] = _SharedListener(self.hotkey, _install(self.hotkey))
+            entry.callbacks.append(self._on_press)
+        self._subscribed = True
 
     @property
     def running(self) -> bool:
-        return self._listener is not None and bool(self._listener.running)
+        with _shared_lock:
+            entry = _shared.get(self.hotkey)
+        return self._subscribed and entry is not None and bool(entry.listener.running)
 
     def stop(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.stop()
-            _unblock_xorg_listener(listener)
-            if listener is not threading.current_thread():
-                listener.join(timeout=2)
+        if not self._subscribed:
+            return
+        self._subscribed = False
+        with _shared_lock:
+            entry = _shared.get(self.hotkey)
+            if entry is None:
+                return
+            with contextlib.suppress(ValueError):
+                entry.callbacks.remove(self._on_press)
+            if entry.callbacks:
+                return
+            del _shared[self.hotkey]
+        _uninstall(entry.listener)
 
 
 def _unblock_xorg_listener(listener: Any) -> None:

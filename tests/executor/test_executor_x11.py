@@ -562,3 +562,29 @@ async def test_stop_from_the_ui_thread_interrupts_an_awaited_wait(form_app: Form
         assert (await executor.execute(plain(A.WAIT, time=0.05))).status == "executed"
     finally:
         executor.close()
+
+
+def test_every_stop_hotkey_on_the_same_keys_shares_one_listener(xvfb: XvfbDisplay) -> None:
+    from qwen3vl_agent.executor.stop import StopHotkey, hotkey_listener_count
+
+    pressed: dict[str, threading.Event] = {name: threading.Event() for name in ("executor", "pool")}
+    first = StopHotkey("<ctrl>+<alt>+<esc>", pressed["executor"].set)
+    second = StopHotkey("<ctrl>+<alt>+<esc>", pressed["pool"].set)
+    before = hotkey_listener_count()
+    try:
+        first.start()
+        second.start()
+        assert hotkey_listener_count() == before + 1  # one listener for both
+        assert first.running and second.running
+        xdotool(xvfb, "key", "ctrl+alt+Escape")
+        assert pressed["executor"].wait(10) and pressed["pool"].wait(10)  # one press reaches both
+        first.stop()
+        assert second.running and hotkey_listener_count() == before + 1
+        pressed["pool"].clear()
+        xdotool(xvfb, "key", "ctrl+alt+Escape")
+        assert pressed["pool"].wait(10)
+    finally:
+        first.stop()
+        second.stop()
+    assert hotkey_listener_count() == before  # the last one out removed the listener
+    assert not second.running

@@ -53,9 +53,7 @@ def test_fresh_venv_install_gives_the_command(wheel: Path, tmp_path: Path) -> No
     venv.create(env_dir, with_pip=True)
     pip = env_dir / "bin" / "pip"
     env = _clean_env()
-    done = subprocess.run(
-        [str(pip), "install", "-q", str(wheel)], capture_output=True, text=True, env=env
-    )
+    done = subprocess.run([str(pip), "install", "-q", str(wheel)], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     frozen = subprocess.run(
         [str(pip), "freeze"], capture_output=True, text=True, check=True, env=env
