@@ -4,7 +4,9 @@
 # nginx with its njs module (the tests run the team server's proxy config, packaging/server/proxy/),
 # chromium (tests open the OCR HTML export in a real headless browser), Xephyr and a small window
 # manager (agent workspaces shown as a window / apps that need a WM),
-# Noto CJK (the tests render Chinese and Japanese pages with it).
+# Noto CJK (the tests render Chinese and Japanese pages with it), and a headless GNOME Wayland session
+# for the Wayland capture/input tests (mutter, PipeWire, the portals, GStreamer's PipeWire source);
+# the app itself needs on a Wayland desktop only PipeWire's GStreamer source (--app-only list).
 # Installs only what is missing; needs root or sudo.
 set -euo pipefail
 PKGS=(xvfb xauth xclip xdotool x11-utils tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra
@@ -12,10 +14,13 @@ PKGS=(xvfb xauth xclip xdotool x11-utils tesseract-ocr tesseract-ocr-eng tessera
       libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0 libgl1 libegl1 libfontconfig1 libdbus-1-3
       fonts-dejavu-core fonts-noto-cjk desktop-file-utils appstream nginx libnginx-mod-http-js
       xserver-xephyr matchbox-window-manager
+      mutter xdg-desktop-portal xdg-desktop-portal-gnome pipewire wireplumber dbus-daemon dbus-bin
+      gstreamer1.0-pipewire gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
       chromium)  # a real headless browser: the OCR HTML export must run no script
 [ "${1:-}" = "--app-only" ] && PKGS=(xclip tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra fonts-noto-cjk
       libxkbcommon-x11-0 libxcb-xinerama0 libxcb-icccm4 libxcb-keysyms1 libxcb-xkb1 libxcb-cursor0
-      libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0 libgl1 libegl1 libfontconfig1 libdbus-1-3)
+      libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-shape0 libgl1 libegl1 libfontconfig1 libdbus-1-3
+      gstreamer1.0-pipewire gstreamer1.0-tools gstreamer1.0-plugins-base)
 command -v dpkg-query >/dev/null || { echo "not a Debian-like system: install ${PKGS[*]} by hand" >&2; exit 0; }
 missing=()
 for p in "${PKGS[@]}"; do

@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.support.engine_fixtures",
     "tests.support.ocr_documents",
     "tests.support.form_app_fixture",
+    "tests.support.wayland_session",
     "tests.support.policy_server",
 ]
 

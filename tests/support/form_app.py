@@ -2,7 +2,8 @@
 
     python tests/support/form_app.py --state-file STATE.jsonl --x 1980 --y 236 [--width 900 --height 700]
 
-It runs on real X11 (xcb, never offscreen): pointer and key events come from the X server, so
+It runs on real X11 (xcb, never offscreen; or natively on Wayland: `--platform wayland --fullscreen`):
+pointer and key events come from the display server, so
 a test that drives it through pyautogui proves the events really landed. Everything it sees is
 appended as JSON lines to the state file (one object per line, flushed at once):
 
@@ -123,6 +124,7 @@ class FormWindow(QWidget):
         self._log = log
         self._clear_on_submit = clear_on_submit
         self._seq = 0
+        self.fullscreen = False  # --fullscreen: shown again full screen after a "hide"
         self._submissions = 0
         self._last_click: dict[str, Any] | None = None
         self._last_drag: dict[str, Any] | None = None
@@ -301,9 +303,12 @@ class FormWindow(QWidget):
         self.country.setCurrentIndex(0)
         self.country.blockSignals(False)
 
-    def _show_and_wait_exposed(self, timeout_s: float = 5.0) -> None:
+    def _show_and_wait_exposed(self, timeout_s: float = 5.0, fullscreen: bool = False) -> None:
         """Map the window again and return once X shows it (so the next click lands on it)."""
-        self.show()
+        if fullscreen:
+            self.showFullScreen()
+        else:
+            self.show()
         self.raise_()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -317,7 +322,7 @@ class FormWindow(QWidget):
         cmd = command.get("cmd")
         if cmd == "reset":
             if not self.isVisible():
-                self._show_and_wait_exposed()
+                self._show_and_wait_exposed(fullscreen=self.fullscreen)
             self.country.hidePopup()
             self.reset_fields()
             self.banner_row.hide()
@@ -407,19 +412,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=900)
     parser.add_argument("--height", type=int, default=760)
     parser.add_argument("--keep-values", action="store_true", help="do not clear the fields after Submit")
+    parser.add_argument("--platform", default="xcb", help="Qt platform plugin: xcb, or wayland (native)")
+    parser.add_argument(
+        "--fullscreen",
+        action="store_true",
+        help="fill the first screen: a Wayland client cannot place itself, so this pins the window at the "
+        "monitor's origin and its global coordinates are the compositor's",
+    )
     parser.add_argument(
         "--no-commands", action="store_true", help="read no commands from stdin (launched in a workspace)"
     )
     args = parser.parse_args(argv)
 
-    app = QApplication([sys.argv[0], "-platform", "xcb"])
+    app = QApplication([sys.argv[0], "-platform", args.platform])
     app.setDoubleClickInterval(400)
     log = StateLog(args.state_file)
     window = FormWindow(log, clear_on_submit=not args.keep_values)
     recorder = ClickRecorder(window)
     app.installEventFilter(recorder)
     window.setGeometry(args.x, args.y, args.width, args.height)
-    window.show()
+    window.fullscreen = args.fullscreen
+    if args.fullscreen:
+        window.showFullScreen()
+    else:
+        window.show()
     window.activateWindow()
     window.raise_()
 

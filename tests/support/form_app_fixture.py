@@ -34,23 +34,41 @@ FORM_OFFSET = (60, 60)  # from the monitor's top-left corner
 class FormApp:
     """A running form process and readers over its JSON-lines state file."""
 
-    def __init__(self, display: XvfbDisplay, monitor: MonitorRect, workdir: Path) -> None:
+    def __init__(
+        self,
+        display: XvfbDisplay | None,
+        monitor: MonitorRect,
+        workdir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        platform: str = "xcb",
+    ) -> None:
+        """On `display` (Xvfb), or with `env` and platform "wayland" natively on a Wayland
+        session: full screen there (a Wayland client cannot place its window), so the form's
+        global coordinates are the compositor's."""
         self.display = display
         self.monitor = monitor
         self.state_file = workdir / "form-state.jsonl"
         self.state_file.write_text("")
         self._mark = 0
         self._next_id = 0
-        env = display.env()
-        env["QT_QPA_PLATFORM"] = "xcb"
+        if env is None:
+            assert display is not None, "an X display or an environment to run in"
+            env = display.env()
+        env = dict(env)
+        env["QT_QPA_PLATFORM"] = platform
         env.pop("QT_QPA_PLATFORMTHEME", None)
         x, y = monitor.left + FORM_OFFSET[0], monitor.top + FORM_OFFSET[1]
+        placement = ["--fullscreen"] if platform == "wayland" else []
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 str(FORM_APP),
                 "--state-file",
                 str(self.state_file),
+                "--platform",
+                platform,
+                *placement,
                 "--x",
                 str(x),
                 "--y",

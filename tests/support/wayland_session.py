@@ -1,0 +1,219 @@
+"""A real headless GNOME Wayland session for tests, started like the Xvfb one.
+
+    private dbus-daemon -> pipewire -> wireplumber
+      -> mutter --headless --wayland --no-x11 --virtual-monitor 1280x800
+      -> xdg-desktop-portal-gnome, xdg-desktop-portal -r
+
+everything in a private XDG_RUNTIME_DIR and on a private session bus, so nothing of the
+machine's own desktop is touched. Mutter's headless backend renders in software; its
+`org.gnome.Mutter.ScreenCast` / `RemoteDesktop` / `DisplayConfig` APIs are the real ones.
+
+Fixtures:
+  `wayland_session` (session): starts it, yields a `WaylandSession`; does not touch os.environ.
+  `wayland` (function): the same session with WAYLAND_DISPLAY, DBUS_SESSION_BUS_ADDRESS,
+  XDG_RUNTIME_DIR, XDG_SESSION_TYPE=wayland and XDG_CURRENT_DESKTOP=GNOME set for the test and
+  DISPLAY removed (a Wayland-only session).
+Tests that use them should carry `@pytest.mark.wayland`. Without the programs (installed by
+scripts/install-system-deps.sh) they are skipped, saying which ones are missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.support.form_app_fixture import FormApp
+from tests.support.xvfb import MonitorRect
+
+MONITOR_SIZE = (1280, 800)
+PROGRAMS = ("dbus-daemon", "dbus-send", "pipewire", "wireplumber", "mutter", "gst-launch-1.0")
+PORTALS = ("/usr/libexec/xdg-desktop-portal", "/usr/libexec/xdg-desktop-portal-gnome")
+MUTTER_NAMES = (
+    "org.gnome.Mutter.ScreenCast",
+    "org.gnome.Mutter.RemoteDesktop",
+    "org.gnome.Mutter.DisplayConfig",
+)
+
+
+def missing_programs() -> list[str]:
+    missing = [p for p in PROGRAMS if shutil.which(p) is None]
+    missing += [p for p in PORTALS if not os.access(p, os.X_OK)]
+    try:
+        import jeepney  # noqa: F401
+    except ImportError:
+        missing.append("jeepney (Python)")
+    return missing
+
+
+@dataclass
+class WaylandSession:
+    """A running headless session: its runtime dir, bus, Wayland socket and monitor size."""
+
+    runtime_dir: Path
+    bus_address: str
+    wayland_display: str
+    size: tuple[int, int]
+    logs: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        """Environment for a process inside the session (a native Wayland client, a tool)."""
+        env = dict(os.environ)
+        env.pop("DISPLAY", None)
+        env.update(
+            XDG_RUNTIME_DIR=str(self.runtime_dir),
+            DBUS_SESSION_BUS_ADDRESS=self.bus_address,
+            WAYLAND_DISPLAY=self.wayland_display,
+            XDG_SESSION_TYPE="wayland",
+            XDG_CURRENT_DESKTOP="GNOME",
+        )
+        return env
+
+    def log_tail(self, chars: int = 3000) -> str:
+        parts = []
+        for log in sorted(self.logs.glob("*.log")):
+            parts.append(f"--- {log.name}\n{log.read_text(errors='replace')[-chars:]}")
+        return "\n".join(parts)
+
+    def names_on_bus(self) -> set[str]:
+        out = subprocess.run(
+            ["dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.DBus",
+             "/org/freedesktop/DBus", "org.freedesktop.DBus.ListNames"],
+            capture_output=True, text=True, env=self.env(), timeout=10,
+        )  # fmt: skip
+        return {line.split('"')[1] for line in out.stdout.splitlines() if line.strip().startswith('string "')}
+
+
+def _spawn(session: WaylandSession, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        argv,
+        env=session.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=(session.logs / f"{name}.log").open("wb"),
+    )
+    session.processes.append(proc)
+    return proc
+
+
+def _wait(session: WaylandSession, what: str, ready: object, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():  # type: ignore[operator]
+        dead = [p.args for p in session.processes if p.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            reason = f"exited: {dead}" if dead else f"not within {timeout_s}s"
+            raise RuntimeError(
+                f"the headless Wayland session did not start ({what} {reason})\n{session.log_tail()}"
+            )
+        time.sleep(0.05)
+
+
+def start_wayland(
+    workdir: Path, size: tuple[int, int] = MONITOR_SIZE, portals: bool = True
+) -> WaylandSession:
+    """Start the whole session; the caller must `stop_wayland` it (also when this raises)."""
+    runtime = workdir / "run"
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    logs = workdir / "logs"
+    logs.mkdir(exist_ok=True)
+    bus_socket = runtime / "bus"
+    session = WaylandSession(runtime, f"unix:path={bus_socket}", "wayland-test-0", size, logs)
+    try:
+        _spawn(
+            session,
+            "dbus",
+            ["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address={session.bus_address}"],
+        )
+        _wait(session, "dbus-daemon", bus_socket.exists)
+        _spawn(session, "pipewire", ["pipewire"])
+        _wait(session, "pipewire", (runtime / "pipewire-0").exists)
+        _spawn(session, "wireplumber", ["wireplumber"])
+        width, height = size
+        _spawn(
+            session,
+            "mutter",
+            ["mutter", "--headless", "--wayland", "--no-x11", "--virtual-monitor", f"{width}x{height}",
+             f"--wayland-display={session.wayland_display}"],
+        )  # fmt: skip
+        _wait(session, "mutter", lambda: set(MUTTER_NAMES) <= session.names_on_bus())
+        if portals:
+            _spawn(session, "portal-gnome", [PORTALS[1]])
+            _spawn(session, "portal", [PORTALS[0], "-r"])
+            _wait(
+                session,
+                "xdg-desktop-portal",
+                lambda: "org.freedesktop.portal.Desktop" in session.names_on_bus(),
+            )
+    except BaseException:
+        stop_wayland(session)
+        raise
+    return session
+
+
+def stop_wayland(session: WaylandSession) -> None:
+    for proc in reversed(session.processes):
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in reversed(session.processes):
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    session.processes.clear()
+
+
+@pytest.fixture(scope="session")
+def wayland_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WaylandSession]:
+    """A session-wide headless GNOME Wayland session; stopped at the end of the session."""
+    missing = missing_programs()
+    if missing:
+        pytest.skip(f"a headless Wayland session needs {', '.join(missing)} (scripts/install-system-deps.sh)")
+    session = start_wayland(tmp_path_factory.mktemp("wayland"))
+    try:
+        yield session
+    finally:
+        stop_wayland(session)
+
+
+@pytest.fixture
+def wayland(wayland_session: WaylandSession, monkeypatch: pytest.MonkeyPatch) -> WaylandSession:
+    """The session's Wayland desktop as this test's environment (Wayland only: no DISPLAY)."""
+    for key, value in wayland_session.env().items():
+        if os.environ.get(key) != value:
+            monkeypatch.setenv(key, value)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    return wayland_session
+
+
+@pytest.fixture(scope="session")
+def wayland_form_session(
+    wayland_session: WaylandSession, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FormApp]:
+    """The real Qt test form, natively on the Wayland session (QT_QPA_PLATFORM=wayland), full screen."""
+    monitor = MonitorRect(1, 0, 0, *wayland_session.size)
+    app = FormApp(
+        None, monitor, tmp_path_factory.mktemp("wayland-form"), env=wayland_session.env(), platform="wayland"
+    )
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def wayland_form(wayland_form_session: FormApp, wayland: WaylandSession) -> FormApp:
+    """The Wayland form, reset for this test (its records since the reset only)."""
+    if wayland_form_session.process.poll() is not None:
+        raise RuntimeError(
+            f"the Wayland form died: {wayland_form_session.log_file.read_text(errors='replace')[-3000:]}"
+        )
+    wayland_form_session.reset()
+    return wayland_form_session
