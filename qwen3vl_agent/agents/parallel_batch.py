@@ -205,8 +205,8 @@ async def _run_parallel_locked(
         if status == "pending" and store.row_actions(batch_id, row.index):
             status = "needs-attention"
             message = f"stopped after acting ({message}); check the target, then run with --retry-failed"
-        if status == "done" and read_back is not None:
-            check = await read_back(lane, row, result)
+        if status == "done" and read_back is not None:  # the row as shown: secrets are not looked for
+            check = await read_back(lane, row.with_secrets_hidden(options.secret_columns), result)
             status = "done" if check.ok else "needs-attention"
             message = f"{message}; read-back: {check.message}" if check.ok else f"read-back: {check.message}"
         return status, message, result.run_id

@@ -5,6 +5,11 @@
 that display. Runs on all of them share ONE inference service (the caller's runtime: one priority
 queue), ONE stop hotkey on the user's desktop (it stops every run), and the store.
 
+Read-back (`ReadBackSpec`) works per workspace as on the desktop: the check before a click on
+Submit looks at that workspace's screenshot, and the check after a row (`lane_read_back`) captures
+that workspace's display (then its run's screenshots): each form is read back from inside its own
+display, never from the user's screen or another workspace.
+
 Spawning happens on the calling (event-loop) thread, which lives as long as the pool: the
 parent-death signal of each workspace's guards follows that thread (see `engine.guarded`).
 """
@@ -20,6 +25,7 @@ from typing import Any
 
 from qwen3vl_agent.agents import events as ev
 from qwen3vl_agent.agents.data_rows import DataRow
+from qwen3vl_agent.agents.form_fill import ReadBackResult
 from qwen3vl_agent.agents.loop import AgentLoop, RunResult
 from qwen3vl_agent.agents.wiring import AgentKit, Confirm, Target
 from qwen3vl_agent.config import Settings
@@ -29,6 +35,13 @@ from qwen3vl_agent.workspace import Workspace, WorkspaceSpec
 log = logging.getLogger(__name__)
 
 LaneEventCallback = Callable[[str, ev.AgentEvent], None]  # (lane name, event)
+
+
+@dataclass(frozen=True)
+class ReadBackSpec:
+    """`--read-back` for workspace rows: which columns to check (None: the visible ones)."""
+
+    fields: list[str] | None = None
 
 
 @dataclass
@@ -42,6 +55,7 @@ class WorkspaceLane:
     store: TrajectoryStore
     on_event: LaneEventCallback | None = None
     loop_overrides: dict[str, Any] = field(default_factory=dict)
+    read_back: ReadBackSpec | None = None
     current: AgentLoop | None = None
 
     def new_loop(self, task: str, **row: Any) -> AgentLoop:
@@ -69,13 +83,26 @@ class WorkspaceLane:
         return loop
 
     async def run_row(self, task: str, row: DataRow, batch_id: int) -> RunResult:
+        gate = None
+        if self.read_back is not None:
+            from qwen3vl_agent.agents.read_back import SubmitCheck
+
+            gate = SubmitCheck(row.values, self.read_back.fields)  # this workspace's screenshots
         loop = self.new_loop(
-            task, data_row=row.values, batch_id=batch_id, row_index=row.index, secrets=row.secrets
+            task, data_row=row.values, batch_id=batch_id, row_index=row.index, secrets=row.secrets, gate=gate
         )
         try:
             return await loop.run()
         finally:
             self.current = None
+
+    async def check_row(self, row: DataRow, result: RunResult) -> ReadBackResult:
+        """Read-back of a finished row: this workspace's display now, then the run's screenshots."""
+        from qwen3vl_agent.agents.read_back import check_read_back
+
+        fields = self.read_back.fields if self.read_back is not None else None
+        report = await check_read_back(self.kit, self.store, result.run_id, row.values, fields)
+        return ReadBackResult(report.ok, report.message)
 
     async def reset(self) -> None:
         """End the app and launch it again (the next row never starts on a half-filled form)."""
@@ -105,6 +132,7 @@ class WorkspacePool:
         confirm: Confirm | None = None,
         on_event: LaneEventCallback | None = None,
         loop_overrides: dict[str, Any] | None = None,
+        read_back: ReadBackSpec | None = None,
     ) -> None:
         if count < 1:
             raise ValueError("at least one workspace is needed")
@@ -112,6 +140,7 @@ class WorkspacePool:
         self.model, self.store, self.mode, self.confirm = model, store, mode, confirm
         self.on_event = on_event
         self.loop_overrides = loop_overrides or {}
+        self.read_back = read_back
         self.lanes: list[WorkspaceLane] = []
         self._workspaces: list[Workspace] = []
         self._hotkey: Any = None
@@ -147,6 +176,7 @@ class WorkspacePool:
                         self.store,
                         self.on_event,
                         dict(self.loop_overrides),
+                        self.read_back,
                     )
                 )
             self._start_hotkey()
@@ -186,3 +216,10 @@ class WorkspacePool:
 
     def pids(self) -> list[int]:
         return sorted({pid for w in self._workspaces for pid in w.pids()})
+
+
+async def lane_read_back(lane: Any, row: DataRow, result: RunResult) -> ReadBackResult:
+    """`run_parallel_batch`'s read-back for workspace lanes: each row on its own lane's display."""
+    if not isinstance(lane, WorkspaceLane):
+        raise TypeError(f"read-back needs a workspace lane, not {type(lane).__name__}")
+    return await lane.check_row(row, result)

@@ -453,8 +453,6 @@ def fill_cmd(
             f" (its columns: {', '.join(source.columns)})"
         )
     spec = build_spec(ws_options) if workspace_count or ws_options.get("launch") else None
-    if spec is not None and read_back:
-        raise click.UsageError("--read-back does not work with --workspaces yet")
     settings = _settings(mode, max_steps, time_limit, engine_wait)
     hidden = secret_columns(source.columns, settings.agent.secret_columns, list(secrets))
     fields = [f.strip() for f in read_back_fields.split(",")] if read_back_fields else None
@@ -474,7 +472,15 @@ def fill_cmd(
                 secret_columns=hidden,
             )
             if spec is not None:
-                return await fill_in_workspaces(session, options, workspace_count or 1, spec, interactive)
+                return await fill_in_workspaces(
+                    session,
+                    options,
+                    workspace_count or 1,
+                    spec,
+                    interactive,
+                    read_back=read_back,
+                    fields=fields,
+                )
             holder: dict[str, Any] = {}
             printer = _event_printer(interactive, lambda: holder.get("loop"))
 

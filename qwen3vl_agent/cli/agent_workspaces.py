@@ -96,11 +96,24 @@ def _lane_printer() -> Callable[[str, Any], None]:
     return on_event
 
 
-async def fill_in_workspaces(session: Any, options: Any, count: int, spec: Any, interactive: bool) -> int:
-    """The batch of `agent fill --workspaces N`; `session` is agent_cmd's (runtime + store)."""
+async def fill_in_workspaces(
+    session: Any,
+    options: Any,
+    count: int,
+    spec: Any,
+    interactive: bool,
+    *,
+    read_back: bool = False,
+    fields: list[str] | None = None,
+) -> int:
+    """The batch of `agent fill --workspaces N`; `session` is agent_cmd's (runtime + store).
+
+    With `read_back`, each row is read back from its own workspace's display (before Submit, and
+    after the row), as `--read-back` does on the desktop.
+    """
     from qwen3vl_agent.agents.form_fill import BatchNotice, RowFinished, RowStarted
     from qwen3vl_agent.agents.parallel_batch import OnLane, run_parallel_batch
-    from qwen3vl_agent.agents.workspace_lanes import WorkspacePool
+    from qwen3vl_agent.agents.workspace_lanes import ReadBackSpec, WorkspacePool, lane_read_back
 
     settings = session.settings
     if settings.safety.mode == "confirm":
@@ -116,6 +129,7 @@ async def fill_in_workspaces(session: Any, options: Any, count: int, spec: Any, 
         store=session.store,
         mode=settings.safety.mode,
         on_event=_lane_printer(),
+        read_back=ReadBackSpec(fields) if read_back else None,
     )
     session.extra_stops.append(pool.stop)
 
@@ -140,6 +154,7 @@ async def fill_in_workspaces(session: Any, options: Any, count: int, spec: Any, 
             options,
             session.store,
             pool.lanes,
+            read_back=lane_read_back if read_back else None,
             on_event=on_batch,
             should_stop=lambda: session.stopping or pool.stopped,
         )

@@ -266,3 +266,47 @@ def test_run_in_a_workspace_and_bad_workspace_options(setup, tmp_path: Path) -> 
         )
         assert bad.returncode == 2 and says in bad.stderr, (args, bad.stdout, bad.stderr)
         assert "Traceback" not in bad.stderr
+
+
+def test_read_back_checks_each_row_inside_its_own_workspace(
+    setup, policy_server: PolicyServer, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """`--read-back --workspaces 2`: each row is read back (OCR) from its own workspace's display.
+
+    One row's city is mistyped by the model: the check before Submit (on that workspace's
+    screenshot) keeps it from being submitted and the row ends needs-attention naming the missing
+    value; the rows typed right are submitted once and done with "all values seen".
+    """
+    from tests.support.policy_server import PolicyContext
+
+    state_dir, env, _ = setup
+    rows = [
+        {"name": "Grace Hopper", "city": "Arlington", "country": "France", "subscribe": "yes"},
+        {"name": "Alan Turing", "city": "Manchester", "country": "Japan", "subscribe": "no"},
+        {"name": "Ada Lovelace", "city": "London", "country": "Brazil", "subscribe": "no"},
+        {"name": "Jürgen Groß", "city": "Zürich", "country": "Germany", "subscribe": "yes"},
+    ]
+    data = write_csv(tmp_path / "four.csv", rows)
+    honest = policy_server.planner
+
+    def sloppy(ctx: PolicyContext) -> str:
+        if ctx.values.get("city") == "Manchester":  # the model mistypes this row's city
+            ctx = PolicyContext(**{**ctx.__dict__, "values": {**ctx.values, "city": "Birmingham"}})
+        return honest(ctx)
+
+    policy_server.planner = sloppy
+    argv = fill_argv(data, state_dir, "--read-back")
+    argv[argv.index("3")] = "2"  # two workspaces
+    done, pid = run_cli(argv, env)
+    out = done.stdout
+    assert done.returncode == 1, out[-4000:] + done.stderr[-3000:]
+    assert "done 3, needs-attention 1" in out, out[-4000:]
+    row2 = [line for line in out.splitlines() if "row 2: needs-attention" in line]
+    assert row2 and "Manchester" in row2[0] and "Alan Turing" not in row2[0], out[-4000:]
+    for number in (1, 3, 4):
+        line = next(line for line in out.splitlines() if f"row {number}: done" in line)
+        assert "read-back: all values seen" in line, line
+    subs = sorted(json.dumps(v, sort_keys=True) for _, v in submissions(state_dir))
+    assert subs == sorted(json.dumps(expected(r), sort_keys=True) for r in rows if r["city"] != "Manchester")
+    assert not any(v["city"] == "Birmingham" for _, v in submissions(state_dir))  # never submitted
+    assert workspace_servers(pid) == [] and leftovers(str(state_dir)) == []
