@@ -10,6 +10,9 @@ are physical pixels and also the mouse's points (scale 1). On macOS they are poi
 grabbed image is larger (Retina): the image/rect ratio gives the scale. On scaled, DPI-unaware
 Windows, pyautogui's screen size differs from mss's: that ratio gives it. A configured
 `input_scale` overrides both.
+
+On a Wayland session the live desktop is read from the compositor's screen-cast streams
+(`wayland_capture.py`) instead of mss, whose XWayland root would show native windows black.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from qwen3vl_agent.config import PrivacySettings, Settings
 from qwen3vl_agent.errors import CaptureError
 from qwen3vl_agent.screen.geometry import CaptureGeometry, MonitorGeometry, Rect
 from qwen3vl_agent.screen.masks import WindowFinder, apply_masks, privacy_rects
-from qwen3vl_agent.screen.session import current_session, require_x11_live_desktop
+from qwen3vl_agent.screen.session import current_session, live_desktop_route, require_x11_live_desktop
+from qwen3vl_agent.screen.wayland_capture import WaylandGrabber
 from qwen3vl_agent.screen.windows import find_windows
 
 TargetKind = Literal["desktop", "monitor", "region", "window"]
@@ -245,7 +249,29 @@ class ScreenCapturer:
         self._local.display = display
         return sct
 
+    def _wayland_here(self) -> WaylandGrabber | None:
+        """The live desktop's Wayland grabber on a Wayland session (None: mss, X11 or XWayland).
+
+        Raises `WaylandSessionError` saying what is missing when the session can be reached
+        neither way."""
+        if self.display is not None or not sys.platform.startswith("linux"):
+            return None
+        session = current_session()
+        if not session.is_wayland or (session.kind == "wayland+xwayland" and self.allow_xwayland):
+            return None
+        grabber: WaylandGrabber | None = getattr(self._local, "wayland", None)
+        if grabber is None:
+            live_desktop_route(
+                "capture the screen", allow_xwayland=self.allow_xwayland, need_input=False, session=session
+            )
+            grabber = self._local.wayland = WaylandGrabber()
+        return grabber
+
     def _drop_mss(self) -> None:
+        grabber = getattr(self._local, "wayland", None)
+        self._local.wayland = None
+        if grabber is not None:
+            grabber.close()
         sct = getattr(self._local, "sct", None)
         self._local.sct = None
         if sct is not None:
@@ -253,6 +279,9 @@ class ScreenCapturer:
                 sct.close()
 
     def _monitors_here(self) -> list[MonitorGeometry]:
+        grabber = self._wayland_here()
+        if grabber is not None:
+            return grabber.monitors()  # scale from the streams: exact, no override needed
         sct = self._mss()
         # re-read every time: monitors come and go (mss caches them; 0.2 ms to ask again)
         with contextlib.suppress(AttributeError):
@@ -330,24 +359,28 @@ class ScreenCapturer:
     def _capture_here(self, target: CaptureTarget) -> Screenshot:
         monitors = self._monitors_here()
         geometry = self._resolve_area(target, monitors)
-        sct = self._mss()
+        grabber = self._wayland_here()
         # masks are looked up BEFORE the grab: a lookup failure must stop the capture
         masks = privacy_rects(self.privacy, self.window_finder)
         if self.exclude_rects is not None:
             masks.extend(self.exclude_rects())
         with self.around_grab() if self.around_grab is not None else contextlib.nullcontext():
-            try:
-                shot = sct.grab(geometry.rect.as_mss())
-            except Exception as exc:
-                self._drop_mss()
-                raise CaptureError(f"The screen grab of the {geometry.label} failed: {exc}") from exc
+            image = grabber.grab(geometry) if grabber is not None else self._grab_mss(geometry)
+        geometry = _fit_image(geometry, *image.size)
+        applied = apply_masks(image, geometry, masks)
+        return Screenshot(image=image, geometry=geometry, monitors=tuple(monitors), masked=tuple(applied))
+
+    def _grab_mss(self, geometry: CaptureGeometry) -> Image.Image:
+        sct = self._mss()
+        try:
+            shot = sct.grab(geometry.rect.as_mss())
+        except Exception as exc:
+            self._drop_mss()
+            raise CaptureError(f"The screen grab of the {geometry.label} failed: {exc}") from exc
         width, height = shot.size
         if width <= 0 or height <= 0:
             raise CaptureError(f"The screen grab of the {geometry.label} came back empty.")
-        image = Image.frombuffer("RGB", (width, height), shot.raw, "raw", "BGRX", 0, 1)
-        geometry = _fit_image(geometry, width, height)
-        applied = apply_masks(image, geometry, masks)
-        return Screenshot(image=image, geometry=geometry, monitors=tuple(monitors), masked=tuple(applied))
+        return Image.frombuffer("RGB", (width, height), shot.raw, "raw", "BGRX", 0, 1)
 
 
 def _fit_image(geometry: CaptureGeometry, width: int, height: int) -> CaptureGeometry:

@@ -3,7 +3,8 @@
 The one place that reads DISPLAY / WAYLAND_DISPLAY / XDG_SESSION_TYPE to decide that. It matters
 because on a Wayland session XWayland's root window holds only X11 clients' pixels (native
 Wayland windows are black there) and XTest events reach only X11 clients: capturing or acting on
-the live desktop through X11 there would leave the agent blind without saying so. Agent
+the live desktop through X11 there would leave the agent blind without saying so. On GNOME the
+compositor's own screen-cast / remote-desktop API is used instead (`live_desktop_route`). Agent
 workspaces are their own X servers and work on any session.
 """
 
@@ -142,11 +143,13 @@ def current_session() -> DesktopSession:
 
 
 class WaylandSessionError(UserFacingError):
-    """The live desktop is a Wayland session: X11 capture/input would be blind there."""
+    """The live desktop is a Wayland session that cannot be captured or driven here: X11 would be
+    blind there, and the compositor's screen-cast / remote-desktop API is missing."""
 
-    def __init__(self, session: DesktopSession, action: str) -> None:
+    def __init__(self, session: DesktopSession, action: str, problem: str | None = None) -> None:
         self.session = session
         self.action = action
+        self.problem = problem
         hint = (
             "agent workspaces work regardless (`agent run --workspace`, `agent fill --workspaces N "
             "--launch ...`)"
@@ -156,10 +159,13 @@ class WaylandSessionError(UserFacingError):
                 "; to drive only X11 apps under XWayland set screen.allow_xwayland = true "
                 f"or {ALLOW_XWAYLAND_ENV}=1"
             )
+        why = f" ({problem})" if problem else ""
         super().__init__(
             f"Cannot {action} on this {session.describe()} session: through X11 the agent would see "
-            "native Wayland windows as black and its input would reach only X11 apps; Wayland capture "
-            "and input through xdg-desktop-portal are not supported yet",
+            "native Wayland windows as black and its input would reach only X11 apps, and Wayland "
+            f"capture and input are not available here{why}. They need GNOME's remote-desktop API "
+            "(org.gnome.Mutter.ScreenCast / RemoteDesktop, what xdg-desktop-portal-gnome uses) with "
+            "PipeWire and GStreamer's pipewiresrc (Debian/Ubuntu: gstreamer1.0-pipewire)",
             hint,
         )
 
@@ -167,9 +173,37 @@ class WaylandSessionError(UserFacingError):
 def require_x11_live_desktop(
     action: str, *, allow_xwayland: bool, session: DesktopSession | None = None
 ) -> None:
-    """Refuse to capture or drive the live desktop of a Wayland session, unless overridden.
-
-    The override (`screen.allow_xwayland`) applies only where XWayland is there to use."""
+    """Refuse to capture or drive the live desktop of a Wayland session through X11, unless
+    overridden. The override (`screen.allow_xwayland`) applies only where XWayland is there to use."""
     session = session or current_session()
     if session.kind == "wayland" or (session.kind == "wayland+xwayland" and not allow_xwayland):
         raise WaylandSessionError(session, action)
+
+
+LiveRoute = Literal["x11", "wayland"]
+
+
+def live_desktop_route(
+    action: str,
+    *,
+    allow_xwayland: bool,
+    need_input: bool,
+    session: DesktopSession | None = None,
+    probe: Callable[[bool], str | None] | None = None,
+) -> LiveRoute:
+    """How to reach the live desktop: "x11" (an X11 session, or XWayland by the override) or
+    "wayland" (the compositor's screen-cast / remote-desktop API, when it is there). Raises
+    `WaylandSessionError` saying what is missing when neither works. `probe(need_input)` says
+    what is missing (default: ask the session bus)."""
+    session = session or current_session()
+    if not session.is_wayland or (session.kind == "wayland+xwayland" and allow_xwayland):
+        return "x11"
+    if probe is None:
+        from qwen3vl_agent.wayland.probe import wayland_support_problem
+
+        problem = wayland_support_problem(need_input=need_input)
+    else:
+        problem = probe(need_input)
+    if problem is None:
+        return "wayland"
+    raise WaylandSessionError(session, action, problem)

@@ -35,6 +35,7 @@ from tests.support.xvfb import MonitorRect
 MONITOR_SIZE = (1280, 800)
 PROGRAMS = ("dbus-daemon", "dbus-send", "pipewire", "wireplumber", "mutter", "gst-launch-1.0")
 PORTALS = ("/usr/libexec/xdg-desktop-portal", "/usr/libexec/xdg-desktop-portal-gnome")
+GNOME_PORTAL = "org.freedesktop.impl.portal.desktop.gnome"
 MUTTER_NAMES = (
     "org.gnome.Mutter.ScreenCast",
     "org.gnome.Mutter.RemoteDesktop",
@@ -144,7 +145,10 @@ def start_wayland(
         )  # fmt: skip
         _wait(session, "mutter", lambda: set(MUTTER_NAMES) <= session.names_on_bus())
         if portals:
+            # the GNOME backend first: the portal would otherwise have the bus activate one, and
+            # ours would then exit finding its name taken
             _spawn(session, "portal-gnome", [PORTALS[1]])
+            _wait(session, "xdg-desktop-portal-gnome", lambda: GNOME_PORTAL in session.names_on_bus())
             _spawn(session, "portal", [PORTALS[0], "-r"])
             _wait(
                 session,

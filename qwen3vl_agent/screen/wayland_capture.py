@@ -1,0 +1,111 @@
+"""Capture on a Wayland desktop: monitors and pixels from the compositor's screen-cast streams.
+
+Used by `ScreenCapturer` in its capture thread when the live desktop is a Wayland session
+(see `session.py`). One `MutterSession` (screen cast only, no input) is kept open with a stream
+per monitor; each grab reads the next frame of the streams it needs (`wayland/frames.py`) and
+composes them. It is opened again when the monitor layout changes.
+
+Geometry: capture pixels are the streams' pixels. With one scale on every monitor (the usual
+case) a monitor's capture rectangle is its stream, exactly; the desktop is laid out at
+`scale` pixels per point (the largest monitor scale), and a monitor of a smaller scale is
+resized into that grid. Points are the compositor's logical coordinates, which the Wayland
+input backend moves the pointer in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from PIL import Image
+
+from qwen3vl_agent.errors import CaptureError
+from qwen3vl_agent.screen.geometry import CaptureGeometry, MonitorGeometry, Rect
+from qwen3vl_agent.wayland.bus import WaylandDesktopError
+from qwen3vl_agent.wayland.frames import grab_frame
+from qwen3vl_agent.wayland.mutter import MutterSession, Stream
+
+
+def _capture_error(exc: WaylandDesktopError) -> CaptureError:
+    return CaptureError(str(exc.message), exc.hint)
+
+
+class WaylandGrabber:
+    """The capture thread's view of a Wayland desktop. Not thread-safe: one thread only."""
+
+    def __init__(self) -> None:
+        self._session: MutterSession | None = None
+        self._layout: list[tuple[MonitorGeometry, Stream]] = []
+
+    def _open(self) -> MutterSession:
+        if self._session is not None:
+            try:
+                if not self._session.layout_changed():
+                    return self._session
+            except WaylandDesktopError:
+                pass  # the compositor or the bus went away: open again (or say why not)
+            self.close()
+        try:
+            self._session = MutterSession(remote_desktop=False)
+        except WaylandDesktopError as exc:
+            raise _capture_error(exc) from exc
+        return self._session
+
+    def monitors(self) -> list[MonitorGeometry]:
+        """[0] = the whole desktop, then one per monitor (primary first), as `ScreenCapturer` lists them."""
+        session = self._open()
+        streams = session.streams
+        scale = max(s.width / s.monitor.width for s in streams)
+        self._layout = []
+        for i, stream in enumerate(streams, start=1):
+            m = stream.monitor
+            rect = Rect(
+                round(m.left * scale), round(m.top * scale), round(m.width * scale), round(m.height * scale)
+            )
+            geometry = MonitorGeometry(
+                i, rect, scale, point_left=m.left, point_top=m.top, is_primary=m.primary, name=m.connector
+            )
+            self._layout.append((geometry, stream))
+        whole = Rect.union([g.rect for g, _ in self._layout])
+        left = min(s.monitor.left for s in streams)
+        top = min(s.monitor.top for s in streams)
+        desktop = MonitorGeometry(0, whole, scale, point_left=left, point_top=top, is_primary=False)
+        return [desktop, *(g for g, _ in self._layout)]
+
+    def grab(self, geometry: CaptureGeometry) -> Image.Image:
+        """The pixels of `geometry.rect` (capture pixels), composed from the monitors it covers."""
+        if not self._layout:
+            self.monitors()
+        area = geometry.rect
+        canvas: Image.Image | None = None
+        for monitor, stream in self._layout:
+            inter = area.intersect(monitor.rect)
+            if inter is None:
+                continue
+            try:
+                frame = grab_frame(stream.node_id)
+            except WaylandDesktopError as exc:
+                self.close()
+                raise _capture_error(exc) from exc
+            if frame.size != (monitor.rect.width, monitor.rect.height):
+                frame = frame.resize((monitor.rect.width, monitor.rect.height), Image.Resampling.BILINEAR)
+            if inter == area and inter == monitor.rect:
+                return frame
+            if canvas is None:
+                canvas = Image.new("RGB", (area.width, area.height))
+            box = (
+                inter.left - monitor.rect.left,
+                inter.top - monitor.rect.top,
+                inter.right - monitor.rect.left,
+                inter.bottom - monitor.rect.top,
+            )
+            canvas.paste(frame.crop(box), (inter.left - area.left, inter.top - area.top))
+        if canvas is None:
+            raise CaptureError(f"The {geometry.label or 'area'} {area} is on no monitor of this desktop.")
+        return canvas
+
+    def close(self) -> None:
+        session, self._session = self._session, None
+        self._layout = []
+        if session is not None:
+            with contextlib.suppress(Exception):
+                session.close()

@@ -1,0 +1,196 @@
+"""GNOME's own remote-desktop APIs: monitors (DisplayConfig), screen-cast streams and input.
+
+`MutterSession` opens a `org.gnome.Mutter.ScreenCast` session with one PipeWire stream per
+monitor (`RecordMonitor`), optionally linked to a `org.gnome.Mutter.RemoteDesktop` session for
+input. These are what xdg-desktop-portal-gnome drives underneath after the user consented; an
+app may call them directly on a GNOME session (no dialog; the portal in `portal.py` is the way
+that asks the user). Coordinates:
+
+  * points: the compositor's global logical coordinates (what `monitors()` reports);
+  * stream pixels: a monitor stream's own pixel grid (its `size` parameter); pointer motion is
+    sent in them (`NotifyPointerMotionAbsolute(stream, x, y)`), so the map is exact at any scale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from qwen3vl_agent.wayland.bus import INSTALL_HINT, Bus, WaylandDesktopError
+
+SC = "org.gnome.Mutter.ScreenCast"
+RD = "org.gnome.Mutter.RemoteDesktop"
+DC = "org.gnome.Mutter.DisplayConfig"
+_LAYOUT_PHYSICAL = 2
+_SWAPPING_TRANSFORMS = {1, 3, 5, 7}  # 90/270 degrees, flipped or not
+
+# linux/input-event-codes.h
+BTN_LEFT, BTN_RIGHT, BTN_MIDDLE = 0x110, 0x111, 0x112
+AXIS_VERTICAL, AXIS_HORIZONTAL = 0, 1
+
+
+@dataclass(frozen=True)
+class WaylandMonitor:
+    """One logical monitor: where it is in points, its scale and its connector ("DP-1")."""
+
+    connector: str
+    left: int
+    top: int
+    width: int  # points
+    height: int
+    scale: float  # the monitor's scale (2.0, 1.25, ...): pixels per point of its framebuffer
+    primary: bool = False
+
+    def contains(self, x: float, y: float) -> bool:
+        return self.left <= x < self.left + self.width and self.top <= y < self.top + self.height
+
+
+def read_monitors(bus: Bus) -> tuple[int, list[WaylandMonitor]]:
+    """The layout now, from DisplayConfig.GetCurrentState: (serial, monitors, primary first)."""
+    if not bus.has_name(DC):
+        raise WaylandDesktopError(
+            "This Wayland desktop has no org.gnome.Mutter.DisplayConfig: it is not GNOME (Mutter)",
+            INSTALL_HINT,
+        )
+    serial, monitors, logical, props = bus.call(DC, "/org/gnome/Mutter/DisplayConfig", DC, "GetCurrentState")
+    modes: dict[str, tuple[int, int]] = {}
+    for spec, mode_list, _props in monitors:
+        for mode in mode_list:
+            if mode[6].get("is-current", ("b", False))[1]:
+                modes[spec[0]] = (int(mode[1]), int(mode[2]))
+    physical = props.get("layout-mode", ("u", 1))[1] == _LAYOUT_PHYSICAL
+    found = []
+    for x, y, scale, transform, primary, specs, _lprops in logical:
+        connector = specs[0][0]
+        width, height = modes.get(connector, (0, 0))
+        if transform in _SWAPPING_TRANSFORMS:
+            width, height = height, width
+        if not physical:  # logical layout: the monitor's size in points is its mode over its scale
+            width, height = round(width / scale), round(height / scale)
+        found.append(WaylandMonitor(connector, int(x), int(y), width, height, float(scale), bool(primary)))
+    found.sort(key=lambda m: (not m.primary, m.left, m.top))
+    return int(serial), found
+
+
+@dataclass
+class Stream:
+    """One monitor's screen-cast stream: its D-Bus path, PipeWire node and pixel size."""
+
+    monitor: WaylandMonitor
+    path: str
+    node_id: int
+    width: int  # stream pixels
+    height: int
+
+    def to_stream(self, x: float, y: float) -> tuple[float, float]:
+        """A point (global logical coordinates) in this stream's pixels."""
+        m = self.monitor
+        return ((x - m.left) * self.width / m.width, (y - m.top) * self.height / m.height)
+
+
+class MutterSession:
+    """A screen-cast session with one stream per monitor; with `remote_desktop`, input too.
+
+    Owns its own `Bus` (Mutter ends the session when the connection closes). One thread only.
+    """
+
+    def __init__(self, *, remote_desktop: bool, cursor: bool = False, bus: Bus | None = None) -> None:
+        self.bus = bus or Bus()
+        self.remote_desktop = remote_desktop
+        self._rd: str | None = None
+        self._sc: str | None = None
+        self.streams: list[Stream] = []
+        self.serial = -1
+        try:
+            self._open(cursor)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, cursor: bool) -> None:
+        for name in (SC, RD) if self.remote_desktop else (SC,):
+            if not self.bus.has_name(name):
+                raise WaylandDesktopError(
+                    f"This Wayland desktop offers no {name} (it is not GNOME, or too old)", INSTALL_HINT
+                )
+        self.serial, monitors = read_monitors(self.bus)
+        if not monitors:
+            raise WaylandDesktopError("The Wayland desktop reports no monitor at all")
+        options: dict[str, Any] = {}
+        if self.remote_desktop:
+            (self._rd,) = self.bus.call(RD, "/org/gnome/Mutter/RemoteDesktop", RD, "CreateSession")
+            session_id = self.bus.get_property(RD, self._rd, RD + ".Session", "SessionId")
+            options["remote-desktop-session-id"] = ("s", session_id)
+        (self._sc,) = self.bus.call(SC, "/org/gnome/Mutter/ScreenCast", SC, "CreateSession", "a{sv}", options)
+        paths = []
+        for monitor in monitors:
+            (path,) = self.bus.call(
+                SC,
+                self._sc,
+                SC + ".Session",
+                "RecordMonitor",
+                "sa{sv}",
+                monitor.connector,
+                {"cursor-mode": ("u", 1 if cursor else 0)},  # 0 hidden, 1 embedded in the frames
+            )
+            paths.append((monitor, path))
+        with self.bus.signals(SC + ".Stream", "PipeWireStreamAdded") as added:
+            if self._rd is not None:
+                self.bus.call(RD, self._rd, RD + ".Session", "Start")
+            else:
+                self.bus.call(SC, self._sc, SC + ".Session", "Start")
+            nodes: dict[str, int] = {}
+            while len(nodes) < len(paths):
+                msg_path, (node,) = self.bus.wait(added, "the screen cast's PipeWire stream")
+                nodes[msg_path] = int(node)
+        for monitor, path in paths:
+            params = self.bus.get_property(SC, path, SC + ".Stream", "Parameters")
+            width, height = params.get("size", ("(ii)", (monitor.width, monitor.height)))[1]
+            self.streams.append(Stream(monitor, path, nodes[path], int(width), int(height)))
+
+    @property
+    def monitors(self) -> list[WaylandMonitor]:
+        return [s.monitor for s in self.streams]
+
+    def layout_changed(self) -> bool:
+        """Whether monitors came, went or moved since the session opened (streams are stale then)."""
+        serial, monitors = read_monitors(self.bus)
+        return serial != self.serial or monitors != self.monitors
+
+    def stream_at(self, x: float, y: float) -> Stream | None:
+        return next((s for s in self.streams if s.monitor.contains(x, y)), None)
+
+    # -- input (remote_desktop=True) ------------------------------------------------------------
+    def _notify(self, method: str, signature: str, *args: Any) -> None:
+        if self._rd is None:
+            raise WaylandDesktopError("This screen-cast session was opened without input")
+        self.bus.call(RD, self._rd, RD + ".Session", method, signature, *args)
+
+    def move(self, x: float, y: float) -> None:
+        """Move the pointer to a point (global logical coordinates) on some monitor."""
+        stream = self.stream_at(x, y)
+        if stream is None:
+            raise WaylandDesktopError(f"The point ({x:g}, {y:g}) is on no monitor of this desktop")
+        sx, sy = stream.to_stream(x, y)
+        self._notify("NotifyPointerMotionAbsolute", "sdd", stream.path, float(sx), float(sy))
+
+    def button(self, code: int, pressed: bool) -> None:
+        self._notify("NotifyPointerButton", "ib", code, pressed)
+
+    def scroll(self, axis: int, steps: int) -> None:
+        self._notify("NotifyPointerAxisDiscrete", "ui", axis, steps)
+
+    def keysym(self, keysym: int, pressed: bool) -> None:
+        self._notify("NotifyKeyboardKeysym", "ub", keysym, pressed)
+
+    def close(self) -> None:
+        """Stop the session (best effort: the compositor may be gone) and close the bus."""
+        with contextlib.suppress(WaylandDesktopError):
+            if self._rd is not None:
+                self.bus.call(RD, self._rd, RD + ".Session", "Stop", timeout_s=2)
+            elif self._sc is not None:
+                self.bus.call(SC, self._sc, SC + ".Session", "Stop", timeout_s=2)
+        self._rd = self._sc = None
+        self.streams = []
+        self.bus.close()
