@@ -14,6 +14,13 @@ input, mss capture of each display). Reported per N:
   * memory per workspace: RSS of its processes (X server + the form app, guards included) and the
     growth of this process per workspace (capture thread, executor thread, connections);
   * a check that every row was submitted exactly once (read from each form's own record).
+
+Through a real GPU model (issue 17, row D): `--forward URL --forward-model M [--forward-api-key K]
+[--forward-max-tokens 64]` makes the scripted server send every request first to that engine
+(model renamed, `max_tokens` N with `ignore_eos`, so each step costs the GPU a real prefill and
+decode) and wait for it, then answer with the planner's action (a dummy-weight model's answers are
+garbage). Then also reported: requests/s and the forward time p50/p90 per N. `--out FILE` writes
+every setting's figures as JSON.
 """
 
 from __future__ import annotations
@@ -73,15 +80,20 @@ def write_rows(path: Path, count: int) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-async def one_setting(count: int, rows: int, delay: float, work: Path) -> dict[str, Any]:
+async def one_setting(
+    count: int, rows: int, delay: float, work: Path, forward: dict[str, Any] | None = None
+) -> dict[str, Any]:
     state_dir = work / f"forms-{count}-{delay}"
     state_dir.mkdir()
     data = work / f"rows-{count}-{delay}.csv"
     write_rows(data, rows)
-    server = PolicyServer(delay_s=delay).start()
+    server = PolicyServer(delay_s=delay, **(forward or {})).start()
     server.planner = form_planner(geometry_reader(state_dir), (0, 0, *SIZE))
+    overrides = server.settings_overrides()
+    if forward:
+        overrides["engine"]["request_timeout_s"] = 300.0  # many workspaces queue on one GPU
     settings = Settings(
-        **server.settings_overrides(),
+        **overrides,
         safety={"mode": "auto", "step_limit": 25},
         cache={"enabled": False},
         executor={"stop_hotkey_enabled": False},
@@ -116,6 +128,17 @@ async def one_setting(count: int, rows: int, delay: float, work: Path) -> dict[s
     subs = [json.dumps(v, sort_keys=True) for _, v in submissions(state_dir)]
     observe = [t["observe_s"] * 1000 for t in timings if "observe_s" in t]
     act = [t["act_s"] * 1000 for t in timings if "act_s" in t]
+    fwd = [t * 1000 for t in server.forward_times]
+    forwarded: dict[str, Any] = {}
+    if forward:
+        forwarded = {
+            "forward_to": forward["forward_to"],
+            "forward_max_tokens": server.forward_max_tokens,
+            "forwarded": len(fwd),
+            "forward_errors": server.forward_errors,
+            "forward_ms_p50": round(statistics.median(fwd), 1) if fwd else None,
+            "forward_ms_p90": round(pct(fwd, 0.9), 1),
+        }
     return {
         "workspaces": count,
         "delay_s": delay,
@@ -127,6 +150,8 @@ async def one_setting(count: int, rows: int, delay: float, work: Path) -> dict[s
         "rows_per_min": round(rows / batch_s * 60, 1),
         "steps": len(timings),
         "steps_per_s": round(len(timings) / batch_s, 2),
+        "requests": server.chat_requests,
+        "requests_per_s": round(server.chat_requests / batch_s, 2),
         "observe_ms_p50": round(statistics.median(observe), 1) if observe else None,
         "observe_ms_p90": round(pct(observe, 0.9), 1),
         "act_ms_p50": round(statistics.median(act), 1) if act else None,
@@ -134,18 +159,29 @@ async def one_setting(count: int, rows: int, delay: float, work: Path) -> dict[s
         "server_rss_mib": round(statistics.mean(server_rss) / 1024, 1),
         "app_rss_mib": round(statistics.mean(app_rss) / 1024, 1),
         "app_growth_per_workspace_mib": round((me_after - me_before) / 1024 / count, 1),
+        **forwarded,
     }
 
 
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     results = []
+    forward = None
+    if args.forward:
+        forward = {
+            "forward_to": args.forward,
+            "forward_model": args.forward_model,
+            "forward_api_key": args.forward_api_key,
+            "forward_max_tokens": args.forward_max_tokens,
+        }
     with tempfile.TemporaryDirectory(prefix="bench-workspaces-") as tmp:
         os.environ["QWEN3VL_AGENT_HOME"] = tmp
         for delay in [float(d) for d in args.delay.split(",")]:
             for count in [int(c) for c in args.counts.split(",")]:
-                result = await one_setting(count, count * args.rows_per_workspace, delay, Path(tmp))
+                result = await one_setting(count, count * args.rows_per_workspace, delay, Path(tmp), forward)
                 print(json.dumps(result), flush=True)
                 results.append(result)
+                if args.out:
+                    Path(args.out).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     return results
 
 
@@ -154,7 +190,16 @@ def main() -> int:
     parser.add_argument("--counts", default="1,2,4")
     parser.add_argument("--rows-per-workspace", type=int, default=4)
     parser.add_argument("--delay", default="0,0.5", help="pretend model seconds per answer (comma list)")
+    parser.add_argument("--forward", default=None, help="a real engine's base URL (.../v1): see above")
+    parser.add_argument("--forward-model", default="default", help="the engine's served model name")
+    parser.add_argument("--forward-api-key", default=None)
+    parser.add_argument(
+        "--forward-max-tokens", type=int, default=64, help="tokens the engine decodes per step"
+    )
+    parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
+    if args.forward and args.delay == parser.get_default("delay"):
+        args.delay = "0"  # the real engine is the model time
     results = asyncio.run(main_async(args))
     print(
         "\n| delay | N | rows | rows/min | steps/s | capture->ready p50/p90 ms | response->acted p50/p90 ms "
@@ -168,6 +213,15 @@ def main() -> int:
             f"| {r['server_rss_mib']} | {r['app_rss_mib']} | {r['app_growth_per_workspace_mib']} | {r['start_s']} "
             f"| {'yes' if r['submitted_once'] else 'NO'} |"
         )
+    if args.forward:
+        print("\n| N | rows | rows/min | requests/s | forward p50 / p90 ms | forward errors | once |")
+        print("| ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        for r in results:
+            print(
+                f"| {r['workspaces']} | {r['rows']} | {r['rows_per_min']} | {r['requests_per_s']} "
+                f"| {r['forward_ms_p50']} / {r['forward_ms_p90']} | {r['forward_errors']} "
+                f"| {'yes' if r['submitted_once'] else 'NO'} |"
+            )
     return 0 if all(r["submitted_once"] for r in results) else 1
 
 

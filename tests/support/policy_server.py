@@ -18,6 +18,13 @@ away" test). Set `fault` to make it misbehave the way real servers do (HTTP erro
 without `Retry-After`, a stream dropped mid-answer, silence, garbage) for some or all chat
 requests; a real server cannot be made to do that on demand.
 
+Forwarding (`forward_to=URL`): for a benchmark through a REAL model whose answers are garbage
+(dummy weights), every chat request is first sent, as it came (model renamed, `max_tokens` set,
+`ignore_eos` so the engine decodes that many tokens, no streaming), to the real engine and its
+answer awaited; only then does the planner answer. The engine's answer is dropped; the time it
+took is kept per request (`forward_times`), and a failed forward is counted (`forward_errors`)
+and answered as an HTTP 502, the way a gateway in front of a broken engine would.
+
 Fixture: `policy_server` (function scope) yields a stopped-at-teardown `PolicyServer` whose
 planner a test sets (`server.planner = ...`).
 """
@@ -244,6 +251,14 @@ class PolicyServer:
     sse_style: Literal["vllm", "spec"] = "vllm"
     faulted: int = 0  # chat requests answered by `fault`
     chat_times: list[float] = field(default_factory=list)  # time.monotonic() of each chat request
+    forward_to: str | None = None  # a real engine's base URL (".../v1"): see the module docstring
+    forward_model: str = "default"
+    forward_api_key: str | None = None
+    forward_max_tokens: int = 64
+    forward_timeout_s: float = 300.0
+    forward_times: list[float] = field(default_factory=list)  # seconds each forwarded request took
+    forward_errors: int = 0
+    _forward_client: Any = None  # one httpx.Client (thread-safe, pooled) while started
     _released: threading.Event = field(default_factory=threading.Event)  # ends a silence at stop()
     _httpd: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -333,6 +348,12 @@ class PolicyServer:
                 if fault is not None:
                     self._misbehave(fault)
                     return
+                if server.forward_to is not None:
+                    problem = server._forward(body)
+                    if problem is not None:
+                        self.close_connection = True
+                        self._json(502, {"error": {"message": f"forward failed: {problem}", "code": 502}})
+                        return
                 text = server.planner(ctx)
                 if server.delay_s:
                     time.sleep(server.delay_s)
@@ -452,6 +473,10 @@ class PolicyServer:
                 self.wfile.flush()
 
         self._released.clear()
+        if self.forward_to is not None and self._forward_client is None:
+            import httpx
+
+            self._forward_client = httpx.Client(limits=httpx.Limits(max_connections=256))
         httpd = ThreadingHTTPServer((self.host, self.port), Handler)
         httpd.daemon_threads = True
         self.port = httpd.server_address[1]
@@ -459,6 +484,40 @@ class PolicyServer:
         self._thread = threading.Thread(target=httpd.serve_forever, name="policy-server", daemon=True)
         self._thread.start()
         return self
+
+    def _forward(self, body: dict[str, Any]) -> str | None:
+        """Send the request to the real engine and wait for its whole answer; None when it answered."""
+        import httpx
+
+        assert self.forward_to is not None
+        payload = dict(body)
+        payload.update(
+            model=self.forward_model,
+            max_tokens=self.forward_max_tokens,
+            ignore_eos=True,
+            stream=False,
+        )
+        for key in ("stream_options", "max_completion_tokens", "stop"):
+            payload.pop(key, None)
+        headers = {"Authorization": f"Bearer {self.forward_api_key}"} if self.forward_api_key else {}
+        t0 = time.perf_counter()
+        try:
+            client = self._forward_client or httpx
+            response = client.post(
+                self.forward_to.rstrip("/") + "/chat/completions",
+                json=payload,
+                headers=headers,
+                timeout=self.forward_timeout_s,
+            )
+            response.raise_for_status()
+            response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            with self._lock:
+                self.forward_errors += 1
+            return f"{type(exc).__name__}: {exc}"[:300]
+        with self._lock:
+            self.forward_times.append(time.perf_counter() - t0)
+        return None
 
     def stop(self) -> None:
         """Stop answering (connections are refused) until `start()` again on the same port."""
@@ -470,6 +529,9 @@ class PolicyServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        client, self._forward_client = self._forward_client, None
+        if client is not None:
+            client.close()
 
     def settings_overrides(self) -> dict[str, Any]:
         """`Settings(**...)` pointing the app at this server (endpoints mode)."""
