@@ -95,3 +95,18 @@ def test_a_wrong_key_is_a_failed_forward_not_an_answer() -> None:
     assert response.status_code == 502
     assert engine.unauthorized == 1
     assert front.forward_errors == 1
+
+
+def test_several_engines_share_the_requests() -> None:
+    """Replicas: comma-separated URLs; sequential requests find both idle and still use both."""
+    first, second = PolicyServer().start(), PolicyServer().start()
+    front = PolicyServer(forward_to=f"{first.url},{second.url}", planner=_planner).start()
+    try:
+        for _ in range(4):
+            assert _chat(front.url, stream=False).status_code == 200
+    finally:
+        front.stop()
+        first.stop()
+        second.stop()
+    assert first.chat_requests + second.chat_requests == 4
+    assert first.chat_requests >= 1 and second.chat_requests >= 1

@@ -251,7 +251,9 @@ class PolicyServer:
     sse_style: Literal["vllm", "spec"] = "vllm"
     faulted: int = 0  # chat requests answered by `fault`
     chat_times: list[float] = field(default_factory=list)  # time.monotonic() of each chat request
-    forward_to: str | None = None  # a real engine's base URL (".../v1"): see the module docstring
+    # a real engine's base URL (".../v1"), or several comma-separated (replicas: each request goes
+    # to the one with the fewest in flight); see the module docstring
+    forward_to: str | None = None
     forward_model: str = "default"
     forward_api_key: str | None = None
     forward_max_tokens: int = 64
@@ -259,6 +261,8 @@ class PolicyServer:
     forward_times: list[float] = field(default_factory=list)  # seconds each forwarded request took
     forward_errors: int = 0
     _forward_client: Any = None  # one httpx.Client (thread-safe, pooled) while started
+    _forward_in_flight: dict[str, int] = field(default_factory=dict)
+    _forward_turn: int = 0
     _released: threading.Event = field(default_factory=threading.Event)  # ends a silence at stop()
     _httpd: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -500,11 +504,17 @@ class PolicyServer:
         for key in ("stream_options", "max_completion_tokens", "stop"):
             payload.pop(key, None)
         headers = {"Authorization": f"Bearer {self.forward_api_key}"} if self.forward_api_key else {}
+        urls = [u.strip().rstrip("/") for u in self.forward_to.split(",") if u.strip()]
+        with self._lock:
+            self._forward_turn += 1  # ties go round: idle replicas take turns
+            turn = self._forward_turn % len(urls)
+            url = min(urls[turn:] + urls[:turn], key=lambda u: self._forward_in_flight.get(u, 0))
+            self._forward_in_flight[url] = self._forward_in_flight.get(url, 0) + 1
         t0 = time.perf_counter()
         try:
             client = self._forward_client or httpx
             response = client.post(
-                self.forward_to.rstrip("/") + "/chat/completions",
+                url + "/chat/completions",
                 json=payload,
                 headers=headers,
                 timeout=self.forward_timeout_s,
@@ -515,6 +525,9 @@ class PolicyServer:
             with self._lock:
                 self.forward_errors += 1
             return f"{type(exc).__name__}: {exc}"[:300]
+        finally:
+            with self._lock:
+                self._forward_in_flight[url] -= 1
         with self._lock:
             self.forward_times.append(time.perf_counter() - t0)
         return None
