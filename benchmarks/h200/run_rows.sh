@@ -94,12 +94,19 @@ step() { # NAME NEED_S SERVER KIND(ab|bs) ARGS...
              --label "$name" --out $R/$name.json "$@") ;;
     bs) cmd=("${APP_ENV[@]}" python3 $APPROOT/benchmarks/h200/agent_steps.py --endpoint http://127.0.0.1:8000/v1
              --model qwen3vl4b --api-key bench-key --out $R/$name.json "$@") ;;
+    # row D: workspaces (Xvfb + the Qt form from /root/xroot, /root/dsite: install_row_d.sh), the
+    # scripted policy forwarding every step to the engine's replicas
+    wd) cmd=(env PATH="/root/xroot/bin:$PATH:/root/xroot/usr/bin" LD_LIBRARY_PATH=/root/xroot/fill
+             FONTCONFIG_FILE=/root/xroot/etc/fonts/fonts.conf XLOCALEDIR=/root/xroot/usr/share/X11/locale
+             PYTHONPATH=$APPROOT:/root/dsite:/root/appsite:/root/site QWEN3VL_AGENT_HOME=/root/apphome
+             python3 $APPROOT/benchmarks/workspaces.py --forward "$EPS" --forward-model qwen3vl4b
+             --forward-api-key bench-key --out $R/$name.json "$@") ;;
   esac
   echo "   endpoints: $EPS" > $R/$name.log
   timeout $(( $(left) - 8 )) "${cmd[@]}" >> $R/$name.log 2>&1; local rc=$?
   kill $smp; wait $smp 2>/dev/null
   [ $rc -ne 0 ] && { echo "   $name rc=$rc"; tail -4 $R/$name.log; }
-  case $kind in ab) [ -f $R/$name.json ] && python3 $H/show.py $R/$name.json ;; bs) tail -2 $R/$name.log ;; esac
+  case $kind in ab) [ -f $R/$name.json ] && python3 $H/show.py $R/$name.json ;; bs|wd) tail -2 $R/$name.log ;; esac
   python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('   sys:', json.dumps(d)[:300])" $R/$name.sys.json 2>/dev/null
   return 0
 }
@@ -119,7 +126,14 @@ if [ -d $REPO/.gpu/app ] && [ ! -f /root/appsite/.done ]; then
 fi
 [ "${1:-}" = "install-only" ] && exit 0
 
-if [ "${SITTING:-1}" = 1 ]; then
+if [ "${SITTING:-1}" = D ]; then
+  # issue 17 row D (benchmarks/h200/run_row_d.sh): N workspaces, each step through the app's path
+  # and the GPU (64 tokens decoded per step); rows per workspace so that each N takes <= ~90 s
+  SRV_D=${ROW_D_SERVER:-r3}
+  step d_w1   100 $SRV_D wd --counts 1  --rows-per-workspace ${ROWS_D1:-6} --forward-max-tokens 64
+  step d_w8   110 $SRV_D wd --counts 8  --rows-per-workspace ${ROWS_D8:-3} --forward-max-tokens 64
+  step d_w32  150 $SRV_D wd --counts 32 --rows-per-workspace ${ROWS_D32:-2} --forward-max-tokens 64
+elif [ "${SITTING:-1}" = 1 ]; then
   step b_r1     60 r1 bs --runs 4 --steps 8 --slide-block 0 --slide-block 1 --seed 1
   step a_r1     80 r1 ab --no-cache --budget 1024 --users 120 --count 600 --seed 2
   step c_r1     70 r1 ab --budget 1024 --repeat-mix 0.68,0.22 --users 120 --count 800 --seed 3

@@ -519,7 +519,8 @@ class PolicyServer:
                 headers=headers,
                 timeout=self.forward_timeout_s,
             )
-            response.raise_for_status()
+            if response.status_code >= 400:
+                raise ValueError(f"HTTP {response.status_code}: {response.text[:300]}")
             response.json()
         except (httpx.HTTPError, ValueError) as exc:
             with self._lock:
