@@ -37,7 +37,7 @@ from qwen3vl_agent.executor.scope import AreaScope, RunScope, WindowScope
 from qwen3vl_agent.executor.secrets import Secrets
 from qwen3vl_agent.paths import app_paths
 from qwen3vl_agent.screen.geometry import Rect
-from qwen3vl_agent.screen.session import require_x11_live_desktop
+from qwen3vl_agent.screen.session import live_desktop_route
 from qwen3vl_agent.storage.trajectories import TrajectoryStore
 
 log = logging.getLogger(__name__)
@@ -262,8 +262,10 @@ class AgentKit:
 
     def __post_init__(self) -> None:
         if self.target.display is None:  # the live desktop: no silent X11 path on Wayland
-            require_x11_live_desktop(
-                "run the agent on the live desktop", allow_xwayland=self.settings.screen.allow_xwayland
+            live_desktop_route(  # X11, or the compositor's API on Wayland; refused when neither
+                "run the agent on the live desktop",
+                allow_xwayland=self.settings.screen.allow_xwayland,
+                need_input=True,
             )
 
         async def confirm(request: ConfirmationRequest) -> bool:
@@ -282,7 +284,8 @@ class AgentKit:
         self.parse = make_parser(self.settings)
 
     def _make_executor(self, confirm: Confirm) -> ActionExecutor:
-        """The live desktop's pyautogui executor, or XTest on a workspace's display. A workspace's
+        """The live desktop's executor (pyautogui, or Mutter's remote desktop on a GNOME Wayland
+        session), or XTest on a workspace's display. A workspace's
         executor starts no hotkey listener of its own: one hotkey (`watch_stop`) stops them all."""
         if self.target.display is None:
             return ActionExecutor(

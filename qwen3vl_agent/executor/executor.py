@@ -29,9 +29,10 @@ from typing import Any, Literal, Protocol
 from qwen3vl_agent.actions.model import ActionType, ResolvedAction
 from qwen3vl_agent.config import ExecutorSettings, SafetySettings, Settings
 from qwen3vl_agent.errors import UserFacingError
-from qwen3vl_agent.executor.backend import FailSafeTriggered, PyAutoGUIBackend, Rect
+from qwen3vl_agent.executor.backend import FailSafeTriggered, Rect
 from qwen3vl_agent.executor.clipboard import SavedClipboard
 from qwen3vl_agent.executor.errors import ExecutionStopped, ExecutorError, MonitorGoneError
+from qwen3vl_agent.executor.live_backend import live_desktop_backend
 from qwen3vl_agent.executor.plan import (
     KeyDown,
     PasteText,
@@ -66,7 +67,7 @@ ExecutionStatus = Literal["executed", "dry-run", "rejected", "no-op"]
 
 
 class InputBackend(Protocol):
-    """What the executor needs from its hands (PyAutoGUIBackend; a test may pass another)."""
+    """What the executor needs from its hands (PyAutoGUIBackend, XTestBackend, MutterBackend)."""
 
     held_keys: list[str]
     held_buttons: list[str]
@@ -144,7 +145,7 @@ class ActionExecutor:
             max_scroll_clicks=self.settings.max_scroll_clicks,
             max_wait_s=self.settings.max_wait_s,
         )
-        self._backend: InputBackend = backend or PyAutoGUIBackend(
+        self._backend: InputBackend = backend or live_desktop_backend(
             paste_timeout_s=self.settings.paste_timeout_s, allow_xwayland=allow_xwayland
         )
         self._stop = StopSignal()

@@ -43,7 +43,7 @@ from qwen3vl_agent.executor.plan import (
 Rect = tuple[int, int, int, int]
 
 # pyautogui key names (what keys.parse_combo produces) -> X keysym names
-_KEYSYM_NAMES: dict[str, str] = {
+KEYSYM_NAMES: dict[str, str] = {
     "enter": "Return",
     "esc": "Escape",
     "tab": "Tab",
@@ -80,7 +80,7 @@ _KEYSYM_NAMES: dict[str, str] = {
     "winright": "Super_R",
     "command": "Super_L",
 }
-_KEYSYM_NAMES.update({f"f{i}": f"F{i}" for i in range(1, 25)})
+KEYSYM_NAMES.update({f"f{i}": f"F{i}" for i in range(1, 25)})
 _BUTTONS = {"left": 1, "middle": 2, "right": 3}
 _TEXT_KEYS = {"\n": "enter", "\t": "tab", " ": "space"}
 
@@ -153,7 +153,7 @@ class XTestBackend:
 
         if len(key) == 1 and 0x20 <= ord(key) <= 0x7E:
             return ord(key)  # Latin-1 keysyms are the characters' code points
-        name = _KEYSYM_NAMES.get(key)
+        name = KEYSYM_NAMES.get(key)
         keysym = XK.string_to_keysym(name) if name else 0
         if not keysym:
             raise UnknownKeyError(f"The key {key!r} cannot be pressed in a workspace")
