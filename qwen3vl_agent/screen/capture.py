@@ -360,6 +360,11 @@ class ScreenCapturer:
         monitors = self._monitors_here()
         geometry = self._resolve_area(target, monitors)
         grabber = self._wayland_here()
+        if grabber is not None and self.privacy is not None and self.privacy.masked_window_titles:
+            raise CaptureError(  # X11 lookups would find XWayland's windows only: never leak the rest
+                "Windows cannot be masked by title on a Wayland desktop (no app may list other apps' windows).",
+                "mask screen rectangles instead (privacy.masked_rects)",
+            )
         # masks are looked up BEFORE the grab: a lookup failure must stop the capture
         masks = privacy_rects(self.privacy, self.window_finder)
         if self.exclude_rects is not None:

@@ -4,6 +4,7 @@ pixels (not black, as XWayland's root would show it) through Mutter's screen-cas
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -32,9 +33,13 @@ def test_monitors_come_from_the_compositor(wayland: WaylandSession) -> None:
 
 
 def test_the_native_form_is_captured_with_its_pixels(wayland_form: FormApp, wayland: WaylandSession) -> None:
+    left, top, w, h = wayland_form.widget_rect("drag_pad")
     with ScreenCapturer.from_settings(load_settings()) as capturer:
-        shot = capturer.capture(CaptureTarget.monitor(1))
-        left, top, w, h = wayland_form.widget_rect("drag_pad")
+        for _ in range(50):  # a window that was just shown fades in (Mutter's map animation)
+            shot = capturer.capture(CaptureTarget.monitor(1))
+            if _near(shot.image.getpixel((left + w // 2, top + h // 2)), DRAG_PAD_RGB):
+                break
+            time.sleep(0.1)
         pad = capturer.capture(CaptureTarget.region(Rect(left + 10, top + 10, 40, 30)))
     assert shot.size == wayland.size
     assert shot.image.getextrema() != ((0, 0), (0, 0), (0, 0))
@@ -67,3 +72,15 @@ def test_without_mutter_on_the_bus_the_refusal_says_what_is_missing(
         capturer.capture()
     text = str(info.value)
     assert "Wayland only (GNOME)" in text and "gstreamer1.0-pipewire" in text and "--workspace" in text
+
+
+def test_window_title_masks_refuse_rather_than_leak(
+    wayland: WaylandSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows of other apps cannot be listed on Wayland: a title mask could not be honoured."""
+    from qwen3vl_agent.errors import CaptureError
+
+    monkeypatch.setenv("QWEN3VL_AGENT_PRIVACY__MASKED_WINDOW_TITLES", '["Password Manager"]')
+    with ScreenCapturer.from_settings(load_settings()) as capturer, pytest.raises(CaptureError) as info:
+        capturer.capture()
+    assert "masked_rects" in str(info.value)

@@ -1,0 +1,149 @@
+"""The xdg-desktop-portal ScreenCast handshake: CreateSession -> SelectSources -> Start, with the
+restore token kept so that a later run does not ask the user again.
+
+Every portal call returns a Request object whose `Response(u code, a{sv} results)` signal
+carries the answer (code 0: granted, 1: the user cancelled, 2: failed). `Start` shows the
+desktop's consent dialog; the first time, a person must answer it. With `persist_mode` 2 the
+answer comes with a `restore_token`, saved in the app's data folder and sent with the next
+`SelectSources`, where the portal then skips the dialog. The granted streams are PipeWire nodes
+reachable through `OpenPipeWireRemote` (a file descriptor for `frames.grab_frame`).
+
+On GNOME the app drives Mutter's own API (`mutter.py`) for capture and input, which is what the
+portal backend uses underneath and needs no dialog; this client is the consent-asking route
+(and the one other desktops offer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qwen3vl_agent.paths import app_paths
+from qwen3vl_agent.wayland.bus import Bus, WaylandDesktopError
+
+PORTAL = "org.freedesktop.portal.Desktop"
+PORTAL_PATH = "/org/freedesktop/portal/desktop"
+SCREENCAST = "org.freedesktop.portal.ScreenCast"
+REQUEST = "org.freedesktop.portal.Request"
+SOURCE_MONITOR = 1
+PERSIST_UNTIL_REVOKED = 2
+_tokens = itertools.count(1)
+
+
+def token_file() -> Path:
+    return app_paths().data_dir / "wayland-screencast-restore-token"
+
+
+def load_restore_token() -> str | None:
+    try:
+        return token_file().read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def save_restore_token(token: str) -> None:
+    path = token_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(token)
+
+
+@dataclass(frozen=True)
+class PortalStream:
+    node_id: int
+    position: tuple[int, int] | None
+    size: tuple[int, int] | None
+
+
+class PortalResponseError(WaylandDesktopError):
+    """The portal answered a request with a refusal (the user cancelled, or it failed)."""
+
+
+class ScreenCastPortal:
+    """One portal screen-cast session on its own bus connection (one thread)."""
+
+    def __init__(self, bus: Bus | None = None) -> None:
+        self.bus = bus or Bus()
+        if not self.bus.has_name(PORTAL):
+            raise WaylandDesktopError(
+                "xdg-desktop-portal is not running in this session",
+                "install xdg-desktop-portal and the desktop's backend (-gnome, -kde, -wlr)",
+            )
+        self.version = int(self.bus.get_property(PORTAL, PORTAL_PATH, SCREENCAST, "version"))
+        self.session: str | None = None
+
+    def _request_path(self, token: str) -> str:
+        sender = self.bus.unique_name.lstrip(":").replace(".", "_")
+        return f"/org/freedesktop/portal/desktop/request/{sender}/{token}"
+
+    def request(
+        self, method: str, signature: str, *args: Any, options: dict[str, Any], timeout_s: float = 30
+    ) -> dict[str, Any]:
+        """Call a portal method and wait for its Response; returns the results (code 0)."""
+        token = f"qwen3vl{os.getpid()}_{next(_tokens)}"
+        options = {**options, "handle_token": ("s", token)}
+        path = self._request_path(token)
+        with self.bus.signals(REQUEST, "Response", path) as responses:
+            self.bus.call(PORTAL, PORTAL_PATH, SCREENCAST, method, signature + "a{sv}", *args, options)
+            try:
+                _path, (code, results) = self.bus.wait(
+                    responses, f"the portal's answer to {method}", timeout_s
+                )
+            except WaylandDesktopError:
+                self.bus.call(PORTAL, path, REQUEST, "Close", timeout_s=2)  # give the request up
+                raise
+        if code != 0:
+            what = "the user cancelled" if code == 1 else "it failed"
+            raise PortalResponseError(f"The screen-cast portal refused {method}: {what}")
+        return {key: value[1] for key, value in results.items()}
+
+    def create_session(self) -> str:
+        token = f"qwen3vls{os.getpid()}_{next(_tokens)}"
+        results = self.request("CreateSession", "", options={"session_handle_token": ("s", token)})
+        self.session = str(results["session_handle"])
+        return self.session
+
+    def select_monitors(self, restore_token: str | None, *, multiple: bool = True) -> None:
+        options: dict[str, Any] = {"types": ("u", SOURCE_MONITOR), "multiple": ("b", multiple)}
+        if self.version >= 4:
+            options["persist_mode"] = ("u", PERSIST_UNTIL_REVOKED)
+            if restore_token:
+                options["restore_token"] = ("s", restore_token)
+        self.request("SelectSources", "o", self._session(), options=options)
+
+    def start(self, timeout_s: float = 120) -> tuple[list[PortalStream], str | None]:
+        """Start (the consent dialog, unless a restore token skips it): streams and a new token."""
+        results = self.request("Start", "os", self._session(), "", options={}, timeout_s=timeout_s)
+        streams = [
+            PortalStream(
+                int(node),
+                tuple(props["position"][1]) if "position" in props else None,
+                tuple(props["size"][1]) if "size" in props else None,
+            )
+            for node, props in results.get("streams", [])
+        ]
+        token = results.get("restore_token")
+        return streams, str(token) if token else None
+
+    def open_pipewire_remote(self) -> int:
+        (fd,) = self.bus.call(
+            PORTAL, PORTAL_PATH, SCREENCAST, "OpenPipeWireRemote", "oa{sv}", self._session(), {}
+        )
+        return int(fd.to_raw_fd())
+
+    def _session(self) -> str:
+        if self.session is None:
+            raise WaylandDesktopError("The screen-cast portal session was not created")
+        return self.session
+
+    def close(self) -> None:
+        if self.session is not None:
+            with contextlib.suppress(WaylandDesktopError):
+                self.bus.call(PORTAL, self.session, "org.freedesktop.portal.Session", "Close", timeout_s=2)
+            self.session = None
+        self.bus.close()
