@@ -1,0 +1,70 @@
+"""Capture on a GNOME Wayland desktop: one monitor through Mutter's screen-cast stream.
+
+Starts the tests' headless GNOME session (tests/support/wayland_session.py: mutter --headless
+with a 1280x800 virtual monitor, pipewire, wireplumber) unless --here (then the current session
+is measured), and times per iteration ScreenCapturer.capture(monitor 1): thread hand-off, one
+`gst-launch-1.0 pipewiresrc ! pngenc` child for the next frame, PNG decode, masks. The first
+capture also opens the screen-cast session (reported apart).
+Run: .venv/bin/python benchmarks/wayland_capture.py [--iterations 30] [--here]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from qwen3vl_agent.screen.capture import CaptureTarget, ScreenCapturer  # noqa: E402
+
+
+def measure(iterations: int) -> dict[str, float]:
+    with ScreenCapturer() as capturer:
+        start = time.perf_counter()
+        capturer.capture(CaptureTarget.monitor(1))
+        first = (time.perf_counter() - start) * 1000
+        times = []
+        for _ in range(iterations):
+            start = time.perf_counter()
+            capturer.capture(CaptureTarget.monitor(1))
+            times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return {
+        "first (opens the session)": first,
+        "median": statistics.median(times),
+        "p99": times[min(len(times) - 1, int(len(times) * 0.99))],
+        "min": times[0],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--here", action="store_true", help="measure the current Wayland session")
+    args = parser.parse_args()
+    session = None
+    if not args.here:
+        from tests.support.wayland_session import start_wayland, stop_wayland
+
+        session = start_wayland(Path(tempfile.mkdtemp(prefix="wl-bench-")), portals=False)
+        os.environ.update(
+            {k: v for k, v in session.env().items() if k not in os.environ or os.environ[k] != v}
+        )
+        os.environ.pop("DISPLAY", None)
+    try:
+        for name, value in measure(args.iterations).items():
+            print(f"{name:28s} {value:8.1f} ms")
+    finally:
+        if session is not None:
+            stop_wayland(session)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
