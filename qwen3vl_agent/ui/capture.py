@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 from PySide6.QtCore import QEvent, QObject
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
 from qwen3vl_agent.errors import CaptureError, UserFacingError
@@ -79,6 +80,13 @@ class OwnWindows(QObject):
 
     def _update(self) -> None:
         rects = []
+        if QGuiApplication.platformName() == "wayland":
+            # A Wayland client does not know where its windows are (Qt reports (0, 0)): a mask
+            # there would black out the wrong part of the screen, so none is made; the app's own
+            # windows show in screenshots on Wayland (docs/desktop-app.md).
+            with self._lock:
+                self._rects = []
+            return
         for w in self._widgets:
             with contextlib.suppress(RuntimeError):
                 if w.isVisible() and not w.isMinimized():
