@@ -21,6 +21,15 @@ Through a real GPU model (issue 17, row D): `--forward URL --forward-model M [--
 decode) and wait for it, then answer with the planner's action (a dummy-weight model's answers are
 garbage). Then also reported: requests/s and the forward time p50/p90 per N. `--out FILE` writes
 every setting's figures as JSON.
+
+Through the tiny CPU vLLM engine (the real engine of the tiny-engine tests, `.cache/engine-venv`
+serving the random tiny Qwen3-VL, started through the app's ManagedEngine): `--tiny-engine` is
+`--forward` to that engine, which this script starts and stops. Its random answers could not fill
+a form, so the planner still answers and every row is still checked; what the figures show is the
+app's whole path per step with a real vLLM server in it (template, image processing, prefill,
+`--forward-max-tokens` decoded tokens) on the same CPU as the workspaces. The engine takes at most
+2 images and 4096 tokens a prompt, so this mode sends `agent.history_images` 2 and a 512-token
+screenshot budget (`--tiny-budget`).
 """
 
 from __future__ import annotations
@@ -81,7 +90,12 @@ def write_rows(path: Path, count: int) -> None:
 
 
 async def one_setting(
-    count: int, rows: int, delay: float, work: Path, forward: dict[str, Any] | None = None
+    count: int,
+    rows: int,
+    delay: float,
+    work: Path,
+    forward: dict[str, Any] | None = None,
+    prompt: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     state_dir = work / f"forms-{count}-{delay}"
     state_dir.mkdir()
@@ -97,6 +111,7 @@ async def one_setting(
         safety={"mode": "auto", "step_limit": 25},
         cache={"enabled": False},
         executor={"stop_hotkey_enabled": False},
+        **(prompt or {}),
     )
     store = TrajectoryStore(work / f"db-{count}-{delay}.sqlite3", work / f"shots-{count}-{delay}")
     runtime = await build_runtime(settings)
@@ -164,6 +179,20 @@ async def one_setting(
 
 
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if not args.tiny_engine:
+        return await run_settings(args)
+    from tests.support.engine_fixtures import running_tiny_engine
+
+    async with running_tiny_engine() as engine:
+        args.forward, args.forward_model = engine.base_url, engine.served_model_name
+        args.forward_api_key = engine.api_key
+        prompt = {"agent": {"history_images": 2}, "images": {"agent_budget_tokens": args.tiny_budget}}
+        return await run_settings(args, prompt)
+
+
+async def run_settings(
+    args: argparse.Namespace, prompt: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     results = []
     forward = None
     if args.forward:
@@ -177,7 +206,11 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
         os.environ["QWEN3VL_AGENT_HOME"] = tmp
         for delay in [float(d) for d in args.delay.split(",")]:
             for count in [int(c) for c in args.counts.split(",")]:
-                result = await one_setting(count, count * args.rows_per_workspace, delay, Path(tmp), forward)
+                result = await one_setting(
+                    count, count * args.rows_per_workspace, delay, Path(tmp), forward, prompt
+                )
+                if prompt:
+                    result["prompt_settings"] = prompt
                 print(json.dumps(result), flush=True)
                 results.append(result)
                 if args.out:
@@ -196,9 +229,15 @@ def main() -> int:
     parser.add_argument(
         "--forward-max-tokens", type=int, default=64, help="tokens the engine decodes per step"
     )
+    parser.add_argument(
+        "--tiny-engine", action="store_true", help="start the tiny CPU vLLM engine and forward to it"
+    )
+    parser.add_argument("--tiny-budget", type=int, default=512, help="screenshot tokens with --tiny-engine")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
-    if args.forward and args.delay == parser.get_default("delay"):
+    if args.tiny_engine and args.forward:
+        parser.error("--tiny-engine starts its own engine: leave out --forward")
+    if (args.forward or args.tiny_engine) and args.delay == parser.get_default("delay"):
         args.delay = "0"  # the real engine is the model time
     results = asyncio.run(main_async(args))
     print(
@@ -213,7 +252,7 @@ def main() -> int:
             f"| {r['server_rss_mib']} | {r['app_rss_mib']} | {r['app_growth_per_workspace_mib']} | {r['start_s']} "
             f"| {'yes' if r['submitted_once'] else 'NO'} |"
         )
-    if args.forward:
+    if args.forward or args.tiny_engine:
         print("\n| N | rows | rows/min | requests/s | forward p50 / p90 ms | forward errors | once |")
         print("| ---: | ---: | ---: | ---: | ---: | ---: | --- |")
         for r in results:
