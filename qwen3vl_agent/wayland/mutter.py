@@ -41,7 +41,7 @@ class WaylandMonitor:
     top: int
     width: int  # points
     height: int
-    scale: float  # the monitor's scale (2.0, 1.25, ...): pixels per point of its framebuffer
+    scale: float  # pixels per point of its framebuffer and stream (2.0, 1.25, ...; 1 in physical layout)
     primary: bool = False
 
     def contains(self, x: float, y: float) -> bool:
@@ -68,7 +68,9 @@ def read_monitors(bus: Bus) -> tuple[int, list[WaylandMonitor]]:
         width, height = modes.get(connector, (0, 0))
         if transform in _SWAPPING_TRANSFORMS:
             width, height = height, width
-        if not physical:  # logical layout: the monitor's size in points is its mode over its scale
+        if physical:  # physical layout: points are pixels, whatever the scale clients draw at
+            scale = 1.0
+        else:  # logical layout: the monitor's size in points is its mode over its scale
             width, height = round(width / scale), round(height / scale)
         found.append(WaylandMonitor(connector, int(x), int(y), width, height, float(scale), bool(primary)))
     found.sort(key=lambda m: (not m.primary, m.left, m.top))
@@ -156,9 +158,11 @@ class MutterSession:
             for pressed in (True, False):
                 self.bus.call(RD, self._rd, RD + ".Session", "NotifyKeyboardKeysym", "ub", _SHIFT_L, pressed)
         for monitor, path in paths:
-            params = self.bus.get_property(SC, path, SC + ".Stream", "Parameters")
-            width, height = params.get("size", ("(ii)", (monitor.width, monitor.height)))[1]
-            self.streams.append(Stream(monitor, path, nodes[path], int(width), int(height)))
+            # Measured on Mutter 43 at scale 1.25: the stream's "size" parameter says 1280x800 (the
+            # points) while its frames are 1600x1000, and pointer motion is divided by the scale:
+            # the stream's pixel grid is the monitor's points times its scale.
+            width, height = round(monitor.width * monitor.scale), round(monitor.height * monitor.scale)
+            self.streams.append(Stream(monitor, path, nodes[path], width, height))
 
     @property
     def monitors(self) -> list[WaylandMonitor]:

@@ -60,9 +60,16 @@ class WaylandSession:
     runtime_dir: Path
     bus_address: str
     wayland_display: str
-    size: tuple[int, int]
+    size: tuple[int, int]  # the monitor's pixels
     logs: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    scale: float = 1.0
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def points(self) -> tuple[int, int]:
+        """The monitor's size in the compositor's logical coordinates (pixels / scale)."""
+        return (round(self.size[0] / self.scale), round(self.size[1] / self.scale))
 
     def env(self) -> dict[str, str]:
         """Environment for a process inside the session (a native Wayland client, a tool)."""
@@ -75,6 +82,7 @@ class WaylandSession:
             XDG_SESSION_TYPE="wayland",
             XDG_CURRENT_DESKTOP="GNOME",
         )
+        env.update(self.extra_env)
         return env
 
     def log_tail(self, chars: int = 3000) -> str:
@@ -116,16 +124,49 @@ def _wait(session: WaylandSession, what: str, ready: object, timeout_s: float = 
         time.sleep(0.05)
 
 
+def _fractional_scaling(workdir: Path) -> dict[str, str]:
+    """GSettings for the session's processes in a private keyfile, with Mutter's
+    `scale-monitor-framebuffer` on: without it Mutter offers integer scales only."""
+    config = workdir / "config"
+    (config / "glib-2.0" / "settings").mkdir(parents=True, exist_ok=True)
+    (config / "glib-2.0" / "settings" / "keyfile").write_text(
+        "[org/gnome/mutter]\nexperimental-features=['scale-monitor-framebuffer']\n"
+    )
+    return {"GSETTINGS_BACKEND": "keyfile", "XDG_CONFIG_HOME": str(config)}
+
+
+def _apply_scale(session: WaylandSession, scale: float) -> None:
+    """Set the virtual monitor's scale through DisplayConfig.ApplyMonitorsConfig (temporary)."""
+    from qwen3vl_agent.wayland.bus import Bus
+
+    dc, path = "org.gnome.Mutter.DisplayConfig", "/org/gnome/Mutter/DisplayConfig"
+    bus = Bus(session.bus_address)
+    try:
+        serial, monitors, _logical, _props = bus.call(dc, path, dc, "GetCurrentState")
+        (connector, *_), modes, _ = monitors[0]
+        mode = next(m for m in modes if m[6].get("is-current", ("b", False))[1])
+        if scale not in [round(x, 4) for x in mode[5]]:
+            raise RuntimeError(f"Mutter offers the scales {mode[5]} for {mode[0]}, not {scale}")
+        layout = [(0, 0, float(scale), 0, True, [(connector, mode[0], {})])]
+        bus.call(dc, path, dc, "ApplyMonitorsConfig", "uua(iiduba(ssa{sv}))a{sv}", serial, 1, layout, {})
+    finally:
+        bus.close()
+
+
 def start_wayland(
-    workdir: Path, size: tuple[int, int] = MONITOR_SIZE, portals: bool = True
+    workdir: Path, size: tuple[int, int] = MONITOR_SIZE, portals: bool = True, scale: float = 1.0
 ) -> WaylandSession:
-    """Start the whole session; the caller must `stop_wayland` it (also when this raises)."""
+    """Start the whole session; the caller must `stop_wayland` it (also when this raises).
+    `scale` other than 1 (1.25, 1.5 ...) is set on the monitor once Mutter is up."""
     runtime = workdir / "run"
     runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
     logs = workdir / "logs"
     logs.mkdir(exist_ok=True)
     bus_socket = runtime / "bus"
-    session = WaylandSession(runtime, f"unix:path={bus_socket}", "wayland-test-0", size, logs)
+    extra = _fractional_scaling(workdir) if scale != 1.0 else {}
+    session = WaylandSession(
+        runtime, f"unix:path={bus_socket}", "wayland-test-0", size, logs, [], scale, extra
+    )
     try:
         _spawn(
             session,
@@ -144,6 +185,8 @@ def start_wayland(
              f"--wayland-display={session.wayland_display}"],
         )  # fmt: skip
         _wait(session, "mutter", lambda: set(MUTTER_NAMES) <= session.names_on_bus())
+        if scale != 1.0:
+            _apply_scale(session, scale)
         if portals:
             # the GNOME backend first: the portal would otherwise have the bus activate one, and
             # ours would then exit finding its name taken
@@ -187,14 +230,42 @@ def wayland_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Waylan
         stop_wayland(session)
 
 
-@pytest.fixture
-def wayland(wayland_session: WaylandSession, monkeypatch: pytest.MonkeyPatch) -> WaylandSession:
-    """The session's Wayland desktop as this test's environment (Wayland only: no DISPLAY)."""
-    for key, value in wayland_session.env().items():
+def _enter(session: WaylandSession, monkeypatch: pytest.MonkeyPatch) -> WaylandSession:
+    for key, value in session.env().items():
         if os.environ.get(key) != value:
             monkeypatch.setenv(key, value)
     monkeypatch.delenv("DISPLAY", raising=False)
-    return wayland_session
+    return session
+
+
+@pytest.fixture
+def wayland(wayland_session: WaylandSession, monkeypatch: pytest.MonkeyPatch) -> WaylandSession:
+    """The session's Wayland desktop as this test's environment (Wayland only: no DISPLAY)."""
+    return _enter(wayland_session, monkeypatch)
+
+
+SCALED_SIZE, SCALE = (1600, 1000), 1.25  # 1280x800 points
+
+
+@pytest.fixture(scope="session")
+def wayland_scaled_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WaylandSession]:
+    """A second headless GNOME session whose monitor has a FRACTIONAL scale: 1600x1000 pixels
+    at 1.25, 1280x800 points (Mutter's scale-monitor-framebuffer, in a private GSettings keyfile)."""
+    missing = missing_programs()
+    if missing:
+        pytest.skip(f"a headless Wayland session needs {', '.join(missing)} (scripts/install-system-deps.sh)")
+    session = start_wayland(
+        tmp_path_factory.mktemp("wayland-scaled"), SCALED_SIZE, portals=False, scale=SCALE
+    )
+    try:
+        yield session
+    finally:
+        stop_wayland(session)
+
+
+@pytest.fixture
+def wayland_scaled(wayland_scaled_session: WaylandSession, monkeypatch: pytest.MonkeyPatch) -> WaylandSession:
+    return _enter(wayland_scaled_session, monkeypatch)
 
 
 @pytest.fixture(scope="session")
@@ -202,7 +273,7 @@ def wayland_form_session(
     wayland_session: WaylandSession, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FormApp]:
     """The real Qt test form, natively on the Wayland session (QT_QPA_PLATFORM=wayland), full screen."""
-    monitor = MonitorRect(1, 0, 0, *wayland_session.size)
+    monitor = MonitorRect(1, 0, 0, *wayland_session.points)
     app = FormApp(
         None, monitor, tmp_path_factory.mktemp("wayland-form"), env=wayland_session.env(), platform="wayland"
     )
@@ -221,3 +292,23 @@ def wayland_form(wayland_form_session: FormApp, wayland: WaylandSession) -> Form
         )
     wayland_form_session.reset()
     return wayland_form_session
+
+
+@pytest.fixture(scope="session")
+def wayland_scaled_form_session(
+    wayland_scaled_session: WaylandSession, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FormApp]:
+    """The Qt test form natively on the fractionally scaled session (its geometry is in points)."""
+    monitor = MonitorRect(1, 0, 0, *wayland_scaled_session.points)
+    workdir = tmp_path_factory.mktemp("wayland-scaled-form")
+    app = FormApp(None, monitor, workdir, env=wayland_scaled_session.env(), platform="wayland")
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def wayland_scaled_form(wayland_scaled_form_session: FormApp, wayland_scaled: WaylandSession) -> FormApp:
+    wayland_scaled_form_session.reset()
+    return wayland_scaled_form_session

@@ -1,5 +1,5 @@
-"""Wayland coordinate maps without a compositor: points <-> stream pixels at fractional scales
-(the headless Mutter 43 offers only scale 1, so a real session at 1.25 is not covered)."""
+"""Wayland coordinate maps without a compositor: points <-> stream pixels at several scales
+(a real session at 1.25 is tested in test_wayland_fractional.py)."""
 
 from __future__ import annotations
 
