@@ -154,7 +154,11 @@ def _apply_scale(session: WaylandSession, scale: float) -> None:
 
 
 def start_wayland(
-    workdir: Path, size: tuple[int, int] = MONITOR_SIZE, portals: bool = True, scale: float = 1.0
+    workdir: Path,
+    size: tuple[int, int] = MONITOR_SIZE,
+    portals: bool = True,
+    scale: float = 1.0,
+    extra_monitors: tuple[tuple[int, int], ...] = (),
 ) -> WaylandSession:
     """Start the whole session; the caller must `stop_wayland` it (also when this raises).
     `scale` other than 1 (1.25, 1.5 ...) is set on the monitor once Mutter is up."""
@@ -182,6 +186,7 @@ def start_wayland(
             session,
             "mutter",
             ["mutter", "--headless", "--wayland", "--no-x11", "--virtual-monitor", f"{width}x{height}",
+             *[arg for w, h in extra_monitors for arg in ("--virtual-monitor", f"{w}x{h}")],
              f"--wayland-display={session.wayland_display}"],
         )  # fmt: skip
         _wait(session, "mutter", lambda: set(MUTTER_NAMES) <= session.names_on_bus())
