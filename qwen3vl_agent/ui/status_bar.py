@@ -149,10 +149,15 @@ class AppStatusBar(QStatusBar):
     def show_session(self, session: DesktopSession) -> None:
         """The desktop session detected at start; on Wayland the tooltip says what works there."""
         self.session.setText(session.describe())
-        if session.is_wayland:
+        if session.is_wayland and session.compositor == "GNOME":
+            self.session.setToolTip(
+                "Screen capture and agent runs on this Wayland desktop go through GNOME's remote-desktop "
+                "API (Mutter's screen cast and PipeWire); agent workspaces work too"
+            )
+        elif session.is_wayland:
             self.session.setToolTip(
                 "Screen capture and agent runs on this Wayland desktop are not supported yet "
-                "(xdg-desktop-portal support is planned); agent workspaces work"
+                "(GNOME only so far); agent workspaces work"
             )
         else:
             self.session.setToolTip("The desktop session the app captures and drives")

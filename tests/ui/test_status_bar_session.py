@@ -27,3 +27,8 @@ def test_status_bar_shows_the_session(qapp: Any, monkeypatch: pytest.MonkeyPatch
     bar = AppStatusBar()
     assert bar.session.text() == "Wayland + XWayland (KDE Plasma)"
     assert "not supported yet" in bar.session.toolTip() and "workspaces" in bar.session.toolTip()
+
+    monkeypatch.setenv("XDG_CURRENT_DESKTOP", "GNOME")
+    bar = AppStatusBar()
+    assert bar.session.text() == "Wayland + XWayland (GNOME)"
+    assert "remote-desktop" in bar.session.toolTip() and "not supported" not in bar.session.toolTip()
