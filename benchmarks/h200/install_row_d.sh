@@ -49,7 +49,11 @@ if [ -f "$P/pyside6.tar.xz" ]; then parts=("$P/pyside6.tar.xz"); fi
 import io, sys, tarfile
 names = sorted(sys.stdin.read().split(), key=lambda n: n.rsplit("part-", 1)[-1])
 data = b"".join(open(n, "rb").read() for n in names)
-tarfile.open(fileobj=io.BytesIO(data), mode="r:xz").extractall(sys.argv[1], filter="fully_trusted")
+archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:xz")
+try:
+    archive.extractall(sys.argv[1], filter="fully_trusted")
+except TypeError:  # a Python without extraction filters (3.11.2 and older): the same, unfiltered
+    archive.extractall(sys.argv[1])
 ' "$DSITE"
 [ -d "$DSITE/PySide6" ] || { echo "PySide6 missing from the payload"; exit 1; }
 "$PY" -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$DSITE" "$P"/wheels/*.whl 2>&1 \

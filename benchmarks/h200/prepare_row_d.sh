@@ -39,6 +39,28 @@ DEBS=(
 )
 (cd "$OUT/debs" && rm -f ./*.deb && apt-get download "${DEBS[@]}" >/dev/null)
 echo "debs: $(ls "$OUT/debs" | wc -l) files, $(du -sm "$OUT/debs" | cut -f1) MiB"
+# The list above against apt's own closure of what the workspaces run (Xvfb, xkbcomp, xauth, xclip):
+# every package apt says they need must be carried or one of the left-outs named above (base
+# libraries of any Ubuntu image, the Mesa/DRI stack that only GLX would load). A new dependency in
+# a newer Debian shows up here instead of as a missing library on the device.
+LEFT_OUT='libc6 libstdc++6 libgcc-s1 gcc-*-base zlib1g libzstd1 liblzma5 libbz2-1.0 libexpat1 libffi8
+  libselinux1 libsystemd0 libelogind0 liblz4-1 libgcrypt20 libgpg-error0 libcap2 libcap-ng0 libaudit1
+  libaudit-common libmount1 libblkid1 libuuid1 libpcre2-8-0 libmd0 libtinfo6 lsb-base sysvinit-utils
+  libgl1-mesa-dri libglx-mesa0 libglapi-mesa libllvm* libdrm* libxcb-dri2-0 libxcb-dri3-0
+  libxcb-present0 libxshmfence1 libxxf86vm1 libz3-* libxml2 libicu* libsensors* libelf1 libedit2 libpciaccess0'
+unexpected=()
+while read -r pkg; do
+  carried=0; for f in "$OUT"/debs/"${pkg}"_*.deb; do [ -e "$f" ] && carried=1; done
+  [ $carried = 1 ] && continue
+  for pattern in $LEFT_OUT; do [[ $pkg == $pattern ]] && continue 2; done
+  unexpected+=("$pkg")
+done < <(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+           --no-replaces --no-enhances xvfb x11-xkb-utils xauth xclip xkb-data 2>/dev/null | grep -v '^[ <]' | sort -u)
+if [ ${#unexpected[@]} -gt 0 ]; then
+  echo "closure check: apt says the workspaces also need ${unexpected[*]}: add them to DEBS (or to LEFT_OUT, saying why)"
+  exit 1
+fi
+echo "closure check: every dependency apt lists for xvfb, x11-xkb-utils, xauth, xclip is carried or left out on purpose"
 
 # small pure-Python wheels (the versions of the project's venv)
 rm -f "$OUT/wheels"/*.whl
