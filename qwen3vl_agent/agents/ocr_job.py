@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from qwen3vl_agent.agents.ocr_cpu_mode import CpuMode
 from qwen3vl_agent.agents.ocr_job_store import JobCounts, OcrJobStore, PendingPage
 from qwen3vl_agent.agents.ocr_workers import MemoryBudget, WorkerCrashedError, WorkerPool
 from qwen3vl_agent.errors import EngineUnavailableError, UserFacingError
@@ -414,12 +415,18 @@ class OcrJob:
 
     # ------------------------------------------------------------ CPU engine in worker processes
 
-    async def _cpu_page(self, options: cpu_engine.CpuOptions, page: PendingPage) -> None:
+    async def _cpu_page(self, mode: CpuMode, page: PendingPage) -> None:
         if not self.store.claim(page, self.run_id):
             return
         start = time.monotonic()
         try:
-            data = await self._decode_budgeted(page, self.cpu_page, options)
+            await mode.ready()
+            data = await self._decode_budgeted(page, self.cpu_page, mode.options())
+            if data.get("hand_off") == "paddle":  # Tesseract was unsure: PaddleOCR, in one process
+                await mode.enter_cjk(self._pool())
+                data = await self._decode_budgeted(
+                    page, cpu_engine.run_page_with_probe, mode.options(), data["probe"]
+                )
         except WorkerCrashedError as exc:
             self._record_crash(page, str(exc))
             return
@@ -439,8 +446,12 @@ class OcrJob:
                     )
             return
         options = cpu_engine.CpuOptions(languages=self.options.languages, lang=self.options.lang)
+        pool = self._pool()
+        mode = CpuMode(options, pool.workers)
+        if pool.workers != mode.workers:  # --lang chi_sim, jpn: one process holds PaddleOCR
+            await asyncio.to_thread(pool.resize, mode.workers)
         # a small backlog keeps every worker busy
-        await self._drive(functools.partial(self._cpu_page, options), self._pool().workers + 1)
+        await self._drive(functools.partial(self._cpu_page, mode), mode.cores + 1)
 
     # ------------------------------------------------------------ exports
 

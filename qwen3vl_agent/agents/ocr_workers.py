@@ -89,6 +89,16 @@ class WorkerPool:
             self._replace(pool)
             raise WorkerCrashedError(str(exc) or "a worker process died") from exc
 
+    def resize(self, workers: int) -> None:
+        """From now on `workers` processes: the current ones finish what they were given (nothing
+        is cancelled) and end before this returns, so old and new never run side by side. Blocks:
+        call it in a thread."""
+        old, self._pool = self._pool, None
+        self.workers = max(1, workers)
+        if old is not None:
+            old.shutdown(wait=True)
+            self.pools_shut_down += 1
+
     def close(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None

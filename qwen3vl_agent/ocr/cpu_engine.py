@@ -8,6 +8,10 @@ pages in parallel *processes* instead. Every page is straightened first (`page_p
 6° costs Tesseract 61 % CER); a page that reads badly or sideways is checked with Tesseract's
 orientation detection and read again upright. Chinese and Japanese pages go to the PaddleOCR
 engine (`paddle_engine`), by `--lang` or, with `--lang auto`, per page (`languages`).
+
+An OCR job keeps PaddleOCR in one process (it weighs ~250 MB while it reads a page): its page
+workers read with Tesseract and hand a page that needs PaddleOCR back to the job (`hand_off_cjk`),
+which goes on in one process that holds both engines (`paddle_first`, `paddle_threads`).
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ from typing import Any
 
 from PIL import Image
 
-from qwen3vl_agent.ocr import paddle_engine
+from qwen3vl_agent.ocr import heap, paddle_engine
 from qwen3vl_agent.ocr.inputs import LoadOptions, PageInput, PageRef, load_page
 from qwen3vl_agent.ocr.languages import AUTO_MARGIN, AUTO_PROBE_CONFIDENCE, plan_languages
 from qwen3vl_agent.ocr.model import Box, OcrLine, OcrPage
-from qwen3vl_agent.ocr.page_prep import prepare_page, straighten, turn_upright
+from qwen3vl_agent.ocr.page_prep import straighten, turn_upright
 from qwen3vl_agent.ocr.reading_order import in_reading_order, ordered_lines_and_text
 from qwen3vl_agent.ocr.tesseract_api import (
     CpuEngineUnavailableError,
@@ -52,6 +56,33 @@ class CpuOptions:
     psm: int = 3  # fully automatic page segmentation, no OSD
     detect_orientation: bool = True
     deskew: bool = True
+    # `--lang auto` in a job's page workers: a page Tesseract is unsure of comes back as a hand-off
+    # (`run_page`) instead of loading PaddleOCR in this process
+    hand_off_cjk: bool = False
+    # `--lang auto` in the job's one PaddleOCR process: PaddleOCR reads first and Tesseract only
+    # when PaddleOCR finds no Chinese or Japanese on the page (saves Tesseract's pass on CJK pages)
+    paddle_first: bool = False
+    paddle_threads: int = 1  # ONNX Runtime threads for PaddleOCR
+
+
+_CJK_SHARE = 0.10  # of a page's characters, for PaddleOCR's reading to count as a CJK page
+_PADDLE_SURE = 0.90  # below this page confidence (or few/tall lines) the page may be turned
+
+
+def cjk_share(text: str) -> float:
+    """The share of CJK characters (Han, kana, Hangul, CJK punctuation) among the non-space ones."""
+    chars = [c for c in text if not c.isspace()]
+    if not chars:
+        return 0.0
+    cjk = sum(
+        1
+        for c in chars
+        if "\u3000" <= c <= "\u30ff"
+        or "\u3400" <= c <= "\u9fff"
+        or "\uac00" <= c <= "\ud7af"
+        or "\uff00" <= c <= "\uffef"
+    )
+    return cjk / len(chars)
 
 
 def default_languages() -> str:
@@ -127,19 +158,55 @@ def _looks_sideways(lines: list[OcrLine]) -> bool:
     return bool(long) and len(tall) * 2 > len(long)
 
 
-def recognise_image(image: Image.Image, options: CpuOptions | None = None, index: int = 0) -> OcrPage:
-    """Read one page image; boxes are in the pixels of the upright, straightened page."""
+def _paddle_page(image: Image.Image, index: int, options: CpuOptions, rotation: int = 0) -> OcrPage:
+    """PaddleOCR on the page turned by `rotation` and straightened. Tesseract's orientation
+    detection runs only when the reading looks turned (few lines, unsure, standing boxes): upright
+    pages (0.98-1.0 confidence) skip it, and its model (~60 MB) stays unloaded."""
+    rgb = image.convert("RGB")
+    prepared = straighten(turn_upright(rgb, rotation)) if options.deskew else None
+    page = paddle_engine.recognise_image(
+        prepared.image if prepared else turn_upright(rgb, rotation), index, options.paddle_threads
+    )
+    page.rotation, page.skew = rotation, prepared.skew if prepared else 0.0
+    unsure = len(page.lines) < 2 or (page.confidence or 0.0) < _PADDLE_SURE or _looks_sideways(page.lines)
+    if options.detect_orientation and rotation == 0 and unsure:
+        turn = detect_rotation(image.convert("L"))
+        if turn:
+            other = _paddle_page(image, index, options, turn)
+            if _looks_sideways(page.lines) or (other.confidence or 0.0) >= (page.confidence or 0.0):
+                return other
+    return page
+
+
+def _surer(tesseract: OcrPage, paddle: OcrPage) -> OcrPage:
+    """`--lang auto`'s choice: Tesseract unless it is unsure and PaddleOCR clearly surer."""
+    confidence = tesseract.confidence or 0.0
+    if confidence < AUTO_PROBE_CONFIDENCE and (paddle.confidence or 0.0) >= confidence + AUTO_MARGIN:
+        return paddle
+    return tesseract
+
+
+def recognise_image(
+    image: Image.Image, options: CpuOptions | None = None, index: int = 0, probe: OcrPage | None = None
+) -> OcrPage:
+    """Read one page; boxes are in the pixels of the upright, straightened page. `probe`:
+    Tesseract's reading of it, done elsewhere (a job's page worker), for `--lang auto`."""
     options = options or CpuOptions()
     plan = plan_languages(options.lang, options.languages)
     if plan.engine == "paddle":
-        prepared = prepare_page(image.convert("RGB"), orientation=options.detect_orientation)
-        page = paddle_engine.recognise_image(prepared.image, index)
-        page.rotation, page.skew = prepared.rotation, prepared.skew
-        return page
+        return _paddle_page(image, index, options)
+    if plan.engine == "auto" and probe is not None and paddle_engine.is_available():
+        return _surer(probe, _paddle_page(image, index, options, probe.rotation))
+    if plan.engine == "auto" and options.paddle_first and paddle_engine.is_available():
+        first = _paddle_page(image, index, options)
+        if cjk_share(first.text) >= _CJK_SHARE:
+            return first
+        page, _ = _tesseract_page(image, options, plan.tesseract or default_languages(), index)
+        return _surer(page, first)
     page, gray = _tesseract_page(image, options, plan.tesseract or default_languages(), index)
     confidence = page.confidence or 0.0
     if plan.engine == "auto" and confidence < AUTO_PROBE_CONFIDENCE and paddle_engine.is_available():
-        other = paddle_engine.recognise_image(gray, index)
+        other = paddle_engine.recognise_image(gray, index, options.paddle_threads)
         if (other.confidence or 0.0) >= confidence + AUTO_MARGIN:
             other.rotation, other.skew = page.rotation, page.skew
             return other
@@ -201,11 +268,40 @@ def page_from_text_layer(page: PageInput) -> OcrPage:
 
 
 def run_page(ref: PageRef, load: LoadOptions, options: CpuOptions | None = None) -> dict[str, Any]:
-    """Load and read one page; the entry point of the job's worker processes (returns a dict)."""
-    page = load_page(ref, load)
-    if page.text_lines is not None:
-        return page_from_text_layer(page).to_dict()
-    assert page.image is not None
-    result = recognise_image(page.image, options, index=ref.index)
-    result.dpi = page.dpi
-    return result.to_dict()
+    """Load and read one page; the entry point of the job's worker processes (returns a dict).
+
+    With `hand_off_cjk` and `--lang auto`, a page Tesseract is unsure of comes back as
+    `{"hand_off": "paddle", "probe": Tesseract's page}` for the job's PaddleOCR process
+    (`run_page_with_probe`)."""
+    options = options or CpuOptions()
+    try:
+        page = load_page(ref, load)
+        if page.text_lines is not None:
+            return page_from_text_layer(page).to_dict()
+        assert page.image is not None
+        plan = plan_languages(options.lang, options.languages)
+        if options.hand_off_cjk and plan.engine == "auto" and paddle_engine.is_available():
+            result, _ = _tesseract_page(page.image, options, plan.tesseract or default_languages(), ref.index)
+            result.dpi = page.dpi
+            if (result.confidence or 0.0) < AUTO_PROBE_CONFIDENCE:
+                return {"hand_off": "paddle", "probe": result.to_dict()}
+            return result.to_dict()
+        result = recognise_image(page.image, options, index=ref.index)
+        result.dpi = page.dpi
+        return result.to_dict()
+    finally:
+        heap.trim()
+
+
+def run_page_with_probe(
+    ref: PageRef, load: LoadOptions, options: CpuOptions, probe: dict[str, Any]
+) -> dict[str, Any]:
+    """A page handed off by a page worker, read by PaddleOCR and compared with Tesseract's reading."""
+    try:
+        page = load_page(ref, load)
+        assert page.image is not None
+        result = recognise_image(page.image, options, index=ref.index, probe=OcrPage.from_dict(probe))
+        result.dpi = page.dpi
+        return result.to_dict()
+    finally:
+        heap.trim()

@@ -6,12 +6,14 @@ simplified and traditional Chinese, Japanese kana and kanji, and Latin text in o
 on generated Chinese and Japanese pages, docs/benchmarks.md). Tesseract has no CJK data here and
 reads Chinese pages at ~95 % CER.
 
-Settings, each measured on the 2-core box: one ONNX Runtime thread (pages run in parallel
-processes, like Tesseract), no line-direction classifier (it flips some long lines into
-garbage; pages are turned upright by `page_prep` instead), and the detector's input capped at
-960 px on its long side (an A4 page's 9 pt print is still found; peak memory 367 MB instead of
-673 MB uncapped). Its boxes come in row order, so the reading order is rebuilt from the boxes
-(`reading_order`).
+Settings, each measured on the 2-core box: one ONNX Runtime thread by default, or as many as the
+job has cores when this is the job's one PaddleOCR process (a job loads PaddleOCR in one process
+only: a copy in each worker peaked at 815 MB), idle ONNX Runtime threads sleeping instead of
+spinning (spinning cost 50 % more CPU per page on a shared box), no line-direction classifier
+(it flips some long lines into garbage; pages are turned upright by `page_prep` instead), and the
+detector's input capped at 960 px on its long side (an A4 page's 9 pt print is still found; peak
+memory 367 MB instead of 673 MB uncapped). Its boxes come in row order, so the reading order is
+rebuilt from the boxes (`reading_order`).
 """
 
 from __future__ import annotations
@@ -41,14 +43,33 @@ def is_available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("rapidocr", "onnxruntime"))
 
 
+def _sleeping_threads() -> None:
+    """ONNX Runtime's thread pool spins between operators; rapidocr has no setting for it, so its
+    session options get one more entry (only in this process, for the sessions built here)."""
+    from rapidocr.inference_engine.onnxruntime import main as ort_main
+
+    build = ort_main.OrtInferSession._init_sess_opts
+    if getattr(build, "_qwen3vl_no_spin", False):
+        return
+
+    def no_spin(cfg: Any) -> Any:
+        options = build(cfg)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return options
+
+    no_spin._qwen3vl_no_spin = True  # type: ignore[attr-defined]
+    ort_main.OrtInferSession._init_sess_opts = staticmethod(no_spin)
+
+
 @functools.lru_cache(maxsize=1)
-def _engine() -> Any:
+def _engine(threads: int = 1) -> Any:
     if not is_available():
         raise PaddleEngineUnavailableError(
             "The Chinese/Japanese CPU engine is not installed", "pip install rapidocr onnxruntime"
         )
     from rapidocr import RapidOCR
 
+    _sleeping_threads()
     return RapidOCR(
         params={
             "Global.use_cls": False,
@@ -56,17 +77,17 @@ def _engine() -> Any:
             "Det.limit_type": "max",
             "Det.limit_side_len": DET_MAX_SIDE,
             "Rec.rec_batch_num": 1,
-            "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+            "EngineConfig.onnxruntime.intra_op_num_threads": max(1, threads),
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
         }
     )
 
 
-def recognise_lines(image: Image.Image) -> list[OcrLine]:
+def recognise_lines(image: Image.Image, threads: int = 1) -> list[OcrLine]:
     """The detected lines with their boxes (page pixels) and scores, in the detector's order."""
     pixels = np.ascontiguousarray(np.asarray(image.convert("RGB")))
     with _lock:
-        output = _engine()(pixels)
+        output = _engine(threads)(pixels)
     boxes = output.boxes if output.boxes is not None else []
     texts = output.txts or ()
     scores = output.scores or ()
@@ -84,9 +105,9 @@ def recognise_lines(image: Image.Image) -> list[OcrLine]:
     return lines
 
 
-def recognise_image(image: Image.Image, index: int = 0) -> OcrPage:
+def recognise_image(image: Image.Image, index: int = 0, threads: int = 1) -> OcrPage:
     """Read one (upright, straight) page; lines come back in reading order, a table row as one line."""
-    lines, text = ordered_lines_and_text(recognise_lines(image))
+    lines, text = ordered_lines_and_text(recognise_lines(image, threads))
     return OcrPage(
         index=index, width=image.width, height=image.height, text=text, lines=lines, engine=ENGINE_NAME
     )
