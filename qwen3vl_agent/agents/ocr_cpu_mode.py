@@ -33,6 +33,11 @@ class CpuMode:
         self._switch: asyncio.Future[None] | None = None
 
     @property
+    def switched(self) -> bool:
+        """True once the job met a page for PaddleOCR in the Latin mode and switched."""
+        return self._switch is not None
+
+    @property
     def workers(self) -> int:
         return 1 if self.cjk else self.cores
 

@@ -252,6 +252,7 @@ class OcrJob:
         self.budget = MemoryBudget(self.options.memory_budget_mb * 1024 * 1024)
         self.workers: WorkerPool | None = None
         self.cpu_page: Callable[..., dict[str, Any]] = cpu_engine.run_page  # what CPU workers run per page
+        self.cpu_mode: CpuMode | None = None  # the CPU pass's processes (PaddleOCR in one only)
         self._suspects: list[PendingPage] = []  # in flight when a worker died: retried alone
 
     # ------------------------------------------------------------ events
@@ -447,7 +448,7 @@ class OcrJob:
             return
         options = cpu_engine.CpuOptions(languages=self.options.languages, lang=self.options.lang)
         pool = self._pool()
-        mode = CpuMode(options, pool.workers)
+        mode = self.cpu_mode = CpuMode(options, pool.workers)
         if pool.workers != mode.workers:  # --lang chi_sim, jpn: one process holds PaddleOCR
             await asyncio.to_thread(pool.resize, mode.workers)
         # a small backlog keeps every worker busy

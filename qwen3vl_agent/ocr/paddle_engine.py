@@ -58,7 +58,7 @@ def _sleeping_threads() -> None:
         return options
 
     no_spin._qwen3vl_no_spin = True  # type: ignore[attr-defined]
-    ort_main.OrtInferSession._init_sess_opts = staticmethod(no_spin)
+    ort_main.OrtInferSession._init_sess_opts = staticmethod(no_spin)  # type: ignore[method-assign]
 
 
 @functools.lru_cache(maxsize=1)

@@ -66,9 +66,11 @@ async def test_a_page_that_kills_its_worker_is_quarantined_and_no_pool_is_leaked
     # the export lists the quarantined page as a failure
     assert (tmp_path / "out" / "crash.txt").exists()
 
-    # one pool per crash at most (never one per page in flight), every one shut down
-    assert job.workers is not None
-    assert job.workers.pools_started == job.workers.pools_shut_down <= 3
+    # one pool per crash at most (never one per page in flight), every one shut down; one more
+    # if the job switched to its one PaddleOCR process (PIL's bitmap font leaves Tesseract unsure)
+    assert job.workers is not None and job.cpu_mode is not None
+    switches = 1 if job.cpu_mode.switched else 0
+    assert job.workers.pools_started == job.workers.pools_shut_down <= 3 + switches
     server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
     deadline = time.monotonic() + 20
     while _children_of(server) and time.monotonic() < deadline:

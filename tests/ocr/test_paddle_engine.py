@@ -6,10 +6,13 @@ the katakana ニ)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from qwen3vl_agent.ocr import paddle_engine
-from qwen3vl_agent.ocr.cpu_engine import CpuOptions, recognise_image
+from qwen3vl_agent.ocr.cpu_engine import CpuOptions, cjk_share, recognise_image, run_page, run_page_with_probe
+from qwen3vl_agent.ocr.inputs import LoadOptions, PageRef
 from qwen3vl_agent.ocr.languages import LanguageError, check_languages, plan_languages
 from tests.support.ocr_documents import (
     chinese_page,
@@ -69,3 +72,30 @@ def test_auto_reads_a_turned_chinese_page_with_paddle_and_a_latin_page_with_tess
     assert cjk_cer(page.text, result.text) <= 0.01
     latin = recognise_image(paragraphs_page().image)
     assert latin.engine.startswith("tesseract")
+
+
+def test_a_page_worker_hands_an_unsure_page_off_and_keeps_a_latin_one(tmp_path: Path) -> None:
+    """`hand_off_cjk`: the job's page workers never load PaddleOCR; `run_page_with_probe` (the
+    job's one PaddleOCR process) reads the handed-off page and compares it with Tesseract's."""
+    load = LoadOptions()
+    options = CpuOptions(hand_off_cjk=True)
+    chinese, latin = chinese_page(), paragraphs_page()
+    chinese.image.save(tmp_path / "zh.png")
+    latin.image.save(tmp_path / "en.png")
+    handed = run_page(PageRef(str(tmp_path / "zh.png"), "image", 0), load, options)
+    assert handed["hand_off"] == "paddle" and handed["probe"]["engine"].startswith("tesseract")
+    probe = handed["probe"]
+    result = run_page_with_probe(PageRef(str(tmp_path / "zh.png"), "image", 0), load, options, probe)
+    assert result["engine"] == "paddleocr" and cjk_cer(chinese.text, result["text"]) <= 0.01
+    kept = run_page(PageRef(str(tmp_path / "en.png"), "image", 0), load, options)
+    assert "hand_off" not in kept and kept["engine"].startswith("tesseract")
+
+
+def test_paddle_first_keeps_tesseract_for_latin_pages_and_turns_sideways_cjk_pages() -> None:
+    first = CpuOptions(paddle_first=True)
+    assert recognise_image(paragraphs_page().image, first).engine.startswith("tesseract")
+    assert cjk_share("发票 INV-2024") == 0.2 and cjk_share("Invoice 2024") == 0.0
+    page = japanese_page()
+    result = recognise_image(page.image.rotate(90, expand=True), first)
+    assert result.engine == "paddleocr" and result.rotation == 90
+    assert cjk_cer(page.text, result.text) <= 0.015
