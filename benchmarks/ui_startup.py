@@ -157,13 +157,13 @@ def make_pdf(path: Path, pages: int) -> Path:
 
 
 def in_app(display: Any, pages: int, steps: int) -> dict[str, Any]:
-    import qasync
     from PySide6.QtWidgets import QApplication
 
     from qwen3vl_agent.config import Settings
     from qwen3vl_agent.ui import theme
     from qwen3vl_agent.ui.app import build_context
     from qwen3vl_agent.ui.main_window import MainWindow
+    from qwen3vl_agent.ui.qt_loop import QtLoop
     from tests.support.policy_server import PolicyServer, tool_call
 
     os.environ["DISPLAY"], os.environ["XAUTHORITY"] = display.name, str(display.xauthority)
@@ -185,11 +185,7 @@ def in_app(display: Any, pages: int, steps: int) -> dict[str, Any]:
     server.planner = planner
     app = QApplication.instance() or QApplication([])
     theme.apply_theme(app, "light")
-    loop = qasync.QEventLoop(app)
-    from concurrent.futures import ThreadPoolExecutor
-
-    loop.set_default_executor(ThreadPoolExecutor(4))
-    asyncio.set_event_loop(loop)
+    loop = QtLoop(app, workers=4).loop  # the app's own loop
     settings = Settings.model_validate(
         {
             "engine": {"mode": "endpoints", "endpoints": [{"url": server.url}]},

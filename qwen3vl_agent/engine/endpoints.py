@@ -77,6 +77,7 @@ class EndpointPool:
         self._engines: list[ManagedEngine] = []
         self._listeners: dict[int, StatusListener] = {}
         self._probe_task: asyncio.Task[None] | None = None
+        self._closed = False  # a close during start's first probes: start makes no probe task after it
         self._http = http
         self._owns_http = http is None
 
@@ -139,10 +140,11 @@ class EndpointPool:
     async def start(self) -> None:
         """Probe every endpoint once (so a dead one starts out of rotation) and start probing."""
         await asyncio.gather(*(self._probe(e) for e in self._endpoints if not e.managed))
-        if self._probe_task is None:
+        if self._probe_task is None and not self._closed:
             self._probe_task = asyncio.create_task(self._probe_loop(), name="endpoint-probe")
 
     async def close(self) -> None:
+        self._closed = True
         task, self._probe_task = self._probe_task, None
         if task is not None:
             task.cancel()

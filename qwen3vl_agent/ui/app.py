@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from qwen3vl_agent.config import Settings, load_settings
@@ -123,12 +122,12 @@ def run_app(argv: list[str] | None = None, *, start_engine: bool = True) -> int:
     make_process_private()  # before the first write: everything the app keeps is owner-only
     app_paths().secure()
     _setup_logging()
-    import qasync
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from qwen3vl_agent.ui import theme
     from qwen3vl_agent.ui.main_window import APP, ORG, MainWindow, qsettings
+    from qwen3vl_agent.ui.qt_loop import QtLoop
 
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
     assert isinstance(app, QApplication)
@@ -150,12 +149,8 @@ def run_app(argv: list[str] | None = None, *, start_engine: bool = True) -> int:
 
     app.setWindowIcon(icons.app_icon())
 
-    loop = qasync.QEventLoop(app)
-    # the core's asyncio.to_thread calls get plain threads (qasync's default QThreads abort the
-    # process if still alive at exit)
-    default_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="asyncio-default")
-    loop.set_default_executor(default_executor)
-    asyncio.set_event_loop(loop)
+    qt_loop = QtLoop(app)  # qasync, with asyncio's async-generator hooks and plain threads
+    loop = qt_loop.loop
     ctx = build_context(settings)
     window = MainWindow(ctx)  # type: ignore[arg-type]
     hints = app.styleHints()
@@ -192,9 +187,10 @@ def run_app(argv: list[str] | None = None, *, start_engine: bool = True) -> int:
 
     closed = asyncio.Event()
     window.closed.connect(closed.set)
-    with loop:
+    try:
         loop.run_until_complete(closed.wait())
         ctx.tasks.shutdown_executors()  # type: ignore[attr-defined]
         ctx.conversations.close()  # type: ignore[attr-defined]
-    default_executor.shutdown(wait=False, cancel_futures=True)
+    finally:
+        qt_loop.close(wait_for_threads=False)
     return 0

@@ -7,6 +7,8 @@ cannot be made to answer 429 or 503 on demand).
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -111,6 +113,24 @@ async def test_one_injected_http_client_carries_probes_and_requests(policy_serve
         await pool.close()
         assert not http.is_closed  # its owner closes it, not the pool or the client
     assert seen == ["/health", "/v1/chat/completions"]
+
+
+async def test_a_pool_closed_during_its_first_probes_starts_no_probe_loop(
+    policy_server: PolicyServer,
+) -> None:
+    """A window closed while the engine is still being probed: the probe loop started after the
+    close would never run, and its coroutine was reported "never awaited" at exit."""
+    settings = EngineSettings(mode="endpoints", probe_interval_s=60)
+    pool: EndpointPool | None = None
+
+    async def close_mid_probe(request: httpx.Request) -> None:
+        assert pool is not None
+        await pool.close()
+
+    async with httpx.AsyncClient(event_hooks={"request": [close_mid_probe]}) as http:
+        pool = EndpointPool([EndpointSettings(url=policy_server.url, model="m")], settings, http=http)
+        await pool.start()
+        assert [t for t in asyncio.all_tasks() if t.get_name() == "endpoint-probe"] == []
 
 
 async def test_the_runtime_shares_one_http_client_and_closes_it(policy_server: PolicyServer) -> None:

@@ -7,11 +7,9 @@ the bridge's signals and the asyncio core all run on one Qt event loop, as in th
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import time
 from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import pytest
@@ -63,23 +61,12 @@ def qapp() -> Any:
 
 @pytest.fixture
 def qloop(qapp: Any) -> Iterator[QtLoop]:
-    import qasync
+    """The app's own loop (`ui.qt_loop.QtLoop`: qasync with asyncio's async-generator hooks)."""
+    from qwen3vl_agent.ui.qt_loop import QtLoop as AppLoop
 
-    loop = qasync.QEventLoop(qapp, already_running=False)
-    default_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="test-default")
-    loop.set_default_executor(default_executor)  # plain threads, as in the app (no QThreads)
-    asyncio.set_event_loop(loop)
-    yield QtLoop(loop)
-
-    async def settle() -> None:  # let streams' async generators close on this loop, not in GC later
-        gc.collect()
-        await asyncio.sleep(0.05)
-        await loop.shutdown_asyncgens()
-
-    loop.run_until_complete(settle())
-    asyncio.set_event_loop(None)
-    default_executor.shutdown(wait=True, cancel_futures=True)
-    loop.close()  # while the QApplication lives: closing it later, in GC, fails in qasync
+    app_loop = AppLoop(qapp, workers=4, thread_name_prefix="test-default")
+    yield QtLoop(app_loop.loop)
+    app_loop.close()  # while the QApplication lives: closing it later, in GC, fails in qasync
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ def wait(qapp: Any, predicate: Any, timeout: float, what: str) -> None:
 
 
 def test_take_over_types_into_the_workspace_and_hand_back_resumes(qapp: Any, tmp_path: Path) -> None:
-    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtCore import QEvent, QPoint, Qt
     from PySide6.QtTest import QTest
 
     from qwen3vl_agent.ui.workspace_grid import WorkspaceEntry, WorkspaceGrid
@@ -108,3 +108,5 @@ def test_take_over_types_into_the_workspace_and_hand_back_resumes(qapp: Any, tmp
         grid.close()
         for ws in spaces:
             ws.close()
+        grid.deleteLater()  # deleted now, by Qt, not by a later test's garbage collection
+        qapp.sendPostedEvents(None, QEvent.Type.DeferredDelete)
