@@ -107,18 +107,31 @@ def available_languages() -> tuple[str, ...]:
 # ---------------------------------------------------------------- the C API (tesserocr)
 
 _api_lock = threading.Lock()  # one page at a time per initialised API (it is not re-entrant)
+_apis: dict[tuple[str, int], Any] = {}  # one initialised API per language set and page mode
 
 
-@functools.lru_cache(maxsize=4)
 def _api(lang: str, psm: int) -> Any:
+    """The initialised API for `lang` and `psm` (call with `_api_lock` held)."""
     import tesserocr
 
-    try:
-        return tesserocr.PyTessBaseAPI(path=tessdata_dir(), lang=lang, psm=psm)
-    except RuntimeError as exc:
-        raise CpuEngineUnavailableError(
-            f"Tesseract cannot load the languages {lang}", "install them, e.g. apt install tesseract-ocr-deu"
-        ) from exc
+    if (lang, psm) not in _apis:
+        try:
+            _apis[lang, psm] = tesserocr.PyTessBaseAPI(path=tessdata_dir(), lang=lang, psm=psm)
+        except RuntimeError as exc:
+            raise CpuEngineUnavailableError(
+                f"Tesseract cannot load the languages {lang}",
+                "install them, e.g. apt install tesseract-ocr-deu",
+            ) from exc
+    return _apis[lang, psm]
+
+
+def release() -> None:
+    """End the initialised APIs (their language models, ≈80 MB for eng+deu+fra, ≈58 MB for osd);
+    the next call initialises them again (≈0.13 s / 0.06 s)."""
+    with _api_lock:
+        for api in _apis.values():
+            api.End()
+        _apis.clear()
 
 
 def _parse_tsv(tsv: str) -> dict[str, list[Any]]:
