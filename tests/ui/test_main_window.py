@@ -84,6 +84,13 @@ def test_settings_dialog_saves_valid_settings_and_refuses_bad_input(make_window:
     assert [(r.left, r.top, r.width, r.height) for r in reloaded.privacy.masked_rects] == [(10, 20, 300, 40)]
     assert window.ctx.settings.safety.stop_hotkey == "<ctrl>+<shift>+<f12>"
     assert "ctrl + shift + f12" in window.agent.hotkey_label.text()
+    # a new model restarts the engine; wait for that to settle, so no half-built runtime is left
+    # for pytest-qt's teardown to step outside the running loop
+    qloop.wait_until(
+        lambda: window.status.engine.view and window.status.engine.view.state == "failed",
+        30,
+        "the engine restart after the model changed",
+    )
 
 
 def test_shortcuts_themes_and_layout_memory(make_window: Any, qloop: Any) -> None:
