@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 
 StopCallback = Callable[[str], None]  # called with the stop's reason
+READY_TIMEOUT_S = 5.0  # how long a new hotkey listener may take to connect to the display
 
 
 class StopSignal:
@@ -123,13 +125,33 @@ def _install(hotkey: str) -> Any:
             f"The stop hotkey {hotkey!r} is not valid: {exc}",
             'use pynput syntax, e.g. "<ctrl>+<alt>+<esc>"',
         ) from exc
+    if "xorg" in keyboard.Listener.__module__ and not os.environ.get("DISPLAY"):
+        # pynput chose X11 when it was imported; this session has no X display (a Wayland
+        # session, or DISPLAY unset since): its listener thread would die before it is ready
+        raise StopHotkeyError(
+            "The stop hotkey is unavailable: it needs an X display and DISPLAY is not set",
+            "stop the run from the app (its Stop button) or with Ctrl+C in its terminal",
+        )
     try:
         listener = keyboard.GlobalHotKeys({hotkey: lambda: _fan_out(hotkey)})
         listener.start()
-        listener.wait()
     except Exception as exc:
         raise StopHotkeyError(f"The stop hotkey could not be installed: {exc}") from exc
+    _wait_ready(listener)
     return listener
+
+
+def _wait_ready(listener: Any, timeout: float = READY_TIMEOUT_S) -> None:
+    """pynput's own `wait()` blocks forever when the listener's thread dies before it is ready
+    (an X server that went away, a refused connection): wait bounded, and fail clearly."""
+    deadline = time.monotonic() + timeout
+    while not getattr(listener, "_ready", True):  # pynput's readiness flag (`_mark_ready`)
+        if not listener.is_alive():
+            raise StopHotkeyError("The stop hotkey could not be installed: its listener ended at start")
+        if time.monotonic() > deadline:
+            listener.stop()
+            raise StopHotkeyError(f"The stop hotkey could not be installed within {timeout:g} s")
+        time.sleep(0.01)
 
 
 def _uninstall(listener: Any) -> None:

@@ -588,3 +588,27 @@ def test_every_stop_hotkey_on_the_same_keys_shares_one_listener(xvfb: XvfbDispla
         second.stop()
     assert hotkey_listener_count() == before  # the last one out removed the listener
     assert not second.running
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # pynput's dying thread
+def test_a_stop_hotkey_without_a_usable_display_fails_clearly_instead_of_hanging(
+    xvfb: XvfbDisplay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pynput chose X11 earlier in this process (on Xvfb); a later run in a session without X
+    (Wayland: DISPLAY unset) or with a display that is gone must get an error, not a listener
+    whose `wait()` never returns (CI hung 300 s in the Wayland fill tests this way)."""
+    import pynput.keyboard  # noqa: F401  (the X11 backend, picked while DISPLAY is Xvfb's)
+
+    from qwen3vl_agent.executor.stop import StopHotkey, StopHotkeyError, hotkey_listener_count
+
+    before = hotkey_listener_count()
+    monkeypatch.setenv("DISPLAY", "")
+    with pytest.raises(StopHotkeyError, match="needs an X display"):
+        StopHotkey("<ctrl>+<alt>+<f9>", lambda: None).start()
+    monkeypatch.setenv("DISPLAY", ":87")  # no X server there
+    started = time.monotonic()
+    with pytest.raises(StopHotkeyError, match="could not be installed"):
+        StopHotkey("<ctrl>+<alt>+<f9>", lambda: None).start()
+    assert time.monotonic() - started < 10
+    assert hotkey_listener_count() == before  # nothing half-installed is left behind
