@@ -1,20 +1,21 @@
 """The Chat pane: conversations (listed, searched, persisted in SQLite), messages with
-screenshots or images shown as thumbnails before sending, answers streamed token by token
-and rendered as Markdown, stop and copy.
+screenshots or images shown as thumbnails before sending, answers streamed token by token, stop
+and copy.
 
-Every write goes through the single DB executor; the answer is stored while it streams, so
-closing the app or stopping mid-answer keeps what was said so far.
+The pane is a view: a turn (store, ask, stream, store) is `chat_controller.ChatController`'s.
+The transcript is rendered as Markdown when the history changes (a conversation opened, a turn
+starting or ending); while an answer streams, its pieces are appended as plain text at its end,
+so a long conversation is not re-rendered per token. The finished answer is rendered once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
-from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -32,60 +33,18 @@ from PySide6.QtWidgets import (
 )
 
 from qwen3vl_agent.errors import UserFacingError
-from qwen3vl_agent.inference.request import (
-    ImagePart,
-    InferenceRequest,
-    Message,
-    SamplingParams,
-    TaskKind,
-    TextPart,
-)
+from qwen3vl_agent.inference.request import SamplingParams
 from qwen3vl_agent.ui import capture, icons
+from qwen3vl_agent.ui.chat_controller import ChatController
 from qwen3vl_agent.ui.chat_widgets import AttachmentStrip, ComposerEdit, PendingImage, TranscriptBrowser
 from qwen3vl_agent.ui.context import AppContext
 from qwen3vl_agent.ui.region_overlay import pick_region
-from qwen3vl_agent.ui.tasks import describe_error
 
 if TYPE_CHECKING:
     from qwen3vl_agent.storage.conversations import ChatMessage
 
-SAVE_EVERY_S = 1.5  # store the streaming answer this often (and at its end)
-RENDER_EVERY_MS = 50
 ROLE_NAMES = {"user": "You", "assistant": "Qwen3-VL"}
-
-
-def chat_system_prompt() -> str:
-    return (
-        (resources.files("qwen3vl_agent.resources") / "chat" / "system_prompt.txt")
-        .read_text(encoding="utf-8")
-        .strip()
-    )
-
-
-def build_request(
-    history: list[ChatMessage],
-    prepared: dict[int, Any],
-    max_images: int,
-    sampling: SamplingParams | None = None,
-) -> InferenceRequest:
-    """The chat request: system prompt, the conversation's text, and its newest images (<= max_images)."""
-    budget = max_images
-    keep: set[int] = set()
-    for msg in reversed(history):
-        for att in reversed(msg.attachments):
-            if budget > 0 and att.id in prepared:
-                keep.add(att.id)
-                budget -= 1
-    messages = [Message.system(chat_system_prompt())]
-    for msg in history:
-        if msg.role == "assistant":
-            if msg.text.strip():
-                messages.append(Message.assistant(msg.text))
-            continue
-        parts: list[Any] = [ImagePart(prepared[a.id]) for a in msg.attachments if a.id in keep]
-        parts.append(TextPart(msg.text or "Describe this image."))
-        messages.append(Message("user", tuple(parts)))
-    return InferenceRequest(messages=messages, kind=TaskKind.CHAT, sampling=sampling or SamplingParams())
+CURSOR = " ▍"  # after the streaming answer
 
 
 class ChatPane(QWidget):
@@ -93,21 +52,22 @@ class ChatPane(QWidget):
         super().__init__()
         self.ctx = ctx
         self.setObjectName("chatPane")
-        self.conversation_id: int | None = None
-        self.sampling = SamplingParams()  # the model card's chat sampling; max_tokens bounds an answer
-        self.history: list[ChatMessage] = []
-        self._streaming: dict[int, str] = {}  # assistant message id -> text so far
-        self._stream_task: asyncio.Task[None] | None = None
-        self._stream_msg_id: int | None = None
-        self._render_timer = QTimer(self)
-        self._render_timer.setSingleShot(True)
-        self._render_timer.setInterval(RENDER_EVERY_MS)
-        self._render_timer.timeout.connect(self.render_transcript)
+        self.controller = ChatController(
+            ctx.conversations,
+            ctx.tasks,
+            lambda: self.ctx.settings,
+            lambda: self.ctx.core.require_service(),
+            ctx.bridge.chat_sink,  # pieces come back on the Qt thread, through the bridge
+        )
+        self.controller.view = self
+        self._stream_task: asyncio.Task[Any] | None = None
+        self._stream_cursor: QTextCursor | None = None  # where the streaming answer's next piece goes
+        self.full_renders = 0  # Markdown renders of the whole transcript (per history change, not per token)
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(200)
         self._search_timer.timeout.connect(self.refresh_conversations)
-        ctx.bridge.chat_delta.connect(self._on_delta)
+        ctx.bridge.chat_delta.connect(self.controller.add_delta)
 
         # left: search + conversation list
         self.search = QLineEdit()
@@ -246,17 +206,48 @@ class ChatPane(QWidget):
             self.ctx.tasks.spawn(self.open_conversation(cid), name="chat-open")
 
     async def open_conversation(self, cid: int) -> None:
-        self.conversation_id = cid
-        self.history = await self.ctx.tasks.run_db(self.ctx.conversations.messages, cid)
-        self.render_transcript()
+        await self.controller.open(cid)
 
     def new_conversation(self) -> None:
-        self.conversation_id = None
-        self.history = []
+        self.controller.start_new()
         self.conversations.clearSelection()
         self.conversations.setCurrentRow(-1)
-        self.render_transcript()
         self.focus_input()
+
+    # ---- the controller's state, as the pane shows it ---------------------------------------------
+    @property
+    def conversation_id(self) -> int | None:
+        return self.controller.conversation_id
+
+    @property
+    def history(self) -> list[ChatMessage]:
+        return self.controller.history
+
+    @property
+    def sampling(self) -> SamplingParams:
+        return self.controller.sampling
+
+    @sampling.setter
+    def sampling(self, value: SamplingParams) -> None:
+        self.controller.sampling = value
+
+    # ---- ChatView ------------------------------------------------------------------------------
+    def history_changed(self) -> None:
+        self.render_transcript()
+
+    def turn_began(self) -> None:
+        self.ctx.tasks.spawn(self._refresh(), name="chat-refresh")
+
+    def answer_grew(self, message_id: int, delta: str) -> None:
+        """Append the piece as plain text before the cursor mark; nothing else is re-rendered."""
+        cursor = self._stream_cursor
+        if cursor is None or message_id != self.controller.streaming_shown:
+            return
+        bar = self.transcript.verticalScrollBar()
+        at_bottom = bar.value() >= bar.maximum() - 8
+        cursor.insertText(delta)  # a kept cursor: it moves on past what it inserted
+        if at_bottom:
+            bar.setValue(bar.maximum())
 
     def _delete_current(self) -> None:
         item = self.conversations.currentItem()
@@ -314,39 +305,40 @@ class ChatPane(QWidget):
     def render_transcript(self) -> None:
         """Render the conversation as Markdown (images as thumbnails, a Copy link per answer).
 
-        While an answer streams this runs at most every RENDER_EVERY_MS, and never more often
-        than three times its own duration, so a long conversation cannot saturate the Qt thread.
-        """
-        started = time.perf_counter()
-        try:
-            self._render()
-        finally:
-            took_ms = (time.perf_counter() - started) * 1000
-            self._render_timer.setInterval(max(RENDER_EVERY_MS, int(3 * took_ms)))
-
-    def _render(self) -> None:
+        An answer streaming now comes last, as what streamed so far and the cursor mark; its
+        next pieces are inserted before the mark (`answer_grew`), not rendered again."""
+        self.full_renders += 1
         bar = self.transcript.verticalScrollBar()
         at_bottom = bar.value() >= bar.maximum() - 8
+        streaming_id = self.controller.streaming_shown
         parts: list[str] = []
         for msg in self.history:
+            if msg.id == streaming_id:
+                continue  # appended below, after the Markdown
             name = ROLE_NAMES.get(msg.role, msg.role)
             parts.append(f"#### {name}")
             for att in msg.attachments:
                 url = f"att:{att.id}"
                 self.transcript.add_image(url, att.data)
                 parts.append(f"![{att.label}]({url}) ")
-            text = self._streaming.get(msg.id, msg.text)
-            if msg.role == "assistant" and msg.id in self._streaming:
-                text = (text or "") + " ▍"
-            parts.append(text if text.strip() else "_(no text)_")
+            parts.append(msg.text if msg.text.strip() else "_(no text)_")
             if msg.status == "stopped":
                 parts.append("_— stopped_")
-            elif msg.status == "error" and msg.id not in self._streaming:
-                parts.append("")
-            if msg.role == "assistant" and msg.id not in self._streaming:
+            if msg.role == "assistant":
                 parts.append(f"[Copy](copy:{msg.id})")
             parts.append("\n---\n")
+        if streaming_id is not None:
+            parts.append(f"#### {ROLE_NAMES['assistant']}")
         self.transcript.setMarkdown("\n\n".join(parts))
+        self._stream_cursor = None
+        if streaming_id is not None:
+            cursor = QTextCursor(self.transcript.document())
+            cursor.movePosition(QTextCursor.MoveOperation.End)
+            cursor.insertBlock()
+            cursor.insertText(CURSOR)
+            cursor.movePosition(QTextCursor.MoveOperation.Left, n=len(CURSOR))
+            cursor.insertText(self.controller.streaming.get(streaming_id, ""))
+            self._stream_cursor = cursor
         if at_bottom:
             bar.setValue(bar.maximum())
         self._update_empty()
@@ -362,14 +354,14 @@ class ChatPane(QWidget):
     def copy_last_answer(self) -> None:
         for msg in reversed(self.history):
             if msg.role == "assistant":
-                QGuiApplication.clipboard().setText(self._streaming.get(msg.id, msg.text))
+                QGuiApplication.clipboard().setText(self.controller.text_of(msg))
                 self.ctx.bridge.notice.emit("info", "Answer copied")
                 return
 
     def last_answer_text(self) -> str:
         for msg in reversed(self.history):
             if msg.role == "assistant":
-                return self._streaming.get(msg.id, msg.text)
+                return self.controller.text_of(msg)
         return ""
 
     # ---- attachments ---------------------------------------------------------------------
@@ -492,80 +484,12 @@ class ChatPane(QWidget):
         self.send_button.setEnabled(not busy)
 
     async def send(self, text: str, images: list[PendingImage]) -> None:
-        """Store the message, stream the answer into the transcript, store the answer."""
-        store, t = self.ctx.conversations, self.ctx.tasks
+        """One turn (the controller's); a stop cancels it, and the cancellation goes on up."""
         self._set_busy(True)
         try:
-            if self.conversation_id is None:
-                title = (text or (images[0].label if images else "Conversation")).splitlines()[0][:60]
-                conv = await t.run_db(store.create, title)
-                self.conversation_id = conv.id
-                self.history = []
-            from qwen3vl_agent.storage.conversations import Attachment
-
-            pngs = [await t.run_io(p.png) for p in images]
-            atts = [
-                Attachment(p.label, data, p.image.width, p.image.height)
-                for p, data in zip(images, pngs, strict=True)
-            ]
-            cid = self.conversation_id
-            await t.run_db(store.add_message, cid, "user", text, atts)
-            answer = await t.run_db(store.add_message, cid, "assistant", "", (), "streaming")
-            self.history = await t.run_db(store.messages, cid)
-            self._streaming[answer.id] = ""
-            self._stream_msg_id = answer.id
-            self.render_transcript()
-            await self._refresh()
-            status, final = "done", ""
-            last_save = time.monotonic()
-            task: asyncio.Future[Any] | None = None
-            try:
-                service = self.ctx.core.require_service()
-                request = await self._request(self.history)
-                token = answer.id
-                task = asyncio.ensure_future(service.submit(request, self.ctx.bridge.chat_sink(token)))
-                while not task.done():
-                    await asyncio.wait({task}, timeout=SAVE_EVERY_S)
-                    if time.monotonic() - last_save >= SAVE_EVERY_S and not task.done():
-                        await t.run_db(
-                            store.update_message, answer.id, self._streaming.get(answer.id, ""), "streaming"
-                        )
-                        last_save = time.monotonic()
-                result = task.result()
-                final = result.text or self._streaming.get(answer.id, "")
-            except asyncio.CancelledError:
-                if task is not None and not task.done():
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
-                status, final = "stopped", self._streaming.get(answer.id, "")
-            except Exception as exc:
-                status = "error"
-                final = self._streaming.get(answer.id, "") + f"\n\n> ⚠ {describe_error(exc)}"
-            self._streaming.pop(answer.id, None)
-            await asyncio.shield(t.run_db(store.update_message, answer.id, final, status))
-            self.history = await t.run_db(store.messages, cid)
-            self.render_transcript()
+            await self.controller.send(text, images)
         finally:
-            self._stream_msg_id = None
             self._set_busy(False)
-
-    async def _request(self, history: list[ChatMessage]) -> InferenceRequest:
-        from qwen3vl_agent.imaging.prep import prepare_image
-
-        s = self.ctx.settings
-        prepared: dict[int, Any] = {}
-        wanted = [a for m in reversed(history) for a in m.attachments][: s.engine.limit_mm_images]
-        for att in wanted:
-            prepared[att.id] = await self.ctx.tasks.run_io(  # type: ignore[index]
-                prepare_image, att.data, s.images.chat_budget_tokens, s.images.encoding
-            )
-        return build_request(history, prepared, s.engine.limit_mm_images, self.sampling)
-
-    def _on_delta(self, token: int, delta: str) -> None:
-        if token in self._streaming:
-            self._streaming[token] += delta
-            if not self._render_timer.isActive():
-                self._render_timer.start()
 
     # ---- lifecycle ------------------------------------------------------------------------------
     def save_layout(self, s: QSettings) -> None:

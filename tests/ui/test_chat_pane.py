@@ -13,6 +13,7 @@ from PySide6.QtGui import QImage
 
 from qwen3vl_agent.config import Settings
 from qwen3vl_agent.inference.request import SamplingParams
+from qwen3vl_agent.ui.chat_pane import CURSOR
 
 
 def screenshot_like() -> Image.Image:
@@ -87,7 +88,9 @@ def test_message_with_image_streams_answer_from_tiny_engine(
     chat.input.setPlainText("Describe it in great detail.")
     chat.primary_action()
     qloop.wait_until(
-        lambda: len(chat._streaming.get(chat._stream_msg_id or -1, "")) > 5, 120, "streaming to start"
+        lambda: len(chat.controller.streaming.get(chat.controller.stream_msg_id or -1, "")) > 5,
+        120,
+        "streaming to start",
     )
     chat.stop_action()
     qloop.wait_until(lambda: not chat.busy, 30, "the stop")
@@ -212,3 +215,35 @@ def test_escape_on_the_overlay_cancels(qloop: Any) -> None:
     QTest.keyClick(ov, Qt.Key.Key_Escape)
     qloop.wait_until(task.done, 10, "cancel")
     assert task.result() is None
+
+
+def test_a_streamed_answer_is_appended_not_re_rendered_per_piece(
+    make_window: Any, qloop: Any, policy_server: Any
+) -> None:
+    answer = "The total is **42 EUR**. " * 40  # about 40 pieces of 24 characters
+    policy_server.planner = lambda ctx: answer
+    window = make_window(Settings.model_validate(policy_server.settings_overrides()))
+    qloop.wait_until(lambda: window.ctx.core.engine_ready.is_set(), 30, "the endpoint")
+    chat = window.chat
+    pieces: list[str] = []
+    views: list[str] = []
+
+    def on_delta(_token: int, text: str) -> None:  # connected after the pane: sees its transcript
+        pieces.append(text)
+        views.append(chat.transcript.toPlainText())
+
+    window.ctx.bridge.chat_delta.connect(on_delta)
+    renders = chat.full_renders
+    chat.input.setPlainText("What is the total?")
+    chat.primary_action()
+    qloop.wait_until(lambda: not chat.busy, 60, "the answer")
+    assert chat.history[-1].status == "done" and chat.history[-1].text == answer
+    assert len(pieces) > 10
+    assert chat.full_renders - renders == 2  # the turn's start and end, not once per piece
+    so_far = ""
+    for piece, view in zip(pieces, views, strict=True):  # each piece was in view as it arrived
+        so_far += piece
+        assert view.endswith("\n" + so_far + CURSOR)
+    final = chat.transcript.toPlainText()
+    assert "The total is 42 EUR." in final and "**" not in final  # the finished answer as Markdown
+    assert CURSOR.strip() not in final
