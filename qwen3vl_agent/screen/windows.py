@@ -101,22 +101,7 @@ def _walk_xlib(d: Any, title: str, exact: bool) -> list[WindowInfo]:
     from Xlib import X, error
 
     root = d.screen().root
-    net_name = d.intern_atom("_NET_WM_NAME")
-    utf8 = d.intern_atom("UTF8_STRING")
     found: list[WindowInfo] = []
-
-    def name_of(w: Any) -> str | None:
-        try:
-            prop = w.get_full_property(net_name, utf8)
-            if prop is not None and prop.value:
-                v = prop.value
-                return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-            legacy = w.get_wm_name()
-            if isinstance(legacy, bytes):
-                return legacy.decode("latin-1")
-            return legacy or None
-        except error.XError:
-            return None
 
     def walk(w: Any, depth: int) -> None:
         try:
@@ -130,7 +115,7 @@ def _walk_xlib(d: Any, title: str, exact: bool) -> list[WindowInfo]:
                 continue
             if attrs.map_state != X.IsViewable:
                 continue
-            name = name_of(child)
+            name = _title_of(d, child, depth=0)
             if name is not None and _matches(name, title, exact):
                 try:
                     geo = child.get_geometry()
@@ -271,10 +256,12 @@ def _state_xlib(d: Any, window_id: int) -> WindowState:
 
 
 def _title_of(d: Any, w: Any, depth: int = 1) -> str | None:
+    """The window's title (EWMH's UTF-8 name, else the legacy WM_NAME); `depth` > 0: a
+    window-manager frame without one is named by its client window's title."""
     from Xlib import error
 
     try:
-        prop = w.get_full_property(d.intern_atom("_NET_WM_NAME"), d.intern_atom("UTF8_STRING"))
+        prop = w.get_full_property(d.get_atom("_NET_WM_NAME"), d.get_atom("UTF8_STRING"))
         if prop is not None and prop.value:
             v = prop.value
             return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
