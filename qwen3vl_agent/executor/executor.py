@@ -19,10 +19,13 @@ raises `ExecutionStopped`; the executor then refuses actions until `resume()`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import inspect
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
@@ -117,6 +120,12 @@ def _point_on(rects: list[Rect], point: tuple[int, int]) -> bool:
     return any(left <= x < left + w and top <= y < top + h for left, top, w, h in rects)
 
 
+@dataclass
+class _Ticket:
+    number: int
+    submitted: bool = False
+
+
 class ActionExecutor:
     """Executes resolved actions in order on one worker thread, honouring the safety mode."""
 
@@ -205,24 +214,14 @@ class ActionExecutor:
         self, resolved: ResolvedAction, context: ActionContext | None = None
     ) -> ExecutionResult:
         """Execute one action (awaitable; confirmation callbacks may be coroutines)."""
-        ticket = self._worker.ticket()
-        submitted = False
-        try:
+        with self._ticket() as ticket:
             early, plan, risk = self._prepare(resolved, context)
             if early is not None:
                 return early
-            if needs_confirmation(self.mode, self.safety.confirm_only_risky, resolved.action, risk):
-                answer = self._ask(resolved, plan, risk, context)
-                approved = await answer if inspect.isawaitable(answer) else answer
-                if not approved:
-                    return self._rejected(resolved, plan, risk)
-            future = self._worker.submit(ticket, lambda: self._run(resolved, risk))
-            submitted = True
-        finally:
-            if not submitted:
-                self._worker.skip(ticket)
-        result: ExecutionResult = await asyncio.wrap_future(future)
-        return result
+            answer = self._confirmation(resolved, plan, risk, context)
+            approved = await answer if inspect.isawaitable(answer) else answer
+            outcome = self._submit(ticket, resolved, plan, risk, bool(approved))
+        return outcome if isinstance(outcome, ExecutionResult) else await asyncio.wrap_future(outcome)
 
     def execute_sync(
         self, resolved: ResolvedAction, context: ActionContext | None = None, timeout: float | None = None
@@ -230,25 +229,14 @@ class ActionExecutor:
         """Execute one action from a plain thread (never from the worker itself)."""
         if threading.current_thread() is self._worker.thread:
             raise ExecutorError("execute_sync cannot be called from the executor's own thread")
-        ticket = self._worker.ticket()
-        submitted = False
-        try:
+        with self._ticket() as ticket:
             early, plan, risk = self._prepare(resolved, context)
             if early is not None:
                 return early
-            if needs_confirmation(self.mode, self.safety.confirm_only_risky, resolved.action, risk):
-                answer = self._ask(resolved, plan, risk, context)
-                if inspect.isawaitable(answer):
-                    answer = _run_coroutine_sync(answer)
-                if not answer:
-                    return self._rejected(resolved, plan, risk)
-            future = self._worker.submit(ticket, lambda: self._run(resolved, risk))
-            submitted = True
-        finally:
-            if not submitted:
-                self._worker.skip(ticket)
-        result: ExecutionResult = future.result(timeout=timeout)
-        return result
+            answer = self._confirmation(resolved, plan, risk, context)
+            approved = _run_coroutine_sync(answer) if inspect.isawaitable(answer) else answer
+            outcome = self._submit(ticket, resolved, plan, risk, bool(approved))
+        return outcome if isinstance(outcome, ExecutionResult) else outcome.result(timeout=timeout)
 
     def close(self) -> None:
         """Stop the worker, the hotkey listener and any clipboard helper (idempotent)."""
@@ -301,9 +289,23 @@ class ActionExecutor:
             raise ExecutionStopped(self._stop.reason or "user", self._stop.detail)
         return None, plan, risk
 
-    def _ask(
+    @contextlib.contextmanager
+    def _ticket(self) -> Iterator[_Ticket]:
+        """The action's place in the worker's order, taken when the call is made (a slow
+        confirmation never lets a later action overtake it); skipped unless it was submitted."""
+        ticket = _Ticket(self._worker.ticket())
+        try:
+            yield ticket
+        finally:
+            if not ticket.submitted:
+                self._worker.skip(ticket.number)
+
+    def _confirmation(
         self, resolved: ResolvedAction, plan: Plan, risk: RiskAssessment, context: ActionContext | None
     ) -> Any:
+        """The confirmation callback's answer (maybe awaitable), or True where none is needed."""
+        if not needs_confirmation(self.mode, self.safety.confirm_only_risky, resolved.action, risk):
+            return True
         if self.confirm is None:
             raise ExecutorError(
                 "Confirm mode needs a confirmation callback", "pass confirm=... or choose another safety mode"
@@ -313,10 +315,18 @@ class ActionExecutor:
         )
         return self.confirm(request)
 
-    @staticmethod
-    def _rejected(resolved: ResolvedAction, plan: Plan, risk: RiskAssessment) -> ExecutionResult:
-        log.info("rejected: %s", resolved.action.describe())
-        return ExecutionResult(resolved, "rejected", plan.describe(), risk)
+    def _submit(
+        self, ticket: _Ticket, resolved: ResolvedAction, plan: Plan, risk: RiskAssessment, approved: bool
+    ) -> ExecutionResult | concurrent.futures.Future[ExecutionResult]:
+        """The action to the worker under its ticket (its future), or rejected."""
+        if not approved:
+            log.info("rejected: %s", resolved.action.describe())
+            return ExecutionResult(resolved, "rejected", plan.describe(), risk)
+        future: concurrent.futures.Future[ExecutionResult] = self._worker.submit(
+            ticket.number, lambda: self._run(resolved, risk)
+        )
+        ticket.submitted = True
+        return future
 
     # -- worker side --------------------------------------------------------------------
     def arm_hotkey(self) -> None:

@@ -376,6 +376,33 @@ async def test_actions_run_strictly_in_call_order_even_when_confirmations_finish
         executor.close()
 
 
+async def test_a_confirmation_cancelled_while_asked_does_not_hold_up_the_next_action(
+    form_app: FormApp,
+) -> None:
+    """The cancelled call's ticket is skipped: without that the worker waits for it forever."""
+    asked = asyncio.Event()
+
+    async def first_never_answered(request: ConfirmationRequest) -> bool:
+        if request.action.action.text == "never":
+            asked.set()
+            await asyncio.Event().wait()
+        return True
+
+    executor = ActionExecutor(SafetySettings(mode="confirm"), confirm=first_never_answered)
+    try:
+        await executor.execute(on(form_app, A.LEFT_CLICK, "name"))
+        pending = asyncio.create_task(executor.execute(plain(A.TYPE, text="never")))
+        await asyncio.wait_for(asked.wait(), 10)
+        pending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+        result = await asyncio.wait_for(executor.execute(plain(A.TYPE, text="next")), 20)
+        assert result.status == "executed"
+        form_app.wait_for(lambda s: s["name"] == "next")
+    finally:
+        executor.close()
+
+
 # -- stopping -----------------------------------------------------------------------------
 def test_the_stop_hotkey_interrupts_a_long_type_and_releases_the_keys(
     form_app: FormApp, executor: ActionExecutor, xvfb: XvfbDisplay, xstate: XState
