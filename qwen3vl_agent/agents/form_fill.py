@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,14 @@ class BatchOptions:
     stop_on_failure: bool = False
     secret_columns: list[str] = field(default_factory=list)  # typed, never shown or sent to the model
     desktop: str | None = None  # the desktop lock's name (None: this process's display)
+
+    def chosen(self, rows: Iterable[DataRow]) -> Iterator[DataRow]:
+        """The rows from `first_row` up to (not including) `last_row`, read no further."""
+        for row in rows:
+            if self.last_row is not None and row.index >= self.last_row:
+                return
+            if row.index >= self.first_row:
+                yield row
 
 
 @dataclass
@@ -179,11 +187,7 @@ class _BatchRun:
         store.ensure_reserve()
         store.set_batch_status(self.batch.id, "running")
         try:
-            for row in source.rows():
-                if row.index < options.first_row:
-                    continue
-                if options.last_row is not None and row.index >= options.last_row:
-                    break
+            for row in options.chosen(source.rows()):
                 if self.should_stop():
                     self.summary.stopped = True
                     break

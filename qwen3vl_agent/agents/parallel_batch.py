@@ -142,11 +142,7 @@ async def _run_parallel_locked(
 
     async def produce() -> None:
         try:
-            for row in source.rows():
-                if row.index < options.first_row:
-                    continue
-                if options.last_row is not None and row.index >= options.last_row:
-                    break
+            for row in options.chosen(source.rows()):
                 if stopping():
                     summary.stopped = True
                     break

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from qwen3vl_agent.agents.data_rows import (
     DataFileError,
+    DataRow,
     check_columns,
     open_data,
     parse_row_values,
@@ -150,3 +152,22 @@ def test_render_task_and_parse_back() -> None:
     task = render_task("Register {name} in the form", values)
     assert task.startswith("Register Ada Lovelace in the form")
     assert parse_row_values(task) == values
+
+
+def test_a_batch_takes_the_rows_of_its_range_and_reads_no_further(tmp_path: Path) -> None:
+    from qwen3vl_agent.agents.form_fill import BatchOptions
+
+    f = tmp_path / "rows.csv"
+    f.write_text("name\n" + "".join(f"n{i}\n" for i in range(10)), encoding="utf-8")
+    read: list[int] = []
+
+    def rows() -> Iterator[DataRow]:
+        for row in open_data(f).rows():
+            read.append(row.index)
+            yield row
+
+    opts = BatchOptions(task="t", data_path=f, first_row=2, last_row=5)
+    assert [r.values["name"] for r in opts.chosen(rows())] == ["n2", "n3", "n4"]
+    assert read == [0, 1, 2, 3, 4, 5]  # row 5 ends it: the rest of the file is not read
+    everything = BatchOptions(task="t", data_path=f)
+    assert [r.index for r in everything.chosen(open_data(f).rows())] == list(range(10))
