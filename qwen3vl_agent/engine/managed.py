@@ -196,17 +196,16 @@ class ManagedEngine:
         self._stopping = False
         self._restarts = 0
         self._error = None
-        await self._launch(EngineState.STARTING, progress)
+        await self._bring_up(EngineState.STARTING, progress)
         self._watchdog = asyncio.create_task(self._watch(), name="engine-watchdog")
+
+    async def _bring_up(self, state: EngineState, progress: StatusListener | None) -> None:
+        """Have a server up: launch ours (`SharedEngine` adopts a running one first)."""
+        await self._launch(state, progress)
 
     async def stop(self) -> None:
         """Stop the server: SIGTERM, then SIGKILL of the whole group after the grace period."""
-        self._stopping = True
-        watchdog, self._watchdog = self._watchdog, None
-        if watchdog is not None and watchdog is not asyncio.current_task():
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await watchdog
+        await self._end_watch()
         await self._terminate()
         self._set_state(EngineState.STOPPED)
 
@@ -396,6 +395,15 @@ class ManagedEngine:
                 await asyncio.to_thread(proc.wait)
         if group_members(pgid):  # the guard was killed hard: nothing of the group may survive
             signal_group(pgid, signal.SIGKILL)
+
+    async def _end_watch(self) -> None:
+        """Stopping: no more restarts, and the watchdog ended (unless it is what stops us)."""
+        self._stopping = True
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None and watchdog is not asyncio.current_task():
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watchdog
 
     async def _watch(self) -> None:
         """Restart the server after a crash, up to `max_restarts` times."""

@@ -18,7 +18,6 @@ last user to leave takes it down, as before. An instance whose adopted engine go
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -100,16 +99,7 @@ class SharedEngine(ManagedEngine):
 
     # ------------------------------------------------------------------ start / stop
 
-    async def start(self, progress: StatusListener | None = None) -> None:
-        if self._state == EngineState.READY and self.pid is not None:
-            return
-        self._stopping = False
-        self._restarts = 0
-        self._error = None
-        await self._acquire(EngineState.STARTING, progress)
-        self._watchdog = asyncio.create_task(self._watch(), name="engine-watchdog")
-
-    async def _acquire(self, state: EngineState, progress: StatusListener | None) -> None:
+    async def _bring_up(self, state: EngineState, progress: StatusListener | None) -> None:
         """Adopt the recorded engine for this model, or start ours and record it (under the lock)."""
         self._launch_started = time.monotonic()
         self._set_state(state)
@@ -185,12 +175,7 @@ class SharedEngine(ManagedEngine):
 
     async def stop(self) -> None:
         """Leave the engine: stop it only when no other instance uses it."""
-        self._stopping = True
-        watchdog, self._watchdog = self._watchdog, None
-        if watchdog is not None and watchdog is not asyncio.current_task():
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await watchdog
+        await self._end_watch()
         lease, self._lease = self._lease, None
         leases.release(lease)
         if self._adopted is not None:
@@ -229,7 +214,7 @@ class SharedEngine(ManagedEngine):
             if self.lost_hook is not None:  # a replica: the group finds or starts it again
                 await self.lost_hook(self)
                 return
-            if not await self._restart(reason, lambda: self._acquire(EngineState.RESTARTING, None)):
+            if not await self._restart(reason, lambda: self._bring_up(EngineState.RESTARTING, None)):
                 return
             if self._adopted is None:  # we started our own: the ordinary watchdog takes over
                 await super()._watch()
