@@ -263,6 +263,12 @@ class ScreenSettings(BaseModel):
         description="On a Wayland session, capture and drive the live desktop through XWayland anyway: "
         "only X11 apps are seen (native Wayland windows are black) and only they get input",
     )
+    wayland_route: Literal["auto", "mutter", "portal"] = Field(
+        default="auto",
+        description="On a Wayland session, how to capture and drive the live desktop: mutter (GNOME's "
+        "own API, no dialog), portal (xdg-desktop-portal: KDE Plasma, wlroots, any desktop; asks the "
+        "user) or auto (mutter where GNOME offers it, else the portal)",
+    )
 
 
 class PrivacySettings(BaseModel):

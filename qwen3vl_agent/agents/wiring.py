@@ -266,6 +266,7 @@ class AgentKit:
                 "run the agent on the live desktop",
                 allow_xwayland=self.settings.screen.allow_xwayland,
                 need_input=True,
+                wayland_route=self.settings.screen.wayland_route,
             )
 
         async def confirm(request: ConfirmationRequest) -> bool:
@@ -284,8 +285,8 @@ class AgentKit:
         self.parse = make_parser(self.settings)
 
     def _make_executor(self, confirm: Confirm) -> ActionExecutor:
-        """The live desktop's executor (pyautogui, or Mutter's remote desktop on a GNOME Wayland
-        session), or XTest on a workspace's display. A workspace's
+        """The live desktop's executor (pyautogui, or a Wayland remote-desktop session: Mutter's
+        or the portal's), or XTest on a workspace's display. A workspace's
         executor starts no hotkey listener of its own: one hotkey (`watch_stop`) stops them all."""
         if self.target.display is None:
             return ActionExecutor(
@@ -294,6 +295,7 @@ class AgentKit:
                 mode=self.mode,
                 confirm=confirm,
                 allow_xwayland=self.settings.screen.allow_xwayland,
+                wayland_route=self.settings.screen.wayland_route,
             )
         from qwen3vl_agent.executor.xtest_backend import XTestBackend
 

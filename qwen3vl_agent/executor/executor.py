@@ -61,6 +61,7 @@ from qwen3vl_agent.executor.scope import RunScope
 from qwen3vl_agent.executor.secrets import Secrets
 from qwen3vl_agent.executor.stop import StopHotkey, StopHotkeyError, StopSignal
 from qwen3vl_agent.executor.worker import OrderedWorker
+from qwen3vl_agent.screen.session import WaylandRoute
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ ExecutionStatus = Literal["executed", "dry-run", "rejected", "no-op"]
 
 
 class InputBackend(Protocol):
-    """What the executor needs from its hands (PyAutoGUIBackend, XTestBackend, MutterBackend)."""
+    """What the executor needs from its hands (PyAutoGUIBackend, XTestBackend, WaylandBackend)."""
 
     held_keys: list[str]
     held_buttons: list[str]
@@ -139,6 +140,7 @@ class ActionExecutor:
         risk_assessor: RiskAssessor | None = None,
         backend: InputBackend | None = None,
         allow_xwayland: bool = False,
+        wayland_route: WaylandRoute = "auto",
     ) -> None:
         self.safety = safety or SafetySettings()
         self.settings = settings or ExecutorSettings()
@@ -155,7 +157,9 @@ class ActionExecutor:
             max_wait_s=self.settings.max_wait_s,
         )
         self._backend: InputBackend = backend or live_desktop_backend(
-            paste_timeout_s=self.settings.paste_timeout_s, allow_xwayland=allow_xwayland
+            paste_timeout_s=self.settings.paste_timeout_s,
+            allow_xwayland=allow_xwayland,
+            wayland_route=wayland_route,
         )
         self._stop = StopSignal()
         self._hotkey: StopHotkey | None = None

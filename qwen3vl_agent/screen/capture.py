@@ -34,7 +34,12 @@ from qwen3vl_agent.config import PrivacySettings, Settings
 from qwen3vl_agent.errors import CaptureError
 from qwen3vl_agent.screen.geometry import CaptureGeometry, MonitorGeometry, Rect
 from qwen3vl_agent.screen.masks import WindowFinder, apply_masks, privacy_rects
-from qwen3vl_agent.screen.session import current_session, live_desktop_route, require_x11_live_desktop
+from qwen3vl_agent.screen.session import (
+    WaylandRoute,
+    current_session,
+    live_desktop_route,
+    require_x11_live_desktop,
+)
 from qwen3vl_agent.screen.wayland_capture import WaylandGrabber
 from qwen3vl_agent.screen.windows import find_windows
 
@@ -148,6 +153,7 @@ class ScreenCapturer:
         window_finder: WindowFinder = find_windows,
         display: str | None = None,
         allow_xwayland: bool = False,
+        wayland_route: WaylandRoute = "auto",
     ) -> None:
         """
         privacy: masked rectangles and window titles (settings.privacy).
@@ -157,6 +163,7 @@ class ScreenCapturer:
             to hide the app's own windows); the caller makes it safe for that thread.
         display: an X display to capture (":N", an agent workspace) instead of $DISPLAY.
         allow_xwayland: capture XWayland's root on a Wayland session (settings.screen.allow_xwayland).
+        wayland_route: on a Wayland session, Mutter's API or the portal (settings.screen.wayland_route).
         """
         self.privacy = privacy
         self.input_scale = input_scale
@@ -165,6 +172,7 @@ class ScreenCapturer:
         self.window_finder = window_finder
         self.display = display
         self.allow_xwayland = allow_xwayland
+        self.wayland_route = wayland_route
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screen-capture")
         self._local = threading.local()
         self._closed = False
@@ -192,6 +200,7 @@ class ScreenCapturer:
             exclude_rects=exclude,
             around_grab=around_grab if settings.privacy.exclude_own_windows else None,
             allow_xwayland=settings.screen.allow_xwayland,
+            wayland_route=settings.screen.wayland_route,
         )
 
     # -------------------------------------------------------------- public API
@@ -261,10 +270,14 @@ class ScreenCapturer:
             return None
         grabber: WaylandGrabber | None = getattr(self._local, "wayland", None)
         if grabber is None:
-            live_desktop_route(
-                "capture the screen", allow_xwayland=self.allow_xwayland, need_input=False, session=session
+            route = live_desktop_route(
+                "capture the screen",
+                allow_xwayland=self.allow_xwayland,
+                need_input=False,
+                session=session,
+                wayland_route=self.wayland_route,
             )
-            grabber = self._local.wayland = WaylandGrabber()
+            grabber = self._local.wayland = WaylandGrabber("portal" if route == "portal" else "mutter")
         return grabber
 
     def _drop_mss(self) -> None:

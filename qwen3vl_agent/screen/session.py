@@ -3,8 +3,9 @@
 The one place that reads DISPLAY / WAYLAND_DISPLAY / XDG_SESSION_TYPE to decide that. It matters
 because on a Wayland session XWayland's root window holds only X11 clients' pixels (native
 Wayland windows are black there) and XTest events reach only X11 clients: capturing or acting on
-the live desktop through X11 there would leave the agent blind without saying so. On GNOME the
-compositor's own screen-cast / remote-desktop API is used instead (`live_desktop_route`). Agent
+the live desktop through X11 there would leave the agent blind without saying so. The
+compositor's screen-cast / remote-desktop API is used instead (`live_desktop_route`): GNOME's
+own, or xdg-desktop-portal's (KDE Plasma, wlroots desktops). Agent
 workspaces are their own X servers and work on any session.
 """
 
@@ -144,7 +145,7 @@ def current_session() -> DesktopSession:
 
 class WaylandSessionError(UserFacingError):
     """The live desktop is a Wayland session that cannot be captured or driven here: X11 would be
-    blind there, and the compositor's screen-cast / remote-desktop API is missing."""
+    blind there, and neither the portal's nor GNOME's screen-cast / remote-desktop API is usable."""
 
     def __init__(self, session: DesktopSession, action: str, problem: str | None = None) -> None:
         self.session = session
@@ -163,9 +164,11 @@ class WaylandSessionError(UserFacingError):
         super().__init__(
             f"Cannot {action} on this {session.describe()} session: through X11 the agent would see "
             "native Wayland windows as black and its input would reach only X11 apps, and Wayland "
-            f"capture and input are not available here{why}. They need GNOME's remote-desktop API "
-            "(org.gnome.Mutter.ScreenCast / RemoteDesktop, what xdg-desktop-portal-gnome uses) with "
-            "PipeWire and GStreamer's pipewiresrc (Debian/Ubuntu: gstreamer1.0-pipewire)",
+            f"capture and input are not available here{why}. They need xdg-desktop-portal's ScreenCast "
+            "and RemoteDesktop portals (KDE Plasma: xdg-desktop-portal-kde; wlroots: "
+            "xdg-desktop-portal-wlr) or GNOME's own API (org.gnome.Mutter.ScreenCast / "
+            "RemoteDesktop), with PipeWire and GStreamer's pipewiresrc (Debian/Ubuntu: "
+            "gstreamer1.0-pipewire)",
             hint,
         )
 
@@ -180,7 +183,8 @@ def require_x11_live_desktop(
         raise WaylandSessionError(session, action)
 
 
-LiveRoute = Literal["x11", "wayland"]
+LiveRoute = Literal["x11", "mutter", "portal"]
+WaylandRoute = Literal["auto", "mutter", "portal"]
 
 
 def live_desktop_route(
@@ -189,21 +193,24 @@ def live_desktop_route(
     allow_xwayland: bool,
     need_input: bool,
     session: DesktopSession | None = None,
-    probe: Callable[[bool], str | None] | None = None,
+    wayland_route: WaylandRoute = "auto",
+    probe: Callable[[WaylandRoute, bool], tuple[LiveRoute | None, str | None]] | None = None,
 ) -> LiveRoute:
-    """How to reach the live desktop: "x11" (an X11 session, or XWayland by the override) or
-    "wayland" (the compositor's screen-cast / remote-desktop API, when it is there). Raises
-    `WaylandSessionError` saying what is missing when neither works. `probe(need_input)` says
-    what is missing (default: ask the session bus)."""
+    """How to reach the live desktop: "x11" (an X11 session, or XWayland by the override),
+    "mutter" (GNOME's screen-cast / remote-desktop API) or "portal" (xdg-desktop-portal), the
+    Wayland one as `wayland_route` (screen.wayland_route) asks, "auto": Mutter's where it is there,
+    else the portal. Raises `WaylandSessionError` saying what is missing when none works.
+    `probe(wayland_route, need_input)` answers (route, problem) (default: ask the session bus)."""
     session = session or current_session()
     if not session.is_wayland or (session.kind == "wayland+xwayland" and allow_xwayland):
         return "x11"
+    route: LiveRoute | None
     if probe is None:
-        from qwen3vl_agent.wayland.probe import wayland_support_problem
+        from qwen3vl_agent.wayland.probe import pick_route
 
-        problem = wayland_support_problem(need_input=need_input)
+        route, problem = pick_route(wayland_route, need_input=need_input)
     else:
-        problem = probe(need_input)
-    if problem is None:
-        return "wayland"
+        route, problem = probe(wayland_route, need_input)
+    if route is not None:
+        return route
     raise WaylandSessionError(session, action, problem)

@@ -1,9 +1,10 @@
 """Capture on a Wayland desktop: monitors and pixels from the compositor's screen-cast streams.
 
 Used by `ScreenCapturer` in its capture thread when the live desktop is a Wayland session
-(see `session.py`). One `MutterSession` (screen cast only, no input) is kept open with a stream
-per monitor; each grab reads the next frame of the streams it needs (`wayland/frames.py`) and
-composes them. It is opened again when the monitor layout changes.
+(see `session.py`). One session of the route in use (`wayland/probe.py`: Mutter's screen cast or
+the ScreenCast portal; screen cast only, no input) is kept open with a stream per monitor; each
+grab reads the next frame of the streams it needs (`wayland/frames.py`) and composes them. It is
+opened again when the monitor layout changes.
 
 Geometry: capture pixels are the streams' pixels. With one scale on every monitor (the usual
 case) a monitor's capture rectangle is its stream, exactly; the desktop is laid out at
@@ -15,6 +16,7 @@ input backend moves the pointer in.
 from __future__ import annotations
 
 import contextlib
+import os
 
 from PIL import Image
 
@@ -22,7 +24,8 @@ from qwen3vl_agent.errors import CaptureError
 from qwen3vl_agent.screen.geometry import CaptureGeometry, MonitorGeometry, Rect
 from qwen3vl_agent.wayland.bus import WaylandDesktopError
 from qwen3vl_agent.wayland.frames import grab_frame
-from qwen3vl_agent.wayland.mutter import MutterSession, Stream
+from qwen3vl_agent.wayland.probe import open_session
+from qwen3vl_agent.wayland.remote import RemoteSession, Route, Stream
 
 
 def _capture_error(exc: WaylandDesktopError) -> CaptureError:
@@ -32,11 +35,12 @@ def _capture_error(exc: WaylandDesktopError) -> CaptureError:
 class WaylandGrabber:
     """The capture thread's view of a Wayland desktop. Not thread-safe: one thread only."""
 
-    def __init__(self) -> None:
-        self._session: MutterSession | None = None
+    def __init__(self, route: Route = "mutter") -> None:
+        self.route = route
+        self._session: RemoteSession | None = None
         self._layout: list[tuple[MonitorGeometry, Stream]] = []
 
-    def _open(self) -> MutterSession:
+    def _open(self) -> RemoteSession:
         if self._session is not None:
             try:
                 if not self._session.layout_changed():
@@ -45,7 +49,7 @@ class WaylandGrabber:
                 pass  # the compositor or the bus went away: open again (or say why not)
             self.close()
         try:
-            self._session = MutterSession(remote_desktop=False)
+            self._session = open_session(self.route, remote_desktop=False)
         except WaylandDesktopError as exc:
             raise _capture_error(exc) from exc
         return self._session
@@ -82,7 +86,7 @@ class WaylandGrabber:
             if inter is None:
                 continue
             try:
-                frame = grab_frame(stream.node_id)
+                frame = self._frame(stream)
             except WaylandDesktopError as exc:
                 self.close()
                 raise _capture_error(exc) from exc
@@ -102,6 +106,14 @@ class WaylandGrabber:
         if canvas is None:
             raise CaptureError(f"The {geometry.label or 'area'} {area} is on no monitor of this desktop.")
         return canvas
+
+    def _frame(self, stream: Stream) -> Image.Image:
+        fd = self._session.pipewire_remote() if self._session is not None else None
+        try:
+            return grab_frame(stream.node_id, pipewire_fd=fd)
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     def close(self) -> None:
         session, self._session = self._session, None

@@ -152,12 +152,15 @@ class AppStatusBar(QStatusBar):
         if session.is_wayland and session.compositor == "GNOME":
             self.session.setToolTip(
                 "Screen capture and agent runs on this Wayland desktop go through GNOME's remote-desktop "
-                "API (Mutter's screen cast and PipeWire); agent workspaces work too"
+                "API (Mutter's screen cast and PipeWire; or xdg-desktop-portal with "
+                "screen.wayland_route = portal); agent workspaces work too"
             )
         elif session.is_wayland:
             self.session.setToolTip(
-                "Screen capture and agent runs on this Wayland desktop are not supported yet "
-                "(GNOME only so far); agent workspaces work"
+                "Screen capture and agent runs on this Wayland desktop go through xdg-desktop-portal: "
+                "the desktop asks you to share the screen (once, remembered) and to allow remote "
+                "control (when a run starts; remembered where the portal can). Only ASCII text can "
+                "be typed there; agent workspaces work too"
             )
         else:
             self.session.setToolTip("The desktop session the app captures and drives")

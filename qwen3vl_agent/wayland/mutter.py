@@ -3,49 +3,48 @@
 `MutterSession` opens a `org.gnome.Mutter.ScreenCast` session with one PipeWire stream per
 monitor (`RecordMonitor`), optionally linked to a `org.gnome.Mutter.RemoteDesktop` session for
 input. These are what xdg-desktop-portal-gnome drives underneath after the user consented; an
-app may call them directly on a GNOME session (no dialog; the portal in `portal.py` is the way
-that asks the user). Coordinates:
-
-  * points: the compositor's global logical coordinates (what `monitors()` reports);
-  * stream pixels: a monitor stream's own pixel grid (its `size` parameter); pointer motion is
-    sent in them (`NotifyPointerMotionAbsolute(stream, x, y)`), so the map is exact at any scale.
+app may call them directly on a GNOME session (no dialog; the portal route in
+`portal_session.py` is the one that asks the user). Coordinates as in `remote.py`: pointer
+motion is sent in a stream's pixels (`NotifyPointerMotionAbsolute(stream, x, y)`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import Any
 
 from qwen3vl_agent.wayland.bus import INSTALL_HINT, Bus, WaylandDesktopError
+from qwen3vl_agent.wayland.remote import (
+    AXIS_HORIZONTAL,
+    AXIS_VERTICAL,
+    BTN_LEFT,
+    BTN_MIDDLE,
+    BTN_RIGHT,
+    SHIFT_L,
+    TEXT_MIME_TYPES,
+    RemoteSession,
+    Route,
+    Stream,
+    WaylandMonitor,
+)
+
+__all__ = [
+    "AXIS_HORIZONTAL",
+    "AXIS_VERTICAL",
+    "BTN_LEFT",
+    "BTN_MIDDLE",
+    "BTN_RIGHT",
+    "MutterSession",
+    "Stream",
+    "WaylandMonitor",
+    "read_monitors",
+]
 
 SC = "org.gnome.Mutter.ScreenCast"
 RD = "org.gnome.Mutter.RemoteDesktop"
 DC = "org.gnome.Mutter.DisplayConfig"
 _LAYOUT_PHYSICAL = 2
 _SWAPPING_TRANSFORMS = {1, 3, 5, 7}  # 90/270 degrees, flipped or not
-
-# linux/input-event-codes.h
-BTN_LEFT, BTN_RIGHT, BTN_MIDDLE = 0x110, 0x111, 0x112
-AXIS_VERTICAL, AXIS_HORIZONTAL = 0, 1
-_SHIFT_L = 0xFFE1
-TEXT_MIME_TYPES = ("text/plain;charset=utf-8", "UTF8_STRING", "text/plain", "STRING", "TEXT")
-
-
-@dataclass(frozen=True)
-class WaylandMonitor:
-    """One logical monitor: where it is in points, its scale and its connector ("DP-1")."""
-
-    connector: str
-    left: int
-    top: int
-    width: int  # points
-    height: int
-    scale: float  # pixels per point of its framebuffer and stream (2.0, 1.25, ...; 1 in physical layout)
-    primary: bool = False
-
-    def contains(self, x: float, y: float) -> bool:
-        return self.left <= x < self.left + self.width and self.top <= y < self.top + self.height
 
 
 def read_monitors(bus: Bus) -> tuple[int, list[WaylandMonitor]]:
@@ -77,27 +76,13 @@ def read_monitors(bus: Bus) -> tuple[int, list[WaylandMonitor]]:
     return int(serial), found
 
 
-@dataclass
-class Stream:
-    """One monitor's screen-cast stream: its D-Bus path, PipeWire node and pixel size."""
-
-    monitor: WaylandMonitor
-    path: str
-    node_id: int
-    width: int  # stream pixels
-    height: int
-
-    def to_stream(self, x: float, y: float) -> tuple[float, float]:
-        """A point (global logical coordinates) in this stream's pixels."""
-        m = self.monitor
-        return ((x - m.left) * self.width / m.width, (y - m.top) * self.height / m.height)
-
-
-class MutterSession:
+class MutterSession(RemoteSession):
     """A screen-cast session with one stream per monitor; with `remote_desktop`, input too.
 
     Owns its own `Bus` (Mutter ends the session when the connection closes). One thread only.
     """
+
+    route: Route = "mutter"
 
     def __init__(self, *, remote_desktop: bool, cursor: bool = False, bus: Bus | None = None) -> None:
         self.bus = bus or Bus()
@@ -156,7 +141,7 @@ class MutterSession:
             # while it is being set up are lost (measured: the first two letters of a text):
             # press and release Shift once now, before any key that matters.
             for pressed in (True, False):
-                self.bus.call(RD, self._rd, RD + ".Session", "NotifyKeyboardKeysym", "ub", _SHIFT_L, pressed)
+                self.bus.call(RD, self._rd, RD + ".Session", "NotifyKeyboardKeysym", "ub", SHIFT_L, pressed)
         for monitor, path in paths:
             # Measured on Mutter 43 at scale 1.25: the stream's "size" parameter says 1280x800 (the
             # points) while its frames are 1600x1000, and pointer motion is divided by the scale:
@@ -164,17 +149,10 @@ class MutterSession:
             width, height = round(monitor.width * monitor.scale), round(monitor.height * monitor.scale)
             self.streams.append(Stream(monitor, path, nodes[path], width, height))
 
-    @property
-    def monitors(self) -> list[WaylandMonitor]:
-        return [s.monitor for s in self.streams]
-
     def layout_changed(self) -> bool:
         """Whether monitors came, went or moved since the session opened (streams are stale then)."""
         serial, monitors = read_monitors(self.bus)
         return serial != self.serial or monitors != self.monitors
-
-    def stream_at(self, x: float, y: float) -> Stream | None:
-        return next((s for s in self.streams if s.monitor.contains(x, y)), None)
 
     # -- input (remote_desktop=True) ------------------------------------------------------------
     def _notify(self, method: str, signature: str, *args: Any) -> None:
@@ -182,13 +160,8 @@ class MutterSession:
             raise WaylandDesktopError("This screen-cast session was opened without input")
         self.bus.call(RD, self._rd, RD + ".Session", method, signature, *args)
 
-    def move(self, x: float, y: float) -> None:
-        """Move the pointer to a point (global logical coordinates) on some monitor."""
-        stream = self.stream_at(x, y)
-        if stream is None:
-            raise WaylandDesktopError(f"The point ({x:g}, {y:g}) is on no monitor of this desktop")
-        sx, sy = stream.to_stream(x, y)
-        self._notify("NotifyPointerMotionAbsolute", "sdd", stream.path, float(sx), float(sy))
+    def _motion(self, stream: Stream, x: float, y: float) -> None:
+        self._notify("NotifyPointerMotionAbsolute", "sdd", stream.path, x, y)
 
     def button(self, code: int, pressed: bool) -> None:
         self._notify("NotifyPointerButton", "ib", code, pressed)

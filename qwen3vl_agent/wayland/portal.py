@@ -1,5 +1,6 @@
-"""The xdg-desktop-portal ScreenCast handshake: CreateSession -> SelectSources -> Start, with the
-restore token kept so that a later run does not ask the user again.
+"""The xdg-desktop-portal ScreenCast and RemoteDesktop handshakes: CreateSession ->
+(SelectDevices ->) SelectSources -> Start, with the restore token kept so that a later run does
+not ask the user again.
 
 Every portal call returns a Request object whose `Response(u code, a{sv} results)` signal
 carries the answer (code 0: granted, 1: the user cancelled, 2: failed). `Start` shows the
@@ -8,9 +9,15 @@ answer comes with a `restore_token`, saved in the app's data folder and sent wit
 `SelectSources`, where the portal then skips the dialog. The granted streams are PipeWire nodes
 reachable through `OpenPipeWireRemote` (a file descriptor for `frames.grab_frame`).
 
-On GNOME the app drives Mutter's own API (`mutter.py`) for capture and input, which is what the
-portal backend uses underneath and needs no dialog; this client is the consent-asking route
-(and the one other desktops offer).
+RemoteDesktop: SelectDevices (keyboard, pointer) and ScreenCast.SelectSources on the SAME
+session, then RemoteDesktop.Start: one dialog grants input and the monitors' streams. A
+remote-desktop session can keep its consent only from version 2 of the interface
+(xdg-desktop-portal 1.17+; `persist_mode` of SelectDevices); before that (Debian 12: 1.16,
+version 1) the portal refuses persistence for it and every new session asks again.
+
+On GNOME the app drives Mutter's own API (`mutter.py`) by default, which is what the portal
+backend uses underneath and needs no dialog; `portal_session.py` builds the app's portal route
+(KDE Plasma, wlroots desktops, or any desktop by the setting) on this client.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from qwen3vl_agent.paths import app_paths
 from qwen3vl_agent.wayland.bus import Bus, WaylandDesktopError
@@ -28,25 +35,30 @@ from qwen3vl_agent.wayland.bus import Bus, WaylandDesktopError
 PORTAL = "org.freedesktop.portal.Desktop"
 PORTAL_PATH = "/org/freedesktop/portal/desktop"
 SCREENCAST = "org.freedesktop.portal.ScreenCast"
+REMOTE_DESKTOP = "org.freedesktop.portal.RemoteDesktop"
 REQUEST = "org.freedesktop.portal.Request"
 SOURCE_MONITOR = 1
+DEVICE_KEYBOARD, DEVICE_POINTER = 1, 2
 PERSIST_UNTIL_REVOKED = 2
 _tokens = itertools.count(1)
 
 
-def token_file() -> Path:
-    return app_paths().data_dir / "wayland-screencast-restore-token"
+TokenKind = Literal["screencast", "remotedesktop"]
 
 
-def load_restore_token() -> str | None:
+def token_file(kind: TokenKind = "screencast") -> Path:
+    return app_paths().data_dir / f"wayland-{kind}-restore-token"
+
+
+def load_restore_token(kind: TokenKind = "screencast") -> str | None:
     try:
-        return token_file().read_text(encoding="utf-8").strip() or None
+        return token_file(kind).read_text(encoding="utf-8").strip() or None
     except OSError:
         return None
 
 
-def save_restore_token(token: str) -> None:
-    path = token_file()
+def save_restore_token(token: str, kind: TokenKind = "screencast") -> None:
+    path = token_file(kind)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -64,32 +76,63 @@ class PortalResponseError(WaylandDesktopError):
     """The portal answered a request with a refusal (the user cancelled, or it failed)."""
 
 
+PORTAL_HINT = (
+    "install xdg-desktop-portal and the desktop's backend (xdg-desktop-portal-kde, -wlr, -gnome), "
+    "with PipeWire"
+)
+
+
+def portal_version(bus: Bus, interface: str) -> int:
+    """The version of a portal interface; `WaylandDesktopError` when the portal or it is missing."""
+    if not bus.has_name(PORTAL):
+        raise WaylandDesktopError("xdg-desktop-portal is not running in this session", PORTAL_HINT)
+    try:
+        return int(bus.get_property(PORTAL, PORTAL_PATH, interface, "version"))
+    except WaylandDesktopError as exc:
+        raise WaylandDesktopError(
+            f"xdg-desktop-portal offers no {interface.rsplit('.', 1)[-1]} here ({exc.message})", PORTAL_HINT
+        ) from exc
+
+
 class ScreenCastPortal:
     """One portal screen-cast session on its own bus connection (one thread)."""
 
+    interface = SCREENCAST
+    what = "screen-cast"
+
     def __init__(self, bus: Bus | None = None) -> None:
         self.bus = bus or Bus()
-        if not self.bus.has_name(PORTAL):
-            raise WaylandDesktopError(
-                "xdg-desktop-portal is not running in this session",
-                "install xdg-desktop-portal and the desktop's backend (-gnome, -kde, -wlr)",
-            )
-        self.version = int(self.bus.get_property(PORTAL, PORTAL_PATH, SCREENCAST, "version"))
+        try:
+            self.version = portal_version(self.bus, self.interface)
+            self.screencast_version = portal_version(self.bus, SCREENCAST)
+        except WaylandDesktopError:
+            self.bus.close()
+            raise
         self.session: str | None = None
+        self.granted: dict[str, Any] = {}  # Start's results
 
     def _request_path(self, token: str) -> str:
         sender = self.bus.unique_name.lstrip(":").replace(".", "_")
         return f"/org/freedesktop/portal/desktop/request/{sender}/{token}"
 
     def request(
-        self, method: str, signature: str, *args: Any, options: dict[str, Any], timeout_s: float = 30
+        self,
+        method: str,
+        signature: str,
+        *args: Any,
+        options: dict[str, Any],
+        timeout_s: float = 30,
+        interface: str | None = None,
     ) -> dict[str, Any]:
-        """Call a portal method and wait for its Response; returns the results (code 0)."""
+        """Call a portal method (of `interface`, default this session's) and wait for its
+        Response; returns the results (code 0)."""
         token = f"qwen3vl{os.getpid()}_{next(_tokens)}"
         options = {**options, "handle_token": ("s", token)}
         path = self._request_path(token)
         with self.bus.signals(REQUEST, "Response", path) as responses:
-            self.bus.call(PORTAL, PORTAL_PATH, SCREENCAST, method, signature + "a{sv}", *args, options)
+            self.bus.call(
+                PORTAL, PORTAL_PATH, interface or self.interface, method, signature + "a{sv}", *args, options
+            )
             try:
                 _path, (code, results) = self.bus.wait(
                     responses, f"the portal's answer to {method}", timeout_s
@@ -99,7 +142,7 @@ class ScreenCastPortal:
                 raise
         if code != 0:
             what = "the user cancelled" if code == 1 else "it failed"
-            raise PortalResponseError(f"The screen-cast portal refused {method}: {what}")
+            raise PortalResponseError(f"The {self.what} portal refused {method}: {what}")
         return {key: value[1] for key, value in results.items()}
 
     def create_session(self) -> str:
@@ -109,16 +152,18 @@ class ScreenCastPortal:
         return self.session
 
     def select_monitors(self, restore_token: str | None, *, multiple: bool = True) -> None:
+        """Every monitor (ScreenCast.SelectSources); the restore token on a screen-cast session."""
         options: dict[str, Any] = {"types": ("u", SOURCE_MONITOR), "multiple": ("b", multiple)}
-        if self.version >= 4:
+        if self.interface == SCREENCAST and self.version >= 4:  # remote desktop: SelectDevices
             options["persist_mode"] = ("u", PERSIST_UNTIL_REVOKED)
             if restore_token:
                 options["restore_token"] = ("s", restore_token)
-        self.request("SelectSources", "o", self._session(), options=options)
+        self.request("SelectSources", "o", self._session(), options=options, interface=SCREENCAST)
 
     def start(self, timeout_s: float = 120) -> tuple[list[PortalStream], str | None]:
         """Start (the consent dialog, unless a restore token skips it): streams and a new token."""
         results = self.request("Start", "os", self._session(), "", options={}, timeout_s=timeout_s)
+        self.granted = results
         streams = [
             PortalStream(
                 int(node),
@@ -138,7 +183,7 @@ class ScreenCastPortal:
 
     def _session(self) -> str:
         if self.session is None:
-            raise WaylandDesktopError("The screen-cast portal session was not created")
+            raise WaylandDesktopError(f"The {self.what} portal session was not created")
         return self.session
 
     def close(self) -> None:
@@ -147,3 +192,25 @@ class ScreenCastPortal:
                 self.bus.call(PORTAL, self.session, "org.freedesktop.portal.Session", "Close", timeout_s=2)
             self.session = None
         self.bus.close()
+
+
+class RemoteDesktopPortal(ScreenCastPortal):
+    """One portal remote-desktop session (input, and the monitors' streams) on its own bus."""
+
+    interface = REMOTE_DESKTOP
+    what = "remote-desktop"
+
+    def select_devices(self, restore_token: str | None) -> None:
+        """Keyboard and pointer; the consent kept (version 2+) or not (version 1: asked again)."""
+        options: dict[str, Any] = {"types": ("u", DEVICE_KEYBOARD | DEVICE_POINTER)}
+        if self.version >= 2:
+            options["persist_mode"] = ("u", PERSIST_UNTIL_REVOKED)
+            if restore_token:
+                options["restore_token"] = ("s", restore_token)
+        self.request("SelectDevices", "o", self._session(), options=options)
+
+    def notify(self, method: str, signature: str, *args: Any) -> None:
+        """An input event (NotifyPointerButton, NotifyKeyboardKeysym ...) on the started session."""
+        self.bus.call(
+            PORTAL, PORTAL_PATH, REMOTE_DESKTOP, method, "oa{sv}" + signature, self._session(), {}, *args
+        )

@@ -1,4 +1,5 @@
-"""The status bar names the desktop session detected at start (issue 18, part 1)."""
+"""The status bar names the desktop session detected at start and says which Wayland route
+serves it (issue 18)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def test_status_bar_shows_the_session(qapp: Any, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("XDG_CURRENT_DESKTOP", "KDE")
     bar = AppStatusBar()
     assert bar.session.text() == "Wayland + XWayland (KDE Plasma)"
-    assert "not supported yet" in bar.session.toolTip() and "workspaces" in bar.session.toolTip()
+    assert "xdg-desktop-portal" in bar.session.toolTip() and "workspaces" in bar.session.toolTip()
 
     monkeypatch.setenv("XDG_CURRENT_DESKTOP", "GNOME")
     bar = AppStatusBar()

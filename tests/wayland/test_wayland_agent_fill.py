@@ -15,7 +15,7 @@ import pytest
 
 from qwen3vl_agent.agents.form_fill import BatchOptions, run_batch
 from qwen3vl_agent.agents.wiring import open_store
-from qwen3vl_agent.executor.mutter_backend import MutterBackend
+from qwen3vl_agent.executor.wayland_backend import MutterBackend
 from tests.agents.test_agent_fill_e2e import ROWS, expected, settings_for, write_csv
 from tests.support.agent_runs import agent_session
 from tests.support.form_app_fixture import FormApp

@@ -15,7 +15,7 @@ from qwen3vl_agent.agents.form_fill import BatchOptions, run_batch
 from qwen3vl_agent.agents.wiring import open_store
 from qwen3vl_agent.config import ExecutorSettings, SafetySettings
 from qwen3vl_agent.executor import ActionExecutor
-from qwen3vl_agent.executor.mutter_backend import MutterBackend
+from qwen3vl_agent.executor.wayland_backend import MutterBackend
 from qwen3vl_agent.screen.capture import CaptureTarget, ScreenCapturer
 from qwen3vl_agent.screen.geometry import Rect
 from tests.agents.test_agent_fill_e2e import ROWS, expected, settings_for, write_csv

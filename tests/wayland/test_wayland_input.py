@@ -15,8 +15,8 @@ import pytest
 from qwen3vl_agent.actions.model import Action, ActionType, ResolvedAction
 from qwen3vl_agent.config import ExecutorSettings, SafetySettings
 from qwen3vl_agent.executor import ActionExecutor, ExecutionStopped
-from qwen3vl_agent.executor.mutter_backend import MutterBackend, char_keysym
 from qwen3vl_agent.executor.plan import KeyDown
+from qwen3vl_agent.executor.wayland_backend import MutterBackend, char_keysym
 from qwen3vl_agent.screen.capture import CaptureTarget, ScreenCapturer
 from qwen3vl_agent.screen.coordinates import point_to_model, resolve_action
 from qwen3vl_agent.screen.geometry import CaptureGeometry

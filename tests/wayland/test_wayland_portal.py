@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from qwen3vl_agent.executor.mutter_backend import MutterBackend
 from qwen3vl_agent.executor.plan import ButtonDown, ButtonUp, MoveTo
+from qwen3vl_agent.executor.wayland_backend import MutterBackend
 from qwen3vl_agent.screen.capture import ScreenCapturer
 from qwen3vl_agent.wayland.frames import grab_frame
 from qwen3vl_agent.wayland.portal import ScreenCastPortal, load_restore_token, save_restore_token

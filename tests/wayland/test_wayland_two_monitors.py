@@ -12,7 +12,7 @@ import pytest
 from qwen3vl_agent.actions.model import Action, ActionType, ResolvedAction
 from qwen3vl_agent.config import ExecutorSettings, SafetySettings
 from qwen3vl_agent.executor import ActionExecutor, MonitorGoneError
-from qwen3vl_agent.executor.mutter_backend import MutterBackend
+from qwen3vl_agent.executor.wayland_backend import MutterBackend
 from qwen3vl_agent.screen.capture import CaptureTarget, ScreenCapturer
 from qwen3vl_agent.screen.geometry import Rect
 from tests.support.wayland_session import (

@@ -1,19 +1,24 @@
-"""The executor's hands on a GNOME Wayland desktop: Mutter's remote-desktop session.
+"""The executor's hands on a Wayland desktop: a remote-desktop session of either route.
 
-`org.gnome.Mutter.RemoteDesktop` (what xdg-desktop-portal-gnome's RemoteDesktop portal drives
-underneath) takes pointer motion in a monitor stream's pixels, buttons as evdev codes, wheel
-steps and keys as X keysyms; the compositor picks keycodes and the shift level itself. It
-implements the same `InputBackend` protocol as `PyAutoGUIBackend` and `XTestBackend`: the
-executor's guarantees (stop between primitives, held keys and buttons released, the safety
-mode, monitor checks) hold unchanged.
+`MutterBackend`: GNOME's own `org.gnome.Mutter.RemoteDesktop` (what xdg-desktop-portal-gnome
+drives underneath; no dialog). `PortalBackend`: xdg-desktop-portal's RemoteDesktop portal (KDE
+Plasma, wlroots desktops, GNOME by the setting; the desktop asks the user once per session, see
+`wayland/portal_session.py`). Both take pointer motion in a monitor stream's pixels, buttons as
+evdev codes, wheel steps and keys as X keysyms; the compositor picks keycodes and the shift
+level itself. One class plays primitives for both (`WaylandBackend`, over the
+`wayland.remote.RemoteSession` they share) and implements the same `InputBackend` protocol as
+`PyAutoGUIBackend` and `XTestBackend`: the executor's guarantees (stop between primitives, held
+keys and buttons released, the safety mode, monitor checks) hold unchanged.
 
 Text: ASCII is typed as keysyms. Other text (the planner's `PasteText`) goes through the
-session's own clipboard: the backend offers it (`SetSelection`), presses ctrl+v and serves the
-application's request (`SelectionTransfer` -> `SelectionWrite`), then withdraws the offer, so
-the typed text (a password, say) does not stay pasteable. Measured on Mutter 43: keysyms of
-characters that are not on the keyboard map (ü, 東, or 0x01000000 + code point) are dropped
-silently, so they are never typed that way. What the user had on the clipboard is not kept
-(Wayland gives it to the focused app only); it is empty after such a paste.
+session's own clipboard where the route has one (Mutter's): the backend offers it
+(`SetSelection`), presses ctrl+v and serves the application's request (`SelectionTransfer` ->
+`SelectionWrite`), then withdraws the offer, so the typed text (a password, say) does not stay
+pasteable. Measured on Mutter 43: keysyms of characters that are not on the keyboard map (ü, 東,
+or 0x01000000 + code point) are dropped silently, so they are never typed that way; where the
+route has no clipboard (the portal here) such text is refused before anything is pressed. What
+the user had on the clipboard is not kept (Wayland gives it to the focused app only); it is
+empty after such a paste.
 
 What Wayland does not allow: reading the user's pointer. There is no fail-safe corner here;
 `executor.stop()` and the stop hotkey stop a run (see docs/desktop-app.md).
@@ -45,13 +50,15 @@ from qwen3vl_agent.executor.plan import (
 )
 from qwen3vl_agent.executor.xtest_backend import KEYSYM_NAMES
 from qwen3vl_agent.wayland.bus import WaylandDesktopError
-from qwen3vl_agent.wayland.mutter import (
+from qwen3vl_agent.wayland.probe import open_session
+from qwen3vl_agent.wayland.remote import (
     AXIS_HORIZONTAL,
     AXIS_VERTICAL,
     BTN_LEFT,
     BTN_MIDDLE,
     BTN_RIGHT,
-    MutterSession,
+    RemoteSession,
+    Route,
 )
 
 Rect = tuple[int, int, int, int]
@@ -89,7 +96,7 @@ def key_keysym(key: str) -> int:
 class _SessionClipboard:
     """The `Clipboard` protocol over the remote-desktop session's clipboard (for `paste_text`)."""
 
-    def __init__(self, session: MutterSession) -> None:
+    def __init__(self, session: RemoteSession) -> None:
         self.session = session
 
     def save(self) -> SavedClipboard:
@@ -114,22 +121,24 @@ class _SessionClipboard:
         return None
 
 
-class MutterBackend:
-    """Plays primitives through a Mutter remote-desktop session (opened on first use, in the
+class WaylandBackend:
+    """Plays primitives through a remote-desktop session of `route` (opened on first use, in the
     executor's worker thread); remembers what it holds to release it."""
+
+    route: Route = "mutter"
 
     def __init__(self, paste_timeout_s: float = 2.0) -> None:
         self.paste_timeout_s = paste_timeout_s
-        self._session: MutterSession | None = None
+        self._session: RemoteSession | None = None
         self._pointer: tuple[int, int] | None = None
         self.held_keys: list[str] = []
         self.held_buttons: list[str] = []
 
     @property
-    def session(self) -> MutterSession:
+    def session(self) -> RemoteSession:
         if self._session is None:
             try:
-                self._session = MutterSession(remote_desktop=True)
+                self._session = open_session(self.route, remote_desktop=True)
             except WaylandDesktopError as exc:
                 raise DisplayUnavailableError(exc.message, exc.hint) from exc
         return self._session
@@ -176,6 +185,14 @@ class MutterBackend:
             elif isinstance(prim, WriteText):
                 for char in prim.text:
                     key_keysym(_TEXT_KEYS.get(char, char))
+        if plan.uses_clipboard:
+            problem = self.session.clipboard_problem()
+            if problem is not None:
+                raise ClipboardError(
+                    f"This text cannot be typed on this Wayland desktop: {problem}",
+                    'type ASCII text only here, use GNOME\'s route (screen.wayland_route = "mutter"), '
+                    "or an agent workspace",
+                )
 
     def perform(self, prim: Primitive) -> str | None:
         session = self.session
@@ -241,3 +258,15 @@ class MutterBackend:
         session, self._session = self._session, None
         if session is not None:
             session.close()
+
+
+class MutterBackend(WaylandBackend):
+    """GNOME's own remote-desktop API (no dialog)."""
+
+    route: Route = "mutter"
+
+
+class PortalBackend(WaylandBackend):
+    """xdg-desktop-portal's RemoteDesktop portal (the desktop asks the user)."""
+
+    route: Route = "portal"

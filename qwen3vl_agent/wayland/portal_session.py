@@ -1,0 +1,134 @@
+"""The portal route: a `RemoteSession` opened through xdg-desktop-portal (`portal.py`).
+
+Capture only: a ScreenCast portal session of every monitor, its consent kept with the restore
+token (`wayland-screencast-restore-token`): the dialog comes once, later runs start without it.
+With input: a RemoteDesktop portal session (keyboard and pointer, and the monitors selected on
+the same session): ONE dialog grants both. Its consent is kept only where the portal can keep it
+(RemoteDesktop version 2+, `wayland-remotedesktop-restore-token`); before that each new session
+(once per app run: the executor keeps it open) asks again.
+
+Geometry: the portal gives each monitor stream its position and size in the compositor's logical
+coordinates (points); the stream's pixel grid is read from one frame when the session opens.
+Pointer motion goes to `NotifyPointerMotionAbsolute(stream node, x, y)` in those pixels, as on
+GNOME's API (measured here on Mutter through the portal; KDE's and wlroots' portals at scales
+other than 1 are not tested). The portal tells no monitor layout changes (`layout_changed` is
+always False): reopen after changing monitors.
+
+Clipboard: text the keyboard cannot type (non-ASCII) would need the Clipboard portal, which the
+xdg-desktop-portal tested here (1.16, Debian 12) does not have: such text is refused before any
+key is pressed, saying so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from qwen3vl_agent.wayland.bus import Bus, WaylandDesktopError
+from qwen3vl_agent.wayland.frames import grab_frame
+from qwen3vl_agent.wayland.portal import (
+    DEVICE_KEYBOARD,
+    DEVICE_POINTER,
+    PortalStream,
+    RemoteDesktopPortal,
+    ScreenCastPortal,
+    TokenKind,
+    load_restore_token,
+    save_restore_token,
+)
+from qwen3vl_agent.wayland.remote import SHIFT_L, RemoteSession, Route, Stream, WaylandMonitor
+
+CONSENT_TIMEOUT_S = 120.0  # how long the desktop's dialog waits for the user
+
+
+class PortalSession(RemoteSession):
+    """A portal screen-cast (or, with `remote_desktop`, remote-desktop) session. One thread."""
+
+    route: Route = "portal"
+
+    def __init__(
+        self, *, remote_desktop: bool, consent_timeout_s: float = CONSENT_TIMEOUT_S, bus: Bus | None = None
+    ) -> None:
+        self.remote_desktop = remote_desktop
+        self.streams = []
+        self.portal: ScreenCastPortal = (RemoteDesktopPortal if remote_desktop else ScreenCastPortal)(bus)
+        try:
+            self._open(consent_timeout_s)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, consent_timeout_s: float) -> None:
+        kind: TokenKind = "remotedesktop" if self.remote_desktop else "screencast"
+        portal = self.portal
+        portal.create_session()
+        token = load_restore_token(kind)
+        if isinstance(portal, RemoteDesktopPortal):
+            portal.select_devices(token)
+        portal.select_monitors(token)
+        found, new_token = portal.start(timeout_s=consent_timeout_s)
+        if new_token:
+            save_restore_token(new_token, kind)
+        if not found:
+            raise WaylandDesktopError("The desktop shared no monitor", "choose a monitor in its dialog")
+        if self.remote_desktop:
+            devices = int(portal.granted.get("devices", 0))
+            wanted = DEVICE_KEYBOARD | DEVICE_POINTER
+            if devices & wanted != wanted:
+                raise WaylandDesktopError(
+                    "The desktop did not allow both keyboard and pointer control",
+                    "allow remote interaction in the desktop's dialog",
+                )
+        self.streams = [self._stream(i, s) for i, s in enumerate(found)]
+        self.streams.sort(key=lambda s: (not s.monitor.primary, s.monitor.left, s.monitor.top))
+        if self.remote_desktop:
+            # as on Mutter's own API (mutter.py): the compositor's virtual keyboard loses the
+            # first keys while it is set up, so Shift goes down and up once before any that matter
+            for pressed in (True, False):
+                self.keysym(SHIFT_L, pressed)
+
+    def _stream(self, index: int, found: PortalStream) -> Stream:
+        fd = self.pipewire_remote()
+        try:
+            frame = grab_frame(found.node_id, pipewire_fd=fd)
+        finally:
+            os.close(fd)
+        pixels = frame.size
+        left, top = found.position or (0, 0)
+        width, height = found.size or pixels  # points; without a size, one pixel per point
+        monitor = WaylandMonitor(
+            f"portal-{index + 1}", left, top, width, height, pixels[0] / width, (left, top) == (0, 0)
+        )
+        return Stream(monitor, "", found.node_id, *pixels)
+
+    def pipewire_remote(self) -> int:
+        return self.portal.open_pipewire_remote()
+
+    # -- input (remote_desktop=True) -------------------------------------------------------------
+    def _notify(self, method: str, signature: str, *args: object) -> None:
+        if not isinstance(self.portal, RemoteDesktopPortal):
+            raise WaylandDesktopError("This screen-cast session was opened without input")
+        self.portal.notify(method, signature, *args)
+
+    def _motion(self, stream: Stream, x: float, y: float) -> None:
+        self._notify("NotifyPointerMotionAbsolute", "udd", stream.node_id, x, y)
+
+    def button(self, code: int, pressed: bool) -> None:
+        self._notify("NotifyPointerButton", "iu", code, int(pressed))
+
+    def scroll(self, axis: int, steps: int) -> None:
+        self._notify("NotifyPointerAxisDiscrete", "ui", axis, steps)
+
+    def keysym(self, keysym: int, pressed: bool) -> None:
+        self._notify("NotifyKeyboardKeysym", "iu", keysym, int(pressed))
+
+    def clipboard_problem(self) -> str | None:
+        return (
+            "xdg-desktop-portal here has no Clipboard portal to paste it through, and a Wayland "
+            "desktop drops key presses of characters that are not on the keyboard layout"
+        )
+
+    def close(self) -> None:
+        self.streams = []
+        with contextlib.suppress(Exception):
+            self.portal.close()
