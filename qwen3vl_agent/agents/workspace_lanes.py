@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qwen3vl_agent.agents import events as ev
 from qwen3vl_agent.agents.data_rows import DataRow
@@ -31,6 +31,9 @@ from qwen3vl_agent.agents.wiring import AgentKit, Confirm, Target
 from qwen3vl_agent.config import Settings
 from qwen3vl_agent.storage.trajectories import TrajectoryStore
 from qwen3vl_agent.workspace import Workspace, WorkspaceSpec
+
+if TYPE_CHECKING:
+    from qwen3vl_agent.executor.stop import StopHotkey
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +146,7 @@ class WorkspacePool:
         self.read_back = read_back
         self.lanes: list[WorkspaceLane] = []
         self._workspaces: list[Workspace] = []
-        self._hotkey: Any = None
+        self._hotkey: StopHotkey | None = None
         self._stopped = threading.Event()
         self.hotkey_error: str | None = None
 
@@ -192,16 +195,11 @@ class WorkspacePool:
         """One stop hotkey on the user's desktop for every workspace (none without a desktop)."""
         if not self.settings.executor.stop_hotkey_enabled:
             return
-        from qwen3vl_agent.executor.stop import StopHotkey, StopHotkeyError
+        from qwen3vl_agent.executor.stop import start_stop_hotkey
 
-        hotkey = StopHotkey(self.settings.safety.stop_hotkey, self.stop)
-        try:
-            hotkey.start()
-        except StopHotkeyError as exc:
-            self.hotkey_error = str(exc)
-            log.warning("stop hotkey unavailable: %s", exc)
-            return
-        self._hotkey = hotkey
+        self._hotkey, self.hotkey_error = start_stop_hotkey(
+            self.settings.safety.stop_hotkey, self.stop, "the pool's stop() (Stop, Ctrl+C) still works"
+        )
 
     async def close(self) -> None:
         if self._hotkey is not None:

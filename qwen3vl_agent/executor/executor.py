@@ -59,7 +59,7 @@ from qwen3vl_agent.executor.safety import (
 )
 from qwen3vl_agent.executor.scope import RunScope
 from qwen3vl_agent.executor.secrets import Secrets
-from qwen3vl_agent.executor.stop import StopHotkey, StopHotkeyError, StopSignal
+from qwen3vl_agent.executor.stop import StopHotkey, StopSignal, start_stop_hotkey
 from qwen3vl_agent.executor.worker import OrderedWorker
 from qwen3vl_agent.screen.session import WaylandRoute
 
@@ -339,14 +339,11 @@ class ActionExecutor:
         nothing. The listener is the process's one for these keys (`executor.stop`)."""
         if self._hotkey is not None or self.hotkey_error is not None or not self.settings.stop_hotkey_enabled:
             return
-        hotkey = StopHotkey(self.safety.stop_hotkey, lambda: self.stop("hotkey", self.safety.stop_hotkey))
-        try:
-            hotkey.start()
-        except StopHotkeyError as exc:
-            self.hotkey_error = str(exc)
-            log.warning("%s; the fail-safe corner and stop() still work", exc)
-            return
-        self._hotkey = hotkey
+        self._hotkey, self.hotkey_error = start_stop_hotkey(
+            self.safety.stop_hotkey,
+            lambda: self.stop("hotkey", self.safety.stop_hotkey),
+            "the fail-safe corner and stop() still work",
+        )
 
     @property
     def hotkey_running(self) -> bool:

@@ -209,6 +209,20 @@ class StopHotkey:
         _uninstall(entry.listener)
 
 
+def start_stop_hotkey(
+    hotkey: str, on_press: Callable[[], None], still_stops: str
+) -> tuple[StopHotkey | None, str | None]:
+    """The hotkey listening, or (None, why not); a failure is logged with `still_stops`, what
+    stops a run without the hotkey."""
+    listener = StopHotkey(hotkey, on_press)
+    try:
+        listener.start()
+    except StopHotkeyError as exc:
+        log.warning("stop hotkey unavailable: %s; %s", exc, still_stops)
+        return None, str(exc)
+    return listener, None
+
+
 def _unblock_xorg_listener(listener: Any) -> None:
     """pynput's X11 listener disables its RECORD context without flushing, so its thread lingers
     until the next input event (and then dies noisily if the X server is gone by then). Sending

@@ -627,7 +627,12 @@ def test_a_stop_hotkey_without_a_usable_display_fails_clearly_instead_of_hanging
     whose `wait()` never returns (CI hung 300 s in the Wayland fill tests this way)."""
     import pynput.keyboard  # noqa: F401  (the X11 backend, picked while DISPLAY is Xvfb's)
 
-    from qwen3vl_agent.executor.stop import StopHotkey, StopHotkeyError, hotkey_listener_count
+    from qwen3vl_agent.executor.stop import (
+        StopHotkey,
+        StopHotkeyError,
+        hotkey_listener_count,
+        start_stop_hotkey,
+    )
 
     before = hotkey_listener_count()
     monkeypatch.setenv("DISPLAY", "")
@@ -638,4 +643,7 @@ def test_a_stop_hotkey_without_a_usable_display_fails_clearly_instead_of_hanging
     with pytest.raises(StopHotkeyError, match="could not be installed"):
         StopHotkey("<ctrl>+<alt>+<f9>", lambda: None).start()
     assert time.monotonic() - started < 10
+    monkeypatch.setenv("DISPLAY", "")
+    listener, why = start_stop_hotkey("<ctrl>+<alt>+<f9>", lambda: None, "stop() still works")
+    assert listener is None and why is not None and "needs an X display" in why  # said, not raised
     assert hotkey_listener_count() == before  # nothing half-installed is left behind
