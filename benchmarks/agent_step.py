@@ -34,15 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from qwen3vl_agent.agents import events as ev
 from qwen3vl_agent.agents.wiring import open_store
 from qwen3vl_agent.config import Settings
+from qwen3vl_agent.percentile import percentile_or_nan
 from tests.support.agent_runs import agent_session, press_stop_hotkey
 from tests.support.form_app_fixture import FormApp
 from tests.support.policy_server import PolicyContext, PolicyServer, form_planner, tool_call
 from tests.support.xvfb import start_xvfb, stop_xvfb
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def cycling_planner(form: FormApp) -> Any:
@@ -143,7 +139,7 @@ async def stop_latency(server: PolicyServer, form: FormApp, while_thinking: bool
 
 
 def describe(values: list[float]) -> str:
-    return f"median {statistics.median(values):6.1f} ms, p99 {pct(values, 0.99):6.1f} ms"
+    return f"median {statistics.median(values):6.1f} ms, p99 {percentile_or_nan(values, 99):6.1f} ms"
 
 
 async def main() -> None:

@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from qwen3vl_agent.config import PrivacySettings  # noqa: E402
 from qwen3vl_agent.config import Rect as RectSetting  # noqa: E402
+from qwen3vl_agent.percentile import percentile_or_nan  # noqa: E402
 from qwen3vl_agent.screen.capture import CaptureTarget, ScreenCapturer  # noqa: E402
 from qwen3vl_agent.screen.model_input import screenshot_to_model_input  # noqa: E402
 
@@ -102,11 +103,6 @@ def show_windows(display_name: str, count: int) -> object:
     return d
 
 
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--iterations", type=int, default=200)
@@ -159,7 +155,7 @@ def main() -> None:
         for label, cap_ms, prep_ms, total_ms, _ in rows:
             for stage, vals in (("capture", cap_ms), ("prep", prep_ms), ("total", total_ms)):
                 print(
-                    f"| {label} | {stage} | {statistics.median(vals):.1f} | {pct(vals, 99):.1f} | {min(vals):.1f} |"
+                    f"| {label} | {stage} | {statistics.median(vals):.1f} | {percentile_or_nan(vals, 99):.1f} | {min(vals):.1f} |"
                 )
     finally:
         if proc is not None:

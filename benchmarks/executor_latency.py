@@ -30,15 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from qwen3vl_agent.actions.model import Action, ActionType, ResolvedAction
 from qwen3vl_agent.config import ExecutorSettings, SafetySettings
 from qwen3vl_agent.executor import ActionExecutor, ExecutionStopped
+from qwen3vl_agent.percentile import percentile_or_nan
 from tests.support.form_app_fixture import FormApp
 from tests.support.xvfb import start_xvfb, stop_xvfb
 
 A = ActionType
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def timed(fn: Callable[[], object], repeats: int) -> list[float]:
@@ -118,7 +114,7 @@ def latency(repeats: int) -> None:
             raw_ms += timed(raw, 1)
         added = (statistics.median(ex_ms) - statistics.median(raw_ms)) / prims
         print(
-            f"| {label} | {prims} | {statistics.median(ex_ms):.2f} | {pct(ex_ms, 0.95):.2f} | "
+            f"| {label} | {prims} | {statistics.median(ex_ms):.2f} | {percentile_or_nan(ex_ms, 95):.2f} | "
             f"{statistics.median(raw_ms):.2f} | {added:+.3f} |"
         )
     ex.close()
@@ -132,11 +128,11 @@ def paste_latency(form: FormApp, repeats: int) -> None:
     ex.close()
     print("\n## 1b. Typing into the real Qt form (pause 0), ms per action")
     print(
-        f"type 'Zurich' (pyautogui.write, 2 pieces): median {statistics.median(asc):.1f}, p95 {pct(asc, 0.95):.1f}"
+        f"type 'Zurich' (pyautogui.write, 2 pieces): median {statistics.median(asc):.1f}, p95 {percentile_or_nan(asc, 95):.1f}"
     )
     print(
         f"type 'Zürich' (save clipboard, xclip owns it, ctrl+v, wait for Qt's request, restore): "
-        f"median {statistics.median(uni):.1f}, p95 {pct(uni, 0.95):.1f}"
+        f"median {statistics.median(uni):.1f}, p95 {percentile_or_nan(uni, 95):.1f}"
     )
 
 

@@ -38,15 +38,11 @@ from qwen3vl_agent.inference.request import (  # noqa: E402
     SamplingParams,
 )
 from qwen3vl_agent.inference.service import InferenceService  # noqa: E402
-
-
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+from qwen3vl_agent.percentile import percentile_or_nan  # noqa: E402
 
 
 def ms(samples: list[float]) -> str:
-    return f"median {statistics.median(samples) * 1000:.3f} ms, p99 {pct(samples, 99) * 1000:.3f} ms (n={len(samples)})"
+    return f"median {statistics.median(samples) * 1000:.3f} ms, p99 {percentile_or_nan(samples, 99) * 1000:.3f} ms (n={len(samples)})"
 
 
 @dataclass

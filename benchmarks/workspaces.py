@@ -52,6 +52,7 @@ from qwen3vl_agent.agents.form_fill import BatchOptions
 from qwen3vl_agent.agents.parallel_batch import run_parallel_batch
 from qwen3vl_agent.agents.workspace_lanes import WorkspacePool
 from qwen3vl_agent.config import Settings
+from qwen3vl_agent.percentile import percentile_or_nan
 from qwen3vl_agent.runtime import build_runtime
 from qwen3vl_agent.storage.trajectories import TrajectoryStore
 from qwen3vl_agent.workspace import WorkspaceSpec
@@ -72,11 +73,6 @@ def rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def write_rows(path: Path, count: int) -> None:
@@ -152,7 +148,7 @@ async def one_setting(
             "forwarded": len(fwd),
             "forward_errors": server.forward_errors,
             "forward_ms_p50": round(statistics.median(fwd), 1) if fwd else None,
-            "forward_ms_p90": round(pct(fwd, 0.9), 1),
+            "forward_ms_p90": round(percentile_or_nan(fwd, 90), 1),
         }
     return {
         "workspaces": count,
@@ -168,9 +164,9 @@ async def one_setting(
         "requests": server.chat_requests,
         "requests_per_s": round(server.chat_requests / batch_s, 2),
         "observe_ms_p50": round(statistics.median(observe), 1) if observe else None,
-        "observe_ms_p90": round(pct(observe, 0.9), 1),
+        "observe_ms_p90": round(percentile_or_nan(observe, 90), 1),
         "act_ms_p50": round(statistics.median(act), 1) if act else None,
-        "act_ms_p90": round(pct(act, 0.9), 1),
+        "act_ms_p90": round(percentile_or_nan(act, 90), 1),
         "server_rss_mib": round(statistics.mean(server_rss) / 1024, 1),
         "app_rss_mib": round(statistics.mean(app_rss) / 1024, 1),
         "app_growth_per_workspace_mib": round((me_after - me_before) / 1024 / count, 1),

@@ -19,3 +19,9 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     lo = math.floor(pos)
     hi = math.ceil(pos)
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def percentile_or_nan(values: Sequence[float], q: float) -> float:
+    """`percentile` for a report table: NaN (printed as "nan") where there are no values."""
+    value = percentile(values, q)
+    return math.nan if value is None else value

@@ -85,6 +85,15 @@ def test_percentile_interpolates() -> None:
     assert percentile(list(map(float, range(101))), 99) == 99.0
 
 
+def test_report_tables_use_the_same_percentile_and_print_nan_for_no_samples() -> None:
+    import math
+
+    from qwen3vl_agent.percentile import percentile_or_nan
+
+    assert percentile_or_nan([1.0, 2.0, 3.0, 4.0], 90) == pytest.approx(3.7)  # interpolated, not rank
+    assert math.isnan(percentile_or_nan([], 99))
+
+
 METRICS_BEFORE = """# HELP vllm:time_to_first_token_seconds Histogram of time to first token in seconds.
 # TYPE vllm:time_to_first_token_seconds histogram
 vllm:time_to_first_token_seconds_bucket{engine="0",le="0.1",model_name="m"} 1.0
