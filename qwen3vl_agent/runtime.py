@@ -199,8 +199,8 @@ async def _build(
         model = (
             reused.served_model_name if reused is not None else await _model_name(settings, client, engine)
         )
-        for endpoint in getattr(pool, "endpoints", []):
-            if getattr(endpoint, "model", "") is None:
+        for endpoint in pool.endpoints:
+            if endpoint.model is None:
                 endpoint.model = model  # learned from /v1/models: send it, not engine.model
         service = InferenceService(client, settings.queue, settings.cache, model, cache_path=cache_path)
     except BaseException:
