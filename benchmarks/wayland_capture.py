@@ -33,8 +33,9 @@ def consent_once() -> None:
 
     with ConsentPerson() as person, ScreenCapturer(wayland_route="portal") as capturer:
         capturer.list_monitors()
-        if person.answered != ["screencast"]:
-            raise SystemExit(f"expected one screen-cast dialog, got {person.answered}")
+        answered = person.wait_answered(1)
+        if answered != ["screencast"]:
+            raise SystemExit(f"expected one screen-cast dialog, got {answered}")
 
 
 def measure(iterations: int, route: str) -> dict[str, float]:

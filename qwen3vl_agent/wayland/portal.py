@@ -73,7 +73,11 @@ class PortalStream:
 
 
 class PortalResponseError(WaylandDesktopError):
-    """The portal answered a request with a refusal (the user cancelled, or it failed)."""
+    """The portal answered a request with a refusal (code 1: the user cancelled, 2: it failed)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 PORTAL_HINT = (
@@ -142,7 +146,7 @@ class ScreenCastPortal:
                 raise
         if code != 0:
             what = "the user cancelled" if code == 1 else "it failed"
-            raise PortalResponseError(f"The {self.what} portal refused {method}: {what}")
+            raise PortalResponseError(f"The {self.what} portal refused {method}: {what}", int(code))
         return {key: value[1] for key, value in results.items()}
 
     def create_session(self) -> str:

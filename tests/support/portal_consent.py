@@ -6,7 +6,8 @@ already chosen; the test switches "Allow remote interaction" on, then clicks Sha
 there to answer them, so `ConsentPerson` does, from a thread: it watches the screen through
 GNOME's own screen cast and clicks through GNOME's own remote desktop (the Mutter route, which
 needs no dialog), at the places where that portal puts them on a 1280x800 monitor (checked on
-screenshots). What it answered is in `answered`, in order.
+screenshots). The dialogs it saw are in `seen` (as soon as seen), those it answered and saw go
+away in `answered`, in order.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class ConsentPerson:
 
     def __init__(self, *, allow_input: bool = True) -> None:
         self.allow_input = allow_input
+        self.seen: list[Kind] = []
         self.answered: list[Kind] = []
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -72,7 +74,9 @@ class ConsentPerson:
         self._stop.set()
         self._thread.join(timeout=30)
 
-    def wait_answered(self, count: int, timeout_s: float = 60) -> list[Kind]:
+    def wait_answered(self, count: int, timeout_s: float = 30) -> list[Kind]:
+        """`answered` once it has `count` entries (or after the timeout; the person's own failure
+        is raised here)."""
         deadline = time.monotonic() + timeout_s
         while len(self.answered) < count and time.monotonic() < deadline and self.error is None:
             time.sleep(0.1)
@@ -97,21 +101,22 @@ class ConsentPerson:
             self.error = exc
 
     def _answer(self, kind: Kind, capturer: ScreenCapturer, hands: MutterBackend) -> None:
+        """Answer the dialog; if it is still there afterwards (a click lost on a busy machine),
+        the watch loop sees it again and answers again."""
+
         def pixel(point: tuple[int, int]) -> Pixel:
             return capturer.capture().image.getpixel(point)  # type: ignore[no-any-return]
 
+        self.seen.append(kind)
         if kind == "screencast" or self.allow_input:
             target, ready = (MONITOR_ROW, SHARE_FACE) if kind == "screencast" else (SWITCH, SWITCH_ON)
-            for _attempt in range(3):
+            if not _blue(pixel(ready)):  # not already chosen (a second look at the same dialog)
                 _click(hands, target)
-                if _wait(lambda: _blue(pixel(ready))):
-                    break
-            else:
-                raise AssertionError(f"the {kind} dialog did not take the click at {target}")
-        self.answered.append(kind)  # before the click: the portal may answer the app at once
+                if not _wait(lambda: _blue(pixel(ready)), 10):
+                    return
         _click(hands, SHARE)
-        if not _wait(lambda: dialog_kind(capturer.capture().image) is None, 10):
-            raise AssertionError(f"the {kind} dialog stayed after Share")
+        if _wait(lambda: dialog_kind(capturer.capture().image) is None, 10):
+            self.answered.append(kind)
 
 
 def _click(hands: MutterBackend, point: tuple[int, int]) -> None:
