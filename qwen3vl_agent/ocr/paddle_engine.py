@@ -9,8 +9,9 @@ reads Chinese pages at ~95 % CER.
 Settings, each measured on the 2-core box: one ONNX Runtime thread by default, or as many as the
 job has cores when this is the job's one PaddleOCR process (a job loads PaddleOCR in one process
 only: a copy in each worker peaked at 815 MB), idle ONNX Runtime threads sleeping instead of
-spinning (spinning cost 50 % more CPU per page on a shared box), no line-direction classifier
-(it flips some long lines into garbage; pages are turned upright by `page_prep` instead), and the
+spinning (spinning cost 50 % more CPU per page on a shared box; this and the sessions' memory
+settings are in `paddle_sessions`), no line-direction classifier (it flips some long lines into
+garbage; pages are turned upright by `page_prep` instead), and the
 detector's input capped at 960 px on its long side (an A4 page's 9 pt print is still found; peak
 memory 367 MB instead of 673 MB uncapped). Its boxes come in row order, so the reading order is
 rebuilt from the boxes (`reading_order`).
@@ -27,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from qwen3vl_agent.errors import UserFacingError
+from qwen3vl_agent.ocr import paddle_sessions
 from qwen3vl_agent.ocr.model import Box, OcrLine, OcrPage
 from qwen3vl_agent.ocr.reading_order import ordered_lines_and_text
 
@@ -43,35 +45,14 @@ def is_available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("rapidocr", "onnxruntime"))
 
 
-def _sleeping_threads() -> None:
-    """ONNX Runtime's thread pool spins between operators; rapidocr has no setting for it, so its
-    session options get one more entry (only in this process, for the sessions built here)."""
-    from rapidocr.inference_engine.onnxruntime import main as ort_main
-
-    build = ort_main.OrtInferSession._init_sess_opts
-    if getattr(build, "_qwen3vl_no_spin", False):
-        return
-
-    def no_spin(cfg: Any) -> Any:
-        options = build(cfg)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return options
-
-    no_spin._qwen3vl_no_spin = True  # type: ignore[attr-defined]
-    ort_main.OrtInferSession._init_sess_opts = staticmethod(no_spin)  # type: ignore[method-assign]
-
-
 @functools.lru_cache(maxsize=1)
 def _engine(threads: int = 1) -> Any:
     if not is_available():
         raise PaddleEngineUnavailableError(
             "The Chinese/Japanese CPU engine is not installed", "pip install rapidocr onnxruntime"
         )
-    from rapidocr import RapidOCR
-
-    _sleeping_threads()
-    return RapidOCR(
-        params={
+    return paddle_sessions.new_engine(
+        {
             "Global.use_cls": False,
             "Global.log_level": "critical",
             "Det.limit_type": "max",
