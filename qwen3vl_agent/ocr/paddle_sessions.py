@@ -7,8 +7,8 @@ Each setting was measured in the job's one PaddleOCR process (docs/benchmarks.md
   shared box); rapidocr has no setting for it, so its session options get one more entry;
 * the detector's activations (≈85-115 MB for an A4 page at 960 px) live in their own memory maps
   (`heap.mapped_allocations`): on glibc's heap they left holes that the page's later steps could
-  not fill, so the detector's step peaked 130-220 MB above where it started instead of its
-  ≈115 MB, the first page of a process most of all;
+  not fill, so the detector's step peaked up to 166 MB above where it started (220 MB on a
+  process's first page) instead of the ≈115 MB it holds;
 * the recogniser runs without ONNX Runtime's memory patterns: a pattern is recorded per input
   shape and every text line is a new width, so it only cost memory and time (a page of long Latin
   lines: +130-230 MB with patterns, +100-160 MB and ≈20 % less CPU without).
