@@ -36,7 +36,9 @@ def test_the_sessions_run_with_the_measured_memory_settings_and_still_read() -> 
 def test_big_buffers_get_their_own_maps_only_inside_mapped_allocations() -> None:
     """In a fresh process (glibc maps a big allocation on its own only when no free hole of the
     heap fits it; a process that has read pages has such holes, and reusing them is fine)."""
-    out = subprocess.run([sys.executable, "-c", _WHERE_BUFFERS_LIVE], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _WHERE_BUFFERS_LIVE], capture_output=True, text=True, check=True
+    )
     before, inside, outside = json.loads(out.stdout)
     size = 4 << 20
     assert before["name"] == "[heap]"  # what the detector's buffers did before
