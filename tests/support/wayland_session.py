@@ -13,6 +13,8 @@ Fixtures:
   `wayland` (function): the same session with WAYLAND_DISPLAY, DBUS_SESSION_BUS_ADDRESS,
   XDG_RUNTIME_DIR, XDG_SESSION_TYPE=wayland and XDG_CURRENT_DESKTOP=GNOME set for the test and
   DISPLAY removed (a Wayland-only session).
+  `kde_session` (session): a headless KDE Plasma compositor instead (`kwin_wayland --virtual`,
+  xdg-desktop-portal-kde, XDG_CURRENT_DESKTOP=KDE); skipped where those are not installed.
 Tests that use them should carry `@pytest.mark.wayland`. Without the programs (installed by
 scripts/install-system-deps.sh) they are skipped, saying which ones are missing.
 """
@@ -43,6 +45,14 @@ MUTTER_NAMES = (
 )
 
 
+KDE_PROGRAMS = (
+    "/usr/bin/kwin_wayland",
+    "/usr/lib/x86_64-linux-gnu/libexec/xdg-desktop-portal-kde",
+    "/usr/lib/x86_64-linux-gnu/qt5/plugins/platforms/libqwayland-generic.so",  # qtwayland5
+)
+KDE_PORTAL = "org.freedesktop.impl.portal.desktop.kde"
+
+
 def missing_programs() -> list[str]:
     missing = [p for p in PROGRAMS if shutil.which(p) is None]
     missing += [p for p in PORTALS if not os.access(p, os.X_OK)]
@@ -65,6 +75,7 @@ class WaylandSession:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     scale: float = 1.0
     extra_env: dict[str, str] = field(default_factory=dict)
+    desktop: str = "GNOME"
 
     @property
     def points(self) -> tuple[int, int]:
@@ -80,7 +91,7 @@ class WaylandSession:
             DBUS_SESSION_BUS_ADDRESS=self.bus_address,
             WAYLAND_DISPLAY=self.wayland_display,
             XDG_SESSION_TYPE="wayland",
-            XDG_CURRENT_DESKTOP="GNOME",
+            XDG_CURRENT_DESKTOP=self.desktop,
         )
         env.update(self.extra_env)
         return env
@@ -220,6 +231,74 @@ def stop_wayland(session: WaylandSession) -> None:
             proc.kill()
             proc.wait()
     session.processes.clear()
+
+
+def start_kwin(workdir: Path, size: tuple[int, int] = MONITOR_SIZE) -> WaylandSession:
+    """A headless KDE Plasma compositor with its portal: private dbus, pipewire, wireplumber,
+    `kwin_wayland --virtual`, xdg-desktop-portal-kde, xdg-desktop-portal. The packaged
+    kwin_wayland carries a file capability (cap_sys_resource) that a container may refuse to
+    exec ("Operation not permitted"): a plain copy in `workdir` is run instead. The caller must
+    `stop_wayland` it (also when this raises)."""
+    runtime = workdir / "run"
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    logs = workdir / "logs"
+    logs.mkdir(exist_ok=True)
+    kwin = workdir / "kwin_wayland"
+    shutil.copyfile(KDE_PROGRAMS[0], kwin)
+    kwin.chmod(0o755)
+    extra = {"QT_QPA_PLATFORM": "wayland", "XDG_CONFIG_HOME": str(workdir / "config")}
+    session = WaylandSession(
+        runtime, f"unix:path={runtime / 'bus'}", "wayland-kde-0", size, logs, [], 1.0, extra, "KDE"
+    )
+    try:
+        _spawn(
+            session,
+            "dbus",
+            ["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address={session.bus_address}"],
+        )
+        _wait(session, "dbus-daemon", (runtime / "bus").exists)
+        _spawn(session, "pipewire", ["pipewire"])
+        _wait(session, "pipewire", (runtime / "pipewire-0").exists)
+        _spawn(session, "wireplumber", ["wireplumber"])
+        width, height = size
+        _spawn(
+            session,
+            "kwin",
+            [str(kwin), "--virtual", "--width", str(width), "--height", str(height),
+             "--socket", session.wayland_display, "--no-lockscreen"],
+        )  # fmt: skip
+        _wait(session, "kwin_wayland", (runtime / session.wayland_display).exists)
+        _spawn(session, "portal-kde", [KDE_PROGRAMS[1]])
+        _wait(session, "xdg-desktop-portal-kde", lambda: KDE_PORTAL in session.names_on_bus())
+        _spawn(session, "portal", [PORTALS[0], "-r"])
+        _wait(
+            session, "xdg-desktop-portal", lambda: "org.freedesktop.portal.Desktop" in session.names_on_bus()
+        )
+    except BaseException:
+        stop_wayland(session)
+        raise
+    return session
+
+
+@pytest.fixture(scope="session")
+def kde_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WaylandSession]:
+    """A session-wide headless KDE Plasma (KWin) session with xdg-desktop-portal-kde."""
+    missing = missing_programs() + [p for p in KDE_PROGRAMS if not os.path.exists(p)]
+    if missing:
+        pytest.skip(
+            f"a headless KDE session needs {', '.join(missing)} (kwin-wayland, xdg-desktop-portal-kde, qtwayland5)"
+        )
+    session = start_kwin(tmp_path_factory.mktemp("kde"))
+    try:
+        yield session
+    finally:
+        stop_wayland(session)
+
+
+@pytest.fixture
+def kde(kde_session: WaylandSession, monkeypatch: pytest.MonkeyPatch) -> WaylandSession:
+    """The KDE session as this test's environment (Wayland only: no DISPLAY)."""
+    return _enter(kde_session, monkeypatch)
 
 
 @pytest.fixture(scope="session")
