@@ -24,23 +24,35 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.ocr_cpu import _pss_mb, _tree_pss_mb  # noqa: E402
-from qwen3vl_agent.agents.ocr_job import OcrJob, OcrJobOptions, create_job  # noqa: E402
-from qwen3vl_agent.agents.ocr_job_store import OcrJobStore  # noqa: E402
-from tests.support.ocr_documents import (  # noqa: E402
-    GeneratedPage,
-    benchmark_pages,
-    cer,
-    chinese_page,
-    chinese_two_column_page,
-    cjk_cer,
-    japanese_page,
-    mixed_invoice_page,
-)
+if TYPE_CHECKING:
+    from tests.support.ocr_documents import GeneratedPage
+
+# Only the standard library at the top: a job's worker processes import this script again as
+# their `__mp_main__` (multiprocessing's forkserver and spawn do), so whatever it imports at the
+# top, each worker holds too. With the job, the test pages and pytest imported here, each worker
+# held ≈ 85-120 MB more than the same worker started from the `qwen3vl-agent` command, whose main
+# module imports almost nothing (docs/benchmarks.md, issue 16). The rest is imported in `main`.
+
+
+def _pss_mb(pid: int) -> float:
+    """Proportional set size: shared pages counted once (as `benchmarks/ocr_cpu.py`)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _tree_pss_mb(root: int) -> float:
+    return _pss_mb(root) + sum(_pss_mb(p) for p in _descendants(root))
 
 
 def _descendants(root: int) -> list[int]:
@@ -108,6 +120,14 @@ class TreeSampler(threading.Thread):
 
 
 def _pages(kind: str, count: int) -> tuple[list[GeneratedPage], bool]:
+    from tests.support.ocr_documents import (
+        benchmark_pages,
+        chinese_page,
+        chinese_two_column_page,
+        japanese_page,
+        mixed_invoice_page,
+    )
+
     if kind == "latin":
         base = benchmark_pages()
     elif kind == "chinese":
@@ -124,6 +144,10 @@ def main() -> None:
     parser.add_argument("--lang", default="auto")
     parser.add_argument("--workers", type=int, default=None, help="default: the job's (CPU count)")
     args = parser.parse_args()
+    from qwen3vl_agent.agents.ocr_job import OcrJob, OcrJobOptions, create_job
+    from qwen3vl_agent.agents.ocr_job_store import OcrJobStore
+    from tests.support.ocr_documents import cer, cjk_cer
+
     pages, cjk = _pages(args.kind, args.pages)
     score = cjk_cer if cjk else cer
     with tempfile.TemporaryDirectory() as tmp_name:
