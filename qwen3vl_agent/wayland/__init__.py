@@ -1,7 +1,9 @@
 """The live desktop of a Wayland session: capture and input through the compositor's D-Bus APIs.
 
-GNOME (Mutter) offers `org.gnome.Mutter.ScreenCast` and `org.gnome.Mutter.RemoteDesktop`, the
-APIs its xdg-desktop-portal backend uses underneath; frames arrive as PipeWire streams and are
-read with GStreamer's `pipewiresrc`. The xdg-desktop-portal ScreenCast handshake (consent dialog,
-restore token) is in `portal.py`. Agent workspaces (their own X servers) do not need any of this.
+Two routes (`probe.py` picks one by `screen.wayland_route`): GNOME's own
+`org.gnome.Mutter.ScreenCast` / `RemoteDesktop` (`mutter.py`, no dialog), and xdg-desktop-portal's
+ScreenCast / RemoteDesktop portals (`portal.py`, `portal_session.py`: KDE Plasma, wlroots
+desktops, any desktop; consent dialog, restore tokens). Both give a `remote.RemoteSession`:
+frames arrive as PipeWire streams read with GStreamer's `pipewiresrc` (`frames.py`), input goes
+as pointer/keyboard events. Agent workspaces (their own X servers) do not need any of this.
 """

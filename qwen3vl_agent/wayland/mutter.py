@@ -20,7 +20,6 @@ from qwen3vl_agent.wayland.remote import (
     BTN_LEFT,
     BTN_MIDDLE,
     BTN_RIGHT,
-    SHIFT_L,
     TEXT_MIME_TYPES,
     RemoteSession,
     Route,
@@ -137,11 +136,7 @@ class MutterSession(RemoteSession):
                 msg_path, (node,) = self.bus.wait(added, "the screen cast's PipeWire stream")
                 nodes[msg_path] = int(node)
         if self._rd is not None:
-            # Mutter creates its virtual keyboard on the first key event, and the first keys sent
-            # while it is being set up are lost (measured: the first two letters of a text):
-            # press and release Shift once now, before any key that matters.
-            for pressed in (True, False):
-                self.bus.call(RD, self._rd, RD + ".Session", "NotifyKeyboardKeysym", "ub", SHIFT_L, pressed)
+            self.warm_up_keyboard()
         for monitor, path in paths:
             # Measured on Mutter 43 at scale 1.25: the stream's "size" parameter says 1280x800 (the
             # points) while its frames are 1600x1000, and pointer motion is divided by the scale:

@@ -108,7 +108,7 @@ class ScreenCastPortal:
         self.bus = bus or Bus()
         try:
             self.version = portal_version(self.bus, self.interface)
-            self.screencast_version = portal_version(self.bus, SCREENCAST)
+            portal_version(self.bus, SCREENCAST)  # monitors are selected through it in any case
         except WaylandDesktopError:
             self.bus.close()
             raise

@@ -40,7 +40,7 @@ from qwen3vl_agent.wayland.portal import (
     load_restore_token,
     save_restore_token,
 )
-from qwen3vl_agent.wayland.remote import SHIFT_L, RemoteSession, Route, Stream, WaylandMonitor
+from qwen3vl_agent.wayland.remote import RemoteSession, Route, Stream, WaylandMonitor
 
 CONSENT_TIMEOUT_S = 120.0  # how long the desktop's dialog waits for the user
 FIRST_FRAME_S = 5.0  # a frame to learn a stream's pixel grid; GNOME sends one at once
@@ -96,10 +96,7 @@ class PortalSession(RemoteSession):
         self.streams = [self._stream(i, s) for i, s in enumerate(found)]
         self.streams.sort(key=lambda s: (not s.monitor.primary, s.monitor.left, s.monitor.top))
         if self.remote_desktop:
-            # as on Mutter's own API (mutter.py): the compositor's virtual keyboard loses the
-            # first keys while it is set up, so Shift goes down and up once before any that matter
-            for pressed in (True, False):
-                self.keysym(SHIFT_L, pressed)
+            self.warm_up_keyboard()  # GNOME's portal is Mutter underneath
 
     def _stream(self, index: int, found: PortalStream) -> Stream:
         fd = self.pipewire_remote()
