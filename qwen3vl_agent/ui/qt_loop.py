@@ -10,6 +10,11 @@ Two things qasync leaves out on Unix, which the core relies on:
   clean-up (httpcore releasing the connection under an anyio lock) fails with "exit cancel scope
   in a different task". `QtLoop` installs the loop's hooks on the Qt thread and restores the
   previous ones at `close()`.
+- **`run_until_complete` inside the loop only.** qasync's runs Qt's events "one last time"
+  after `run_forever` has returned, when no loop is running any more: a timer due then steps a
+  task outside the loop, and asyncio/anyio code in it fails with "no running event loop" (seen:
+  an HTTP connect of an agent step failing, so a batch row failed, whenever a wait ended just as
+  a step was starting). `QtLoop`'s loop runs until the future is done and stops there.
 - **Plain threads for `asyncio.to_thread`.** qasync's default executor uses QThreads, which
   abort the process if one is still alive at exit; the core's blocking calls get a plain pool.
 """
@@ -30,7 +35,7 @@ class QtLoop:
     def __init__(self, app: Any, *, workers: int = 8, thread_name_prefix: str = "asyncio-default") -> None:
         import qasync
 
-        self.loop: asyncio.AbstractEventLoop = qasync.QEventLoop(app)
+        self.loop: asyncio.AbstractEventLoop = _loop_class(qasync.QEventLoop)(app)
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_name_prefix)
         self.loop.set_default_executor(self.executor)
         self._old_hooks = sys.get_asyncgen_hooks()
@@ -57,3 +62,28 @@ class QtLoop:
         asyncio.set_event_loop(None)
         self.executor.shutdown(wait=wait_for_threads, cancel_futures=True)
         self.loop.close()
+
+
+def _loop_class(base: type) -> type:
+    """qasync's loop class with a `run_until_complete` that processes no event after the loop
+    stopped (see the module docstring); built here so qasync is imported only with Qt."""
+
+    class Loop(base):
+        def run_until_complete(self, future: Any) -> Any:
+            if self.is_running():
+                raise RuntimeError("Event loop already running")
+            task = asyncio.ensure_future(future, loop=self)
+
+            def stop(_: object) -> None:
+                self.stop()
+
+            task.add_done_callback(stop)
+            try:
+                self.run_forever()
+            finally:
+                task.remove_done_callback(stop)
+            if not task.done():
+                raise RuntimeError("Event loop stopped before Future completed.")
+            return task.result()
+
+    return Loop

@@ -33,3 +33,28 @@ def test_a_dropped_async_generator_is_closed_in_a_task_on_the_loop(qloop: Any) -
 
     qloop.run(read_two())
     assert cleaned == ["in a task"]
+
+
+def test_nothing_runs_outside_the_loop_after_run_until_complete(qloop: Any) -> None:
+    """qasync's own run_until_complete processes Qt's events once more after its loop stopped: a
+    callback due then ran with no running loop (an agent step's HTTP connect failed so, in the
+    pane's workspace test). Here it runs at the loop's next turn, inside it."""
+    seen: list[str] = []
+
+    def probe() -> None:
+        try:
+            asyncio.get_running_loop()
+            seen.append("inside the loop")
+        except RuntimeError:
+            seen.append("outside any loop")
+
+    async def finish_and_leave_a_callback() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        # due after the stop that run_until_complete registered first on this task
+        task.add_done_callback(lambda _: loop.call_soon(probe))
+
+    qloop.loop.run_until_complete(finish_and_leave_a_callback())  # the task it stops on
+    qloop.run(asyncio.sleep(0.05))
+    assert seen == ["inside the loop"]
