@@ -80,11 +80,17 @@ def _steps_with_9_to_16_tokens(tiny_engine) -> float:
 async def test_sixteen_concurrent_requests_are_batched(tiny_engine) -> None:
     before = tiny_engine.metric("vllm:request_success_total")
     batched_before = _steps_with_9_to_16_tokens(tiny_engine)
+    # answers long enough (512 tokens) that the 16 overlap in the engine however slowly a loaded
+    # box's API server hands them over one by one (each image is processed there first): with 64
+    # tokens, the first answers were done before the last requests arrived on a busy CI box
     async with engine_client([tiny_engine.endpoint_settings()]) as client:
         results = await asyncio.gather(
-            *(client.complete(image_request(seed=100 + i, max_tokens=64, ignore_eos=True)) for i in range(16))
+            *(
+                client.complete(image_request(seed=100 + i, max_tokens=512, ignore_eos=True))
+                for i in range(16)
+            )
         )
-    assert all(r.usage.completion_tokens == 64 for r in results)
+    assert all(r.usage.completion_tokens == 512 for r in results)
     assert tiny_engine.metric("vllm:request_success_total") == before + 16
     # the engine decoded many of the 16 answers in the same steps (a gauge sampled over HTTP can
     # miss a short batch entirely; this histogram counts every step)
