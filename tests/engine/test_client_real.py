@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from importlib import resources
@@ -126,7 +127,11 @@ async def _cancel_mid_generation(tiny_engine, cancels: int) -> None:
         request = image_request(max_tokens=check.max_tokens, ignore_eos=True)
         sent_at = time.time()
         task = asyncio.create_task(client.complete(request, on_delta))
-        await asyncio.wait_for(first_text.wait(), 300)
+        # the first text, or 2 s: a random model can emit no decodable text for a long stretch
+        # (byte tokens held back by the detokenizer: one run saw its first text only at the end,
+        # 9.4 s in, and skipped as inconclusive); the ~10 s generation is mid-way either way
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(first_text.wait(), 2.0)
         assert not task.done()
         seen = len(pieces)
         cancelled_at = await cancel_with_core_paused(tiny_engine, task, cancels)
