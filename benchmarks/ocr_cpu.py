@@ -23,41 +23,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.process_memory import tree_pss_mb  # noqa: E402
 from qwen3vl_agent.agents.ocr_job import OcrJob, OcrJobOptions, create_job  # noqa: E402
 from qwen3vl_agent.agents.ocr_job_store import OcrJobStore  # noqa: E402
 from tests.support.ocr_documents import benchmark_pages, cer, write_scanned_pdf  # noqa: E402
-
-
-def _pss_mb(pid: int) -> float:
-    """Proportional set size: shared pages (forked workers share most of theirs) counted once."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def _tree_pss_mb(root: int) -> float:
-    """Sum of the PSS of `root` and all its descendants (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += _pss_mb(pid)
-        todo.extend(children.get(pid, []))
-    return total
 
 
 class PeakSampler(threading.Thread):
@@ -68,14 +37,14 @@ class PeakSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.peak = max(self.peak, _tree_pss_mb(os.getpid()))
+            self.peak = max(self.peak, tree_pss_mb(os.getpid()))
             time.sleep(0.05)
 
 
 def run_once(pdf: Path, workers: int, dpi: int, texts: list[str]) -> dict[str, float]:
     store = OcrJobStore()
     job_id = create_job(store, [pdf], OcrJobOptions(engine="cpu", dpi=dpi, workers=workers))
-    baseline = _tree_pss_mb(os.getpid())  # this script alone (interpreter, libraries, page images)
+    baseline = tree_pss_mb(os.getpid())  # this script alone (interpreter, libraries, page images)
     sampler = PeakSampler()
     sampler.start()
     start = time.perf_counter()

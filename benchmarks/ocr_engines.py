@@ -37,7 +37,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.ocr_cpu import PeakSampler, _tree_pss_mb  # noqa: E402
+from benchmarks.ocr_cpu import PeakSampler  # noqa: E402
+from benchmarks.process_memory import tree_pss_mb  # noqa: E402
 from qwen3vl_agent.agents.ocr_job import OcrJob, OcrJobOptions, create_job  # noqa: E402
 from qwen3vl_agent.agents.ocr_job_store import OcrJobStore  # noqa: E402
 from tests.support.ocr_documents import (  # noqa: E402
@@ -65,7 +66,7 @@ def _skewed(pages: list[GeneratedPage]) -> list[GeneratedPage]:
 
 
 def _measure(run, texts: list[str], score=cer) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    baseline = _tree_pss_mb(os.getpid())
+    baseline = tree_pss_mb(os.getpid())
     sampler = PeakSampler()
     sampler.start()
     start = time.perf_counter()

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.process_memory import descendants, pss_mb, tree_pss_mb  # noqa: E402  (psutil loads lazily)
+
 if TYPE_CHECKING:
     from tests.support.ocr_documents import GeneratedPage
 
@@ -37,41 +39,6 @@ if TYPE_CHECKING:
 # top, each worker holds too. With the job, the test pages and pytest imported here, each worker
 # held ≈ 85-120 MB more than the same worker started from the `qwen3vl-agent` command, whose main
 # module imports almost nothing (docs/benchmarks.md, issue 16). The rest is imported in `main`.
-
-
-def _pss_mb(pid: int) -> float:
-    """Proportional set size: shared pages counted once (as `benchmarks/ocr_cpu.py`)."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def _tree_pss_mb(root: int) -> float:
-    return _pss_mb(root) + sum(_pss_mb(p) for p in _descendants(root))
-
-
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
 
 
 def _status(pid: int, key: str) -> float:
@@ -107,8 +74,8 @@ class TreeSampler(threading.Thread):
 
     def sample(self) -> None:
         me = os.getpid()
-        pids = _descendants(me)
-        self.peak_pss = max(self.peak_pss, _pss_mb(me) + sum(_pss_mb(p) for p in pids))
+        pids = descendants(me)
+        self.peak_pss = max(self.peak_pss, pss_mb(me) + sum(pss_mb(p) for p in pids))
         for pid in pids:
             self.hwm[pid] = max(self.hwm.get(pid, 0.0), _status(pid, "VmHWM"))
             self.cpu[pid] = max(self.cpu.get(pid, 0.0), _cpu_s(pid))
@@ -160,7 +127,7 @@ def main() -> None:
         store = OcrJobStore()
         options = OcrJobOptions(engine="cpu", lang=args.lang, workers=args.workers)
         job_id = create_job(store, paths, options)
-        baseline = _tree_pss_mb(os.getpid())
+        baseline = tree_pss_mb(os.getpid())
         load_before = os.getloadavg()[0]
         own_cpu = resource.getrusage(resource.RUSAGE_SELF)
         sampler = TreeSampler()
