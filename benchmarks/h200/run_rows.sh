@@ -150,9 +150,11 @@ elif [ "${SITTING:-1}" = 1 ]; then
 else
   # second sitting (issue 17, 2026-12-05): the replicas' one-after-another start on a COLD machine
   # (the first step starts r3: engine_r3.json / server_r3.startup.txt record it), rows A/B again for
-  # same-sitting ratios, then FP8 (compressed-tensors carried) and levers 1 and 4 at one replica
+  # same-sitting ratios, the agent step's overhead outside the model (lever 5), then FP8 (compressed-tensors carried) and levers 1 and 4 at one replica
   step a_r3     80 r3 ab --no-cache --budget 1024 --users 120 --count 900 --seed 12
   step b_r3     50 r3 bs --runs 4 --steps 8 --slide-block 0 --seed 11
+  # lever 5: the app's agent step outside the model, one user (capture stand-in, prep, build, queue)
+  step r5_r3    60 r3 ab --no-cache --workload agent --users 1 --count 24 --seed 117 --agent-overhead 24
   step c_r3     70 r3 ab --budget 1024 --repeat-mix 0.68,0.22 --users 120 --count 1200 --seed 13
   step a_r1     80 r1 ab --no-cache --budget 1024 --users 120 --count 600 --seed 2
   step b_r1     50 r1 bs --runs 4 --steps 8 --slide-block 0 --seed 1
