@@ -18,19 +18,8 @@ from typing import Any
 
 from qwen3vl_agent.executor.clipboard import Clipboard, SavedClipboard, make_clipboard, paste_text
 from qwen3vl_agent.executor.errors import DisplayUnavailableError, ExecutorError, UnknownKeyError
-from qwen3vl_agent.executor.plan import (
-    ButtonDown,
-    ButtonUp,
-    KeyDown,
-    KeyUp,
-    MoveTo,
-    PasteText,
-    Plan,
-    Primitive,
-    Scroll,
-    Sleep,
-    WriteText,
-)
+from qwen3vl_agent.executor.held_input import HeldInputBackend
+from qwen3vl_agent.executor.plan import KeyDown, Plan
 from qwen3vl_agent.screen.session import current_session, require_x11_live_desktop
 
 Rect = tuple[int, int, int, int]  # left, top, width, height
@@ -62,8 +51,10 @@ def _display_error(exc: BaseException) -> DisplayUnavailableError:
     )
 
 
-class PyAutoGUIBackend:
-    """Plays primitives with pyautogui; remembers held keys/buttons to release them after a stop."""
+class PyAutoGUIBackend(HeldInputBackend):
+    """Plays primitives with pyautogui (the held-input bookkeeping: `HeldInputBackend`)."""
+
+    _release_errors = (Exception,)  # pyautogui's and Xlib's own errors too: keep releasing the rest
 
     def __init__(
         self,
@@ -72,12 +63,11 @@ class PyAutoGUIBackend:
         *,
         allow_xwayland: bool = False,
     ) -> None:
+        super().__init__()
         self._pg: Any = None
         self.allow_xwayland = allow_xwayland  # settings.screen.allow_xwayland
         self._clipboard = clipboard
         self._paste_timeout_s = paste_timeout_s
-        self.held_keys: list[str] = []
-        self.held_buttons: list[str] = []
 
     # -- setup --------------------------------------------------------------------------
     @property
@@ -134,16 +124,17 @@ class PyAutoGUIBackend:
             raise _display_error(exc) from exc
         return found
 
+    def _keyboard_mapping(self) -> dict[str, Any] | None:
+        return getattr(self.pyautogui.platformModule, "keyboardMapping", None)
+
     def check_plan(self, plan: Plan) -> None:
-        """Refuse keys this platform cannot press, before the first event."""
-        mapping = getattr(self.pyautogui.platformModule, "keyboardMapping", None)
-        if mapping is None:
+        """Refuse keys this platform cannot press, before the first event (typed text is
+        pyautogui's `write`, not checked key by key)."""
+        if self._keyboard_mapping() is None:
             return
         for prim in plan.primitives:
-            if isinstance(prim, KeyDown) and mapping.get(prim.key) is None:
-                raise UnknownKeyError(
-                    f"The key {prim.key!r} cannot be pressed on this platform ({sys.platform})"
-                )
+            if isinstance(prim, KeyDown):
+                self._check_key(prim.key)
 
     def avoid_failsafe(self, x: int, y: int) -> tuple[int, int]:
         """Move a target off a fail-safe corner pixel so that only the user can trigger it."""
@@ -155,37 +146,33 @@ class PyAutoGUIBackend:
         ny = y + 1 if y <= 0 else (y - 1 if y >= height - 1 else y)
         return (nx, ny)
 
-    # -- actions ------------------------------------------------------------------------
-    def perform(self, prim: Primitive) -> str | None:
-        """Play one primitive; returns a note for the result (e.g. a paste nobody took)."""
+    # -- the device hooks of HeldInputBackend --------------------------------------------
+    def _check_key(self, key: str) -> None:
+        mapping = self._keyboard_mapping()
+        if mapping is not None and mapping.get(key) is None:
+            raise UnknownKeyError(f"The key {key!r} cannot be pressed on this platform ({sys.platform})")
+
+    def _key(self, key: str, down: bool) -> None:
         pg = self.pyautogui
-        if isinstance(prim, MoveTo):
-            x, y = self.avoid_failsafe(prim.x, prim.y)
-            self._call(pg.moveTo, x, y, _pause=False)
-        elif isinstance(prim, ButtonDown):
-            self._call(pg.mouseDown, button=prim.button, _pause=False)
-            self.held_buttons.append(prim.button)
-        elif isinstance(prim, ButtonUp):
-            self._call(pg.mouseUp, button=prim.button, _pause=False)
-            if prim.button in self.held_buttons:
-                self.held_buttons.remove(prim.button)
-        elif isinstance(prim, KeyDown):
-            self._call(pg.keyDown, prim.key, _pause=False)
-            self.held_keys.append(prim.key)
-        elif isinstance(prim, KeyUp):
-            self._call(pg.keyUp, prim.key, _pause=False)
-            if prim.key in self.held_keys:
-                self.held_keys.remove(prim.key)
-        elif isinstance(prim, WriteText):
-            self._call(pg.write, prim.text, _pause=False)
-        elif isinstance(prim, PasteText):
-            return self._paste(prim.text)
-        elif isinstance(prim, Scroll):
-            fn = pg.hscroll if prim.horizontal else pg.scroll
-            self._call(fn, prim.clicks, _pause=False)
-        elif isinstance(prim, Sleep):  # the executor sleeps interruptibly; never reached from it
-            raise ExecutorError("Sleep is played by the executor, not the backend")
-        return None
+        self._call(pg.keyDown if down else pg.keyUp, key, _pause=False)
+
+    def _button(self, button: str, down: bool) -> None:
+        pg = self.pyautogui
+        self._call(pg.mouseDown if down else pg.mouseUp, button=button, _pause=False)
+
+    def _move(self, x: int, y: int) -> None:
+        x, y = self.avoid_failsafe(x, y)
+        self._call(self.pyautogui.moveTo, x, y, _pause=False)
+
+    def _scroll(self, clicks: int, horizontal: bool) -> None:
+        pg = self.pyautogui
+        self._call(pg.hscroll if horizontal else pg.scroll, clicks, _pause=False)
+
+    def _write(self, text: str) -> None:
+        self._call(self.pyautogui.write, text, _pause=False)
+
+    def _device_open(self) -> bool:
+        return self._pg is not None
 
     def _paste(self, text: str) -> str | None:
         return paste_text(self.clipboard, text, self.perform, self._paste_timeout_s)
@@ -199,28 +186,13 @@ class PyAutoGUIBackend:
     def release_all(self) -> list[str]:
         """Release every key and button we hold (even with the pointer in a fail-safe corner)."""
         if self._pg is None:
-            return []
+            return super().release_all()
         pg = self._pg
-        released: list[str] = []
         failsafe, pg.FAILSAFE = pg.FAILSAFE, False
         try:
-            for key in reversed(self.held_keys):
-                try:
-                    pg.keyUp(key, _pause=False)
-                    released.append(f"key {key}")
-                except Exception:  # best effort: keep releasing the rest
-                    pass
-            for button in reversed(self.held_buttons):
-                try:
-                    pg.mouseUp(button=button, _pause=False)
-                    released.append(f"{button} button")
-                except Exception:
-                    pass
+            return super().release_all()
         finally:
             pg.FAILSAFE = failsafe
-            self.held_keys.clear()
-            self.held_buttons.clear()
-        return released
 
     def close(self) -> None:
         if self._clipboard is not None:

@@ -32,22 +32,10 @@ from qwen3vl_agent.executor.clipboard import SavedClipboard, paste_text
 from qwen3vl_agent.executor.errors import (
     ClipboardError,
     DisplayUnavailableError,
-    ExecutorError,
     UnknownKeyError,
 )
-from qwen3vl_agent.executor.plan import (
-    ButtonDown,
-    ButtonUp,
-    KeyDown,
-    KeyUp,
-    MoveTo,
-    PasteText,
-    Plan,
-    Primitive,
-    Scroll,
-    Sleep,
-    WriteText,
-)
+from qwen3vl_agent.executor.held_input import HeldInputBackend
+from qwen3vl_agent.executor.plan import Plan
 from qwen3vl_agent.executor.xtest_backend import KEYSYM_NAMES
 from qwen3vl_agent.wayland.bus import WaylandDesktopError
 from qwen3vl_agent.wayland.probe import open_session
@@ -64,7 +52,6 @@ from qwen3vl_agent.wayland.remote import (
 Rect = tuple[int, int, int, int]
 
 _BUTTONS = {"left": BTN_LEFT, "middle": BTN_MIDDLE, "right": BTN_RIGHT}
-_TEXT_KEYS = {"\n": "enter", "\t": "tab", " ": "space"}
 _UNICODE_KEYSYM = 0x01000000
 
 
@@ -121,18 +108,17 @@ class _SessionClipboard:
         return None
 
 
-class WaylandBackend:
+class WaylandBackend(HeldInputBackend):
     """Plays primitives through a remote-desktop session of `route` (opened on first use, in the
-    executor's worker thread); remembers what it holds to release it."""
+    executor's worker thread); the held-input bookkeeping: `HeldInputBackend`."""
 
     route: Route = "mutter"
 
     def __init__(self, paste_timeout_s: float = 2.0) -> None:
+        super().__init__()
         self.paste_timeout_s = paste_timeout_s
         self._session: RemoteSession | None = None
         self._pointer: tuple[int, int] | None = None
-        self.held_keys: list[str] = []
-        self.held_buttons: list[str] = []
 
     @property
     def session(self) -> RemoteSession:
@@ -150,9 +136,6 @@ class WaylandBackend:
             raise DisplayUnavailableError(
                 f"The Wayland desktop refused the input: {exc.message}", exc.hint
             ) from exc
-
-    def _key(self, key: str, down: bool) -> None:
-        self._do(self.session.keysym, key_keysym(key), down)
 
     # -- the InputBackend protocol ----------------------------------------------------------
     def position(self) -> tuple[int, int]:
@@ -179,12 +162,7 @@ class WaylandBackend:
         return [(m.left, m.top, m.width, m.height) for m in session.monitors]
 
     def check_plan(self, plan: Plan) -> None:
-        for prim in plan.primitives:
-            if isinstance(prim, KeyDown):
-                key_keysym(prim.key)
-            elif isinstance(prim, WriteText):
-                for char in prim.text:
-                    key_keysym(_TEXT_KEYS.get(char, char))
+        super().check_plan(plan)
         if plan.uses_clipboard:
             problem = self.session.clipboard_problem()
             if problem is not None:
@@ -194,41 +172,32 @@ class WaylandBackend:
                     "or an agent workspace",
                 )
 
-    def perform(self, prim: Primitive) -> str | None:
-        session = self.session
-        if isinstance(prim, MoveTo):
-            self._do(session.move, prim.x, prim.y)
-            self._pointer = (prim.x, prim.y)
-        elif isinstance(prim, ButtonDown):
-            self._do(session.button, _BUTTONS[prim.button], True)
-            self.held_buttons.append(prim.button)
-        elif isinstance(prim, ButtonUp):
-            self._do(session.button, _BUTTONS[prim.button], False)
-            if prim.button in self.held_buttons:
-                self.held_buttons.remove(prim.button)
-        elif isinstance(prim, KeyDown):
-            self._key(prim.key, True)
-            self.held_keys.append(prim.key)
-        elif isinstance(prim, KeyUp):
-            self._key(prim.key, False)
-            if prim.key in self.held_keys:
-                self.held_keys.remove(prim.key)
-        elif isinstance(prim, PasteText):
-            return paste_text(
-                _SessionClipboard(session), prim.text, self.perform, self.paste_timeout_s, ("ctrl", "v")
-            )
-        elif isinstance(prim, WriteText):
-            for char in prim.text:
-                key = _TEXT_KEYS.get(char, char)
-                self._key(key, True)
-                self._key(key, False)
-        elif isinstance(prim, Scroll):
-            # pyautogui: positive scrolls up / right; the wheel axis: positive is down / right
-            axis, steps = (AXIS_HORIZONTAL, prim.clicks) if prim.horizontal else (AXIS_VERTICAL, -prim.clicks)
-            self._do(session.scroll, axis, steps)
-        elif isinstance(prim, Sleep):
-            raise ExecutorError("Sleep is played by the executor, not the backend")
-        return None
+    # -- the device hooks of HeldInputBackend --------------------------------------------
+    def _check_key(self, key: str) -> None:
+        key_keysym(key)
+
+    def _key(self, key: str, down: bool) -> None:
+        self._do(self.session.keysym, key_keysym(key), down)
+
+    def _button(self, button: str, down: bool) -> None:
+        self._do(self.session.button, _BUTTONS[button], down)
+
+    def _move(self, x: int, y: int) -> None:
+        self._do(self.session.move, x, y)
+        self._pointer = (x, y)
+
+    def _scroll(self, clicks: int, horizontal: bool) -> None:
+        # pyautogui: positive scrolls up / right; the wheel axis: positive is down / right
+        axis, steps = (AXIS_HORIZONTAL, clicks) if horizontal else (AXIS_VERTICAL, -clicks)
+        self._do(self.session.scroll, axis, steps)
+
+    def _paste(self, text: str) -> str | None:
+        return paste_text(
+            _SessionClipboard(self.session), text, self.perform, self.paste_timeout_s, ("ctrl", "v")
+        )
+
+    def _device_open(self) -> bool:
+        return self._session is not None
 
     def save_clipboard(self) -> SavedClipboard:
         return SavedClipboard()  # see the module docstring: the user's clipboard is not readable
@@ -237,22 +206,6 @@ class WaylandBackend:
         if self._session is not None:
             with contextlib.suppress(WaylandDesktopError):
                 self._session.withdraw_text()
-
-    def release_all(self) -> list[str]:
-        """Release every key and button we hold (best effort: the compositor may be gone)."""
-        released: list[str] = []
-        if self._session is not None:
-            for key in reversed(self.held_keys):
-                with contextlib.suppress(ExecutorError, WaylandDesktopError):
-                    self._session.keysym(key_keysym(key), False)
-                    released.append(f"key {key}")
-            for button in reversed(self.held_buttons):
-                with contextlib.suppress(WaylandDesktopError):
-                    self._session.button(_BUTTONS[button], False)
-                    released.append(f"{button} button")
-        self.held_keys.clear()
-        self.held_buttons.clear()
-        return released
 
     def close(self) -> None:
         session, self._session = self._session, None

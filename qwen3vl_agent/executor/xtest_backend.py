@@ -26,19 +26,7 @@ from qwen3vl_agent.executor.errors import (
     ExecutorError,
     UnknownKeyError,
 )
-from qwen3vl_agent.executor.plan import (
-    ButtonDown,
-    ButtonUp,
-    KeyDown,
-    KeyUp,
-    MoveTo,
-    PasteText,
-    Plan,
-    Primitive,
-    Scroll,
-    Sleep,
-    WriteText,
-)
+from qwen3vl_agent.executor.held_input import HeldInputBackend
 
 Rect = tuple[int, int, int, int]
 
@@ -82,21 +70,19 @@ KEYSYM_NAMES: dict[str, str] = {
 }
 KEYSYM_NAMES.update({f"f{i}": f"F{i}" for i in range(1, 25)})
 _BUTTONS = {"left": 1, "middle": 2, "right": 3}
-_TEXT_KEYS = {"\n": "enter", "\t": "tab", " ": "space"}
 
 
-class XTestBackend:
-    """Plays primitives on `display` with XTest; remembers what it holds to release it."""
+class XTestBackend(HeldInputBackend):
+    """Plays primitives on `display` with XTest (the held-input bookkeeping: `HeldInputBackend`)."""
 
     def __init__(
         self, display: str, clipboard: Clipboard | None = None, paste_timeout_s: float = 2.0
     ) -> None:
+        super().__init__()
         self.display_name = display
         self._conn: Any = None
         self._clipboard = clipboard
         self._paste_timeout_s = paste_timeout_s
-        self.held_keys: list[str] = []
-        self.held_buttons: list[str] = []
 
     # -- connection ---------------------------------------------------------------------
     @property
@@ -196,48 +182,30 @@ class XTestBackend:
         screen = self.conn.screen()
         return [(0, 0, int(screen.width_in_pixels), int(screen.height_in_pixels))]
 
-    def check_plan(self, plan: Plan) -> None:
-        for prim in plan.primitives:
-            if isinstance(prim, KeyDown):
-                self._keycode(prim.key)
-            elif isinstance(prim, WriteText):
-                for char in prim.text:
-                    self._keycode(_TEXT_KEYS.get(char, char))
+    # -- the device hooks of HeldInputBackend --------------------------------------------
+    def _check_key(self, key: str) -> None:
+        self._keycode(key)
 
-    def perform(self, prim: Primitive) -> str | None:
+    def _button(self, button: str, down: bool) -> None:
         from Xlib import X
 
-        if isinstance(prim, MoveTo):
-            self._fake(X.MotionNotify, x=prim.x, y=prim.y)
-        elif isinstance(prim, ButtonDown):
-            self._fake(X.ButtonPress, _BUTTONS[prim.button])
-            self.held_buttons.append(prim.button)
-        elif isinstance(prim, ButtonUp):
-            self._fake(X.ButtonRelease, _BUTTONS[prim.button])
-            if prim.button in self.held_buttons:
-                self.held_buttons.remove(prim.button)
-        elif isinstance(prim, KeyDown):
-            self._key(prim.key, True)
-            self.held_keys.append(prim.key)
-        elif isinstance(prim, KeyUp):
-            self._key(prim.key, False)
-            if prim.key in self.held_keys:
-                self.held_keys.remove(prim.key)
-        elif isinstance(prim, WriteText):
-            for char in prim.text:
-                key = _TEXT_KEYS.get(char, char)
-                self._key(key, True)
-                self._key(key, False)
-        elif isinstance(prim, PasteText):
-            return self._paste(prim.text)
-        elif isinstance(prim, Scroll):
-            button = (7 if prim.clicks > 0 else 6) if prim.horizontal else 4 if prim.clicks > 0 else 5
-            for _ in range(abs(prim.clicks)):
-                self._fake(X.ButtonPress, button)
-                self._fake(X.ButtonRelease, button)
-        elif isinstance(prim, Sleep):
-            raise ExecutorError("Sleep is played by the executor, not the backend")
-        return None
+        self._fake(X.ButtonPress if down else X.ButtonRelease, _BUTTONS[button])
+
+    def _move(self, x: int, y: int) -> None:
+        from Xlib import X
+
+        self._fake(X.MotionNotify, x=x, y=y)
+
+    def _scroll(self, clicks: int, horizontal: bool) -> None:
+        from Xlib import X
+
+        button = (7 if clicks > 0 else 6) if horizontal else 4 if clicks > 0 else 5
+        for _ in range(abs(clicks)):
+            self._fake(X.ButtonPress, button)
+            self._fake(X.ButtonRelease, button)
+
+    def _device_open(self) -> bool:
+        return self._conn is not None
 
     def _paste(self, text: str) -> str | None:
         return paste_text(self.clipboard, text, self.perform, self._paste_timeout_s, ("ctrl", "v"))
@@ -247,28 +215,6 @@ class XTestBackend:
 
     def restore_clipboard(self, saved: SavedClipboard) -> None:
         self.clipboard.restore(saved)
-
-    def release_all(self) -> list[str]:
-        """Release every key and button we hold (best effort: the display may be gone)."""
-        from Xlib import X
-
-        released: list[str] = []
-        if self._conn is not None:
-            for key in reversed(self.held_keys):
-                try:
-                    self._fake(X.KeyRelease, self._keycode(key)[0])
-                    released.append(f"key {key}")
-                except ExecutorError:
-                    pass
-            for button in reversed(self.held_buttons):
-                try:
-                    self._fake(X.ButtonRelease, _BUTTONS[button])
-                    released.append(f"{button} button")
-                except ExecutorError:
-                    pass
-        self.held_keys.clear()
-        self.held_buttons.clear()
-        return released
 
     def close(self) -> None:
         if self._clipboard is not None:
