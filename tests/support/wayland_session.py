@@ -25,7 +25,8 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,6 +165,55 @@ def _apply_scale(session: WaylandSession, scale: float) -> None:
         bus.close()
 
 
+def _new_session(
+    workdir: Path,
+    wayland_display: str,
+    size: tuple[int, int],
+    scale: float = 1.0,
+    extra_env: dict[str, str] | None = None,
+    desktop: str = "GNOME",
+) -> WaylandSession:
+    """A session record with its private runtime dir (the bus socket in it) and log folder."""
+    runtime = workdir / "run"
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    logs = workdir / "logs"
+    logs.mkdir(exist_ok=True)
+    bus = f"unix:path={runtime / 'bus'}"
+    return WaylandSession(runtime, bus, wayland_display, size, logs, [], scale, extra_env or {}, desktop)
+
+
+def _start_bus_and_pipewire(session: WaylandSession) -> None:
+    """What every desktop here runs first: the private session bus, pipewire, wireplumber."""
+    _spawn(
+        session,
+        "dbus",
+        ["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address={session.bus_address}"],
+    )
+    _wait(session, "dbus-daemon", (session.runtime_dir / "bus").exists)
+    _spawn(session, "pipewire", ["pipewire"])
+    _wait(session, "pipewire", (session.runtime_dir / "pipewire-0").exists)
+    _spawn(session, "wireplumber", ["wireplumber"])
+
+
+def _start_portals(session: WaylandSession, name: str, backend: str, backend_bus_name: str) -> None:
+    """The desktop's portal backend first (the portal would otherwise have the bus activate one,
+    and ours would then exit finding its name taken), then xdg-desktop-portal."""
+    _spawn(session, f"portal-{name}", [backend])
+    _wait(session, f"xdg-desktop-portal-{name}", lambda: backend_bus_name in session.names_on_bus())
+    _spawn(session, "portal", [PORTALS[0], "-r"])
+    _wait(session, "xdg-desktop-portal", lambda: "org.freedesktop.portal.Desktop" in session.names_on_bus())
+
+
+@contextmanager
+def _stopped_on_failure(session: WaylandSession) -> Iterator[None]:
+    """Stop what was started of `session` when its start fails (or is interrupted)."""
+    try:
+        yield
+    except BaseException:
+        stop_wayland(session)
+        raise
+
+
 def start_wayland(
     workdir: Path,
     size: tuple[int, int] = MONITOR_SIZE,
@@ -173,25 +223,10 @@ def start_wayland(
 ) -> WaylandSession:
     """Start the whole session; the caller must `stop_wayland` it (also when this raises).
     `scale` other than 1 (1.25, 1.5 ...) is set on the monitor once Mutter is up."""
-    runtime = workdir / "run"
-    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
-    logs = workdir / "logs"
-    logs.mkdir(exist_ok=True)
-    bus_socket = runtime / "bus"
     extra = _fractional_scaling(workdir) if scale != 1.0 else {}
-    session = WaylandSession(
-        runtime, f"unix:path={bus_socket}", "wayland-test-0", size, logs, [], scale, extra
-    )
-    try:
-        _spawn(
-            session,
-            "dbus",
-            ["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address={session.bus_address}"],
-        )
-        _wait(session, "dbus-daemon", bus_socket.exists)
-        _spawn(session, "pipewire", ["pipewire"])
-        _wait(session, "pipewire", (runtime / "pipewire-0").exists)
-        _spawn(session, "wireplumber", ["wireplumber"])
+    session = _new_session(workdir, "wayland-test-0", size, scale=scale, extra_env=extra)
+    with _stopped_on_failure(session):
+        _start_bus_and_pipewire(session)
         width, height = size
         _spawn(
             session,
@@ -204,19 +239,7 @@ def start_wayland(
         if scale != 1.0:
             _apply_scale(session, scale)
         if portals:
-            # the GNOME backend first: the portal would otherwise have the bus activate one, and
-            # ours would then exit finding its name taken
-            _spawn(session, "portal-gnome", [PORTALS[1]])
-            _wait(session, "xdg-desktop-portal-gnome", lambda: GNOME_PORTAL in session.names_on_bus())
-            _spawn(session, "portal", [PORTALS[0], "-r"])
-            _wait(
-                session,
-                "xdg-desktop-portal",
-                lambda: "org.freedesktop.portal.Desktop" in session.names_on_bus(),
-            )
-    except BaseException:
-        stop_wayland(session)
-        raise
+            _start_portals(session, "gnome", PORTALS[1], GNOME_PORTAL)
     return session
 
 
@@ -239,27 +262,13 @@ def start_kwin(workdir: Path, size: tuple[int, int] = MONITOR_SIZE) -> WaylandSe
     kwin_wayland carries a file capability (cap_sys_resource) that a container may refuse to
     exec ("Operation not permitted"): a plain copy in `workdir` is run instead. The caller must
     `stop_wayland` it (also when this raises)."""
-    runtime = workdir / "run"
-    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
-    logs = workdir / "logs"
-    logs.mkdir(exist_ok=True)
     kwin = workdir / "kwin_wayland"
     shutil.copyfile(KDE_PROGRAMS[0], kwin)
     kwin.chmod(0o755)
     extra = {"QT_QPA_PLATFORM": "wayland", "XDG_CONFIG_HOME": str(workdir / "config")}
-    session = WaylandSession(
-        runtime, f"unix:path={runtime / 'bus'}", "wayland-kde-0", size, logs, [], 1.0, extra, "KDE"
-    )
-    try:
-        _spawn(
-            session,
-            "dbus",
-            ["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address={session.bus_address}"],
-        )
-        _wait(session, "dbus-daemon", (runtime / "bus").exists)
-        _spawn(session, "pipewire", ["pipewire"])
-        _wait(session, "pipewire", (runtime / "pipewire-0").exists)
-        _spawn(session, "wireplumber", ["wireplumber"])
+    session = _new_session(workdir, "wayland-kde-0", size, extra_env=extra, desktop="KDE")
+    with _stopped_on_failure(session):
+        _start_bus_and_pipewire(session)
         width, height = size
         _spawn(
             session,
@@ -267,32 +276,33 @@ def start_kwin(workdir: Path, size: tuple[int, int] = MONITOR_SIZE) -> WaylandSe
             [str(kwin), "--virtual", "--width", str(width), "--height", str(height),
              "--socket", session.wayland_display, "--no-lockscreen"],
         )  # fmt: skip
-        _wait(session, "kwin_wayland", (runtime / session.wayland_display).exists)
-        _spawn(session, "portal-kde", [KDE_PROGRAMS[1]])
-        _wait(session, "xdg-desktop-portal-kde", lambda: KDE_PORTAL in session.names_on_bus())
-        _spawn(session, "portal", [PORTALS[0], "-r"])
-        _wait(
-            session, "xdg-desktop-portal", lambda: "org.freedesktop.portal.Desktop" in session.names_on_bus()
-        )
-    except BaseException:
-        stop_wayland(session)
-        raise
+        _wait(session, "kwin_wayland", (session.runtime_dir / session.wayland_display).exists)
+        _start_portals(session, "kde", KDE_PROGRAMS[1], KDE_PORTAL)
     return session
+
+
+def _running(
+    missing: list[str], needs: str, start: Callable[[], WaylandSession], desktop: str = "Wayland"
+) -> Iterator[WaylandSession]:
+    """A session fixture's body: skip saying what is missing, else start, yield, stop."""
+    if missing:
+        pytest.skip(f"a headless {desktop} session needs {', '.join(missing)} ({needs})")
+    session = start()
+    try:
+        yield session
+    finally:
+        stop_wayland(session)
 
 
 @pytest.fixture(scope="session")
 def kde_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WaylandSession]:
     """A session-wide headless KDE Plasma (KWin) session with xdg-desktop-portal-kde."""
-    missing = missing_programs() + [p for p in KDE_PROGRAMS if not os.path.exists(p)]
-    if missing:
-        pytest.skip(
-            f"a headless KDE session needs {', '.join(missing)} (kwin-wayland, xdg-desktop-portal-kde, qtwayland5)"
-        )
-    session = start_kwin(tmp_path_factory.mktemp("kde"))
-    try:
-        yield session
-    finally:
-        stop_wayland(session)
+    yield from _running(
+        missing_programs() + [p for p in KDE_PROGRAMS if not os.path.exists(p)],
+        "kwin-wayland, xdg-desktop-portal-kde, qtwayland5",
+        lambda: start_kwin(tmp_path_factory.mktemp("kde")),
+        desktop="KDE",
+    )
 
 
 @pytest.fixture
@@ -304,14 +314,11 @@ def kde(kde_session: WaylandSession, monkeypatch: pytest.MonkeyPatch) -> Wayland
 @pytest.fixture(scope="session")
 def wayland_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WaylandSession]:
     """A session-wide headless GNOME Wayland session; stopped at the end of the session."""
-    missing = missing_programs()
-    if missing:
-        pytest.skip(f"a headless Wayland session needs {', '.join(missing)} (scripts/install-system-deps.sh)")
-    session = start_wayland(tmp_path_factory.mktemp("wayland"))
-    try:
-        yield session
-    finally:
-        stop_wayland(session)
+    yield from _running(
+        missing_programs(),
+        "scripts/install-system-deps.sh",
+        lambda: start_wayland(tmp_path_factory.mktemp("wayland")),
+    )
 
 
 def _enter(session: WaylandSession, monkeypatch: pytest.MonkeyPatch) -> WaylandSession:
@@ -335,16 +342,13 @@ SCALED_SIZE, SCALE = (1600, 1000), 1.25  # 1280x800 points
 def wayland_scaled_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WaylandSession]:
     """A second headless GNOME session whose monitor has a FRACTIONAL scale: 1600x1000 pixels
     at 1.25, 1280x800 points (Mutter's scale-monitor-framebuffer, in a private GSettings keyfile)."""
-    missing = missing_programs()
-    if missing:
-        pytest.skip(f"a headless Wayland session needs {', '.join(missing)} (scripts/install-system-deps.sh)")
-    session = start_wayland(
-        tmp_path_factory.mktemp("wayland-scaled"), SCALED_SIZE, portals=False, scale=SCALE
+    yield from _running(
+        missing_programs(),
+        "scripts/install-system-deps.sh",
+        lambda: start_wayland(
+            tmp_path_factory.mktemp("wayland-scaled"), SCALED_SIZE, portals=False, scale=SCALE
+        ),
     )
-    try:
-        yield session
-    finally:
-        stop_wayland(session)
 
 
 @pytest.fixture
