@@ -91,9 +91,9 @@ async def _model_name(
             f"Cannot ask the engine which model it serves: {exc}",
             "check engine.endpoints or set engine.served_model_name",
         ) from exc
-    if not models:
-        raise EngineUnavailableError("The engine serves no model", "check the server's --model")
-    return str(models[0].get("id"))
+    from qwen3vl_agent.engine.served_model import first_model
+
+    return first_model(models, "The engine")
 
 
 def running_engine(settings: Settings) -> EngineRecord | None:

@@ -18,8 +18,11 @@ from qwen3vl_agent.bench.plan import RequestSpec
 from qwen3vl_agent.bench.stats import Sample
 from qwen3vl_agent.bench.workloads import BuiltRequest, RequestFactory
 from qwen3vl_agent.engine.client import build_payload
-from qwen3vl_agent.engine.endpoints import first_model
-from qwen3vl_agent.errors import EngineError
+from qwen3vl_agent.engine.served_model import served_model
+from qwen3vl_agent.engine.wire import transport_error
+from qwen3vl_agent.errors import ModelsUnavailableError
+
+HINT = "check --endpoint (a vLLM server's /v1) and --api-key"
 
 
 def chat_payload(built: BuiltRequest, model: str) -> dict[str, Any]:
@@ -31,19 +34,18 @@ def chat_payload(built: BuiltRequest, model: str) -> dict[str, Any]:
 
 
 def resolve_model(base_url: str, api_key: str | None, timeout_s: float = 10.0) -> str:
-    """The first model the server lists (`GET /v1/models`)."""
+    """The model the server serves (the first its `GET /v1/models` lists); raises
+    `ModelsUnavailableError`."""
+    url = base_url.rstrip("/") + "/models"
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        r = httpx.get(base_url.rstrip("/") + "/models", headers=headers, timeout=timeout_s)
-        r.raise_for_status()
-        model = first_model(r.json())
-    except (httpx.HTTPError, ValueError) as exc:
-        raise EngineError(
-            f"Cannot list the models of {base_url}: {exc}", "check --endpoint and --api-key"
+        resp = httpx.get(url, headers=headers, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        cause = transport_error(url, exc)
+        raise ModelsUnavailableError(
+            f"Cannot ask {url} which model it serves: {cause.message}", HINT, cause=cause
         ) from exc
-    if model is None:
-        raise EngineError(f"{base_url} lists no model", "check --endpoint (a vLLM server's /v1)")
-    return model
+    return served_model(url, resp, HINT)
 
 
 def run_sync_baseline(

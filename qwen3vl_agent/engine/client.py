@@ -29,12 +29,12 @@ import httpx
 
 from qwen3vl_agent.config import EngineSettings
 from qwen3vl_agent.engine.cancel_once import run_cancel_once
-from qwen3vl_agent.engine.endpoints import Endpoint, EndpointPool, first_model
+from qwen3vl_agent.engine.endpoints import Endpoint, EndpointPool
 from qwen3vl_agent.engine.retry_policy import RetryPolicy, retry_delay, should_retry
+from qwen3vl_agent.engine.served_model import listed_models, served_model
 from qwen3vl_agent.engine.wire import describe, http_error, stream_events, transport_error, whole_answer_event
 from qwen3vl_agent.errors import (
     DeadlineExceededError,
-    EngineBadAnswerError,
     EngineConnectError,
     EngineError,
     EngineFaultError,
@@ -219,11 +219,10 @@ class OpenAIEngineClient:
         """The model name to send: the endpoint's configured one, else what its `/v1/models`
         serves (asked once and remembered), else the settings' name."""
         if endpoint.model is None and not endpoint.managed:
+            url = f"{endpoint.base_url}/models"
             try:
-                resp = await self._http.get(f"{endpoint.base_url}/models", headers=endpoint.headers())
-                if resp.status_code == 200:
-                    endpoint.model = first_model(resp.json())
-            except (httpx.HTTPError, ValueError) as exc:
+                endpoint.model = served_model(url, await self._http.get(url, headers=endpoint.headers()))
+            except (httpx.HTTPError, ModelsUnavailableError) as exc:
                 log.info("could not ask %s for its model: %s", endpoint.base_url, exc)
         return endpoint.model or self._settings.served_name()
 
@@ -349,15 +348,10 @@ class OpenAIEngineClient:
             except httpx.HTTPError as exc:
                 last = transport_error(endpoint.base_url, exc)
                 continue
-            if resp.status_code != 200:
-                last = http_error(url, resp.status_code, resp.text, resp.headers.get("Retry-After"))
-                continue
             try:
-                return [dict(m) for m in resp.json().get("data") or []]
-            except (ValueError, AttributeError, TypeError):  # 200, but not /v1/models JSON
-                last = EngineBadAnswerError(
-                    f"{url} did not answer like an OpenAI-compatible server", body=resp.text[:2000]
-                )
+                return listed_models(url, resp)
+            except EngineError as exc:
+                last = exc
         raise ModelsUnavailableError(
             f"No engine answered /v1/models ({last.message if last else 'no endpoint'})",
             "start the engine or check engine.endpoints",

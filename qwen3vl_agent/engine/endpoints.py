@@ -21,8 +21,9 @@ import httpx
 from qwen3vl_agent.config import EndpointSettings, EngineSettings
 from qwen3vl_agent.engine.http import engine_http_client, probe_timeout
 from qwen3vl_agent.engine.replicas import EngineReplicas
+from qwen3vl_agent.engine.served_model import served_model
 from qwen3vl_agent.engine.status import EngineState, EngineStatus, StatusListener
-from qwen3vl_agent.errors import EngineUnavailableError
+from qwen3vl_agent.errors import EngineUnavailableError, ModelsUnavailableError
 
 if TYPE_CHECKING:
     from qwen3vl_agent.engine.managed import ManagedEngine
@@ -243,16 +244,19 @@ class EndpointPool:
                 return True, "ok"
             if resp.status_code not in (404, 405):
                 return False, f"/health answered HTTP {resp.status_code}"
-            resp = await http.get(f"{endpoint.base_url}/models", headers=endpoint.headers(), timeout=timeout)
-            if resp.status_code == 200:
-                if endpoint.model is None:
-                    endpoint.model = first_model(resp.json())
-                return True, "ok"
-            return False, f"/v1/models answered HTTP {resp.status_code}"
+            url = f"{endpoint.base_url}/models"
+            resp = await http.get(url, headers=endpoint.headers(), timeout=timeout)
+            if resp.status_code != 200:
+                return False, f"/v1/models answered HTTP {resp.status_code}"
+            if endpoint.model is None:
+                try:
+                    endpoint.model = served_model(url, resp)
+                except ModelsUnavailableError as exc:
+                    if exc.cause is not None:  # 200, but not /v1/models JSON
+                        return False, exc.cause.message
+            return True, "ok"
         except httpx.HTTPError as exc:
             return False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        except ValueError as exc:  # 200, but not JSON
-            return False, f"/v1/models did not answer JSON ({exc})"
 
     def snapshot(self) -> list[dict[str, Any]]:
         """A plain view of the pool for status displays."""
@@ -266,10 +270,3 @@ class EndpointPool:
             }
             for e in self._endpoints
         ]
-
-
-def first_model(body: Any) -> str | None:
-    try:
-        return str(body["data"][0]["id"])
-    except (KeyError, IndexError, TypeError):
-        return None
