@@ -11,18 +11,17 @@ Qwen3-VL answer (the engine's own answer is still awaited, so the numbers are fr
 from __future__ import annotations
 
 import asyncio
-import importlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-from PIL import Image
 
 from qwen3vl_agent.bench.plan import RequestPlan
 from qwen3vl_agent.bench.runner import Submitter
 from qwen3vl_agent.bench.stats import distribution_ms
 from qwen3vl_agent.bench.workloads import RequestFactory
+from qwen3vl_agent.errors import CaptureError
+from qwen3vl_agent.screen.capture import CaptureTarget, ScreenCapturer
+from qwen3vl_agent.screen.geometry import CaptureGeometry, Rect
 
 TYPICAL_ANSWER = (
     "Thought: The form is open and the First name field is empty; I will click it first.\n"
@@ -51,8 +50,8 @@ class StepTimes:
         return self.parse_s + self.map_s
 
 
-def _grabber() -> tuple[Callable[[], tuple[Image.Image, Any]] | None, str]:
-    """A real screen grab (mss) if a display is available, else None."""
+def _capturer() -> tuple[ScreenCapturer | None, str]:
+    """The app's own capturer (mss) if an X display is usable here, else None and why not."""
     from qwen3vl_agent.screen.session import current_session
 
     session = current_session()
@@ -60,20 +59,7 @@ def _grabber() -> tuple[Callable[[], tuple[Image.Image, Any]] | None, str]:
         return None, "rendered screenshot in memory (no display on this machine)"
     if session.is_wayland:
         return None, f"rendered screenshot in memory ({session.describe()}: X11 capture would be blind)"
-    try:
-        cap = importlib.import_module("qwen3vl_agent.screen.capture")
-    except ImportError:
-        return None, "rendered screenshot in memory (screen.capture not available)"
-    grab = getattr(cap, "capture_monitor", None) or getattr(cap, "grab_monitor", None)
-    if grab is None:
-        return None, "rendered screenshot in memory (no capture function found)"
-
-    def do() -> tuple[Image.Image, Any]:
-        shot = grab(1)
-        image = getattr(shot, "image", None) or getattr(shot, "pixels", None) or shot
-        return image, getattr(shot, "geometry", None)
-
-    return do, "mss screen capture"
+    return ScreenCapturer(), "mss screen capture (monitor 1)"
 
 
 async def measure_agent_overhead(
@@ -82,40 +68,41 @@ async def measure_agent_overhead(
     """Run `steps` agent steps one at a time and time every stage outside the model."""
     from qwen3vl_agent.actions.parser import parse_response
     from qwen3vl_agent.screen.coordinates import resolve_action
-    from qwen3vl_agent.screen.geometry import CaptureGeometry, Rect
 
-    grab, source = _grabber()
+    capturer, source = _capturer()
     times: list[StepTimes] = []
-    for _ in range(steps):
-        spec = plan.next()
-        t0 = time.perf_counter()
-        geometry = None
-        if grab is not None:
-            try:
-                image, geometry = await asyncio.to_thread(grab)
-            except Exception:
-                grab, source = None, "rendered screenshot in memory (capture failed)"
-        if grab is None:
-            image = factory.raw_image(spec)
-        t1 = time.perf_counter()
-        prepared = await asyncio.to_thread(factory.prepare, image)
-        t2 = time.perf_counter()
-        built = factory.wrap(spec, prepared, t2 - t1)
-        t3 = time.perf_counter()
-        result = await submitter.submit(built.request)
-        t4 = time.perf_counter()
-        parsed = parse_response(TYPICAL_ANSWER)
-        t5 = time.perf_counter()
-        geo = (
-            geometry
-            if isinstance(geometry, CaptureGeometry)
-            else CaptureGeometry(Rect(0, 0, image.width, image.height))
-        )
-        for action in parsed.actions:
-            resolve_action(action, geo)
-        t6 = time.perf_counter()
-        wait = result.timings.queue_wait_s
-        times.append(StepTimes(t1 - t0, t2 - t1, t3 - t2, wait, t4 - t3 - wait, t5 - t4, t6 - t5))
+    try:
+        for _ in range(steps):
+            spec = plan.next()
+            t0 = time.perf_counter()
+            shot = None
+            if capturer is not None:
+                try:
+                    shot = await asyncio.to_thread(capturer.capture, CaptureTarget.monitor(1))
+                except CaptureError as exc:
+                    capturer.close()
+                    capturer, source = None, f"rendered screenshot in memory (capture failed: {exc})"
+            image = shot.image if shot is not None else factory.raw_image(spec)
+            t1 = time.perf_counter()
+            prepared = await asyncio.to_thread(factory.prepare, image)
+            t2 = time.perf_counter()
+            built = factory.wrap(spec, prepared, t2 - t1)
+            t3 = time.perf_counter()
+            result = await submitter.submit(built.request)
+            t4 = time.perf_counter()
+            parsed = parse_response(TYPICAL_ANSWER)
+            t5 = time.perf_counter()
+            geo = (
+                shot.geometry if shot is not None else CaptureGeometry(Rect(0, 0, image.width, image.height))
+            )
+            for action in parsed.actions:
+                resolve_action(action, geo)
+            t6 = time.perf_counter()
+            wait = result.timings.queue_wait_s
+            times.append(StepTimes(t1 - t0, t2 - t1, t3 - t2, wait, t4 - t3 - wait, t5 - t4, t6 - t5))
+    finally:
+        if capturer is not None:
+            capturer.close()
     return {
         "steps": len(times),
         "capture_source": source,

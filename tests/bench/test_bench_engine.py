@@ -111,7 +111,8 @@ def test_repeat_mix_gives_the_planned_hit_rate(tiny_engine: Any) -> None:
     assert engine_calls == fresh + report["prior_session"]["answered"]
 
 
-def test_agent_workload_and_step_overhead(tiny_engine: Any) -> None:
+def test_agent_workload_and_step_overhead(tiny_engine: Any, xvfb: Any) -> None:
+    """With a display, the step's capture is the app's real mss grab, not a rendered stand-in."""
     opts = _opts(
         tiny_engine,
         workload=Workload.AGENT,
@@ -125,7 +126,8 @@ def test_agent_workload_and_step_overhead(tiny_engine: Any) -> None:
     assert report["agent_prompt_source"] == "resources/computer_use"
     o = report["agent_overhead"]
     assert o["steps"] == 2
-    for stage in ("before_model_ms", "after_model_ms", "prep_ms", "parse_ms", "map_ms", "model_ms"):
+    assert o["capture_source"] == "mss screen capture (monitor 1)"
+    for stage in ("before_model_ms", "capture_ms", "after_model_ms", "prep_ms", "parse_ms", "map_ms", "model_ms"):
         assert o[stage]["n"] == 2 and o[stage]["p50"] is not None
     assert o["model_ms"]["p50"] > o["after_model_ms"]["p50"]
 
