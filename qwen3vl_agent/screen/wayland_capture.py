@@ -2,9 +2,10 @@
 
 Used by `ScreenCapturer` in its capture thread when the live desktop is a Wayland session
 (see `session.py`). One session of the route in use (`wayland/probe.py`: Mutter's screen cast or
-the ScreenCast portal; screen cast only, no input) is kept open with a stream per monitor; each
-grab reads the next frame of the streams it needs (`wayland/frames.py`) and composes them. It is
-opened again when the monitor layout changes.
+the ScreenCast portal; screen cast only, no input) is kept open with a stream per monitor, and
+one GStreamer pipeline per stream (`wayland/frames.py` `FrameStream`, opened on the first grab
+that needs it) keeps that stream's newest frame: a grab composes the newest frames of the
+monitors it covers. Session and pipelines are opened again when the monitor layout changes.
 
 Geometry: capture pixels are the streams' pixels. With one scale on every monitor (the usual
 case) a monitor's capture rectangle is its stream, exactly; the desktop is laid out at
@@ -16,14 +17,13 @@ input backend moves the pointer in.
 from __future__ import annotations
 
 import contextlib
-import os
 
 from PIL import Image
 
 from qwen3vl_agent.errors import CaptureError
 from qwen3vl_agent.screen.geometry import CaptureGeometry, MonitorGeometry, Rect
 from qwen3vl_agent.wayland.bus import WaylandDesktopError
-from qwen3vl_agent.wayland.frames import grab_frame
+from qwen3vl_agent.wayland.frames import FIRST_FRAME_S, FrameStream
 from qwen3vl_agent.wayland.probe import open_session
 from qwen3vl_agent.wayland.remote import RemoteSession, Route, Stream
 
@@ -39,6 +39,7 @@ class WaylandGrabber:
         self.route = route
         self._session: RemoteSession | None = None
         self._layout: list[tuple[MonitorGeometry, Stream]] = []
+        self._frames: dict[int, FrameStream] = {}  # by PipeWire node
 
     def _open(self) -> RemoteSession:
         if self._session is not None:
@@ -108,14 +109,20 @@ class WaylandGrabber:
         return canvas
 
     def _frame(self, stream: Stream) -> Image.Image:
-        fd = self._session.pipewire_remote() if self._session is not None else None
-        try:
-            return grab_frame(stream.node_id, pipewire_fd=fd)
-        finally:
-            if fd is not None:
-                os.close(fd)
+        frames = self._frames.get(stream.node_id)
+        if frames is None:
+            if self._session is None:
+                raise WaylandDesktopError("The screen-cast session is closed")
+            frames = FrameStream(stream.node_id, self._session.pipewire_remote)
+            self._frames[stream.node_id] = frames
+        return frames.latest(FIRST_FRAME_S)
 
     def close(self) -> None:
+        """Stop every frame pipeline and the session (no child, thread or fd left)."""
+        frames, self._frames = self._frames, {}
+        for stream in frames.values():
+            with contextlib.suppress(Exception):
+                stream.close()
         session, self._session = self._session, None
         self._layout = []
         if session is not None:

@@ -7,7 +7,7 @@ carries the answer (code 0: granted, 1: the user cancelled, 2: failed). `Start` 
 desktop's consent dialog; the first time, a person must answer it. With `persist_mode` 2 the
 answer comes with a `restore_token`, saved in the app's data folder and sent with the next
 `SelectSources`, where the portal then skips the dialog. The granted streams are PipeWire nodes
-reachable through `OpenPipeWireRemote` (a file descriptor for `frames.grab_frame`).
+reachable through `OpenPipeWireRemote` (a file descriptor for `frames.FrameStream`).
 
 RemoteDesktop: SelectDevices (keyboard, pointer) and ScreenCast.SelectSources on the SAME
 session, then RemoteDesktop.Start: one dialog grants input and the monitors' streams. A

@@ -8,9 +8,10 @@ the same session): ONE dialog grants both. Its consent is kept only where the po
 (once per app run: the executor keeps it open) asks again.
 
 Geometry: the portal gives each monitor stream its position and size in the compositor's logical
-coordinates (points); the stream's pixel grid is read from one frame when the session opens
-(KWin 5.27 sends frames only when the screen is repainted: on a still screen the size stands
-for the pixels after a few seconds, right at scale 1).
+coordinates (points); the stream's pixel grid is the format it negotiates when a GStreamer
+pipeline connects to it as the session opens (no frame needed: KWin 5.27 sends frames only when
+the screen is repainted; without a format in time the size stands for the pixels, right at
+scale 1).
 Pointer motion goes to `NotifyPointerMotionAbsolute(stream node, x, y)` in those pixels, as on
 GNOME's API (measured here on Mutter through the portal; KDE's and wlroots' portals at scales
 other than 1 are not tested). The portal tells no monitor layout changes (`layout_changed` is
@@ -24,11 +25,10 @@ key is pressed, saying so.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 
 from qwen3vl_agent.wayland.bus import Bus, WaylandDesktopError
-from qwen3vl_agent.wayland.frames import grab_frame
+from qwen3vl_agent.wayland.frames import FrameStream
 from qwen3vl_agent.wayland.portal import (
     DEVICE_KEYBOARD,
     DEVICE_POINTER,
@@ -43,7 +43,7 @@ from qwen3vl_agent.wayland.portal import (
 from qwen3vl_agent.wayland.remote import RemoteSession, Route, Stream, WaylandMonitor
 
 CONSENT_TIMEOUT_S = 120.0  # how long the desktop's dialog waits for the user
-FIRST_FRAME_S = 5.0  # a frame to learn a stream's pixel grid; GNOME sends one at once
+FIRST_FRAME_S = 5.0  # for a stream's format (its pixel grid), which comes as it connects
 
 
 class PortalSession(RemoteSession):
@@ -99,17 +99,15 @@ class PortalSession(RemoteSession):
             self.warm_up_keyboard()  # GNOME's portal is Mutter underneath
 
     def _stream(self, index: int, found: PortalStream) -> Stream:
-        fd = self.pipewire_remote()
+        frames = FrameStream(found.node_id, self.pipewire_remote)
         try:
-            pixels = grab_frame(found.node_id, pipewire_fd=fd, timeout_s=FIRST_FRAME_S).size
+            pixels = frames.size(FIRST_FRAME_S)  # the negotiated format: no frame needed
         except WaylandDesktopError:
-            # KWin (5.27) sends a frame only when the screen is repainted: on a still screen none
-            # comes. Then the stream's size stands for its pixels (right at scale 1).
             if found.size is None:
                 raise
-            pixels = found.size
+            pixels = found.size  # then the stream's size stands for its pixels (right at scale 1)
         finally:
-            os.close(fd)
+            frames.close()
         left, top = found.position or (0, 0)
         width, height = found.size or pixels  # points; without a size, one pixel per point
         monitor = WaylandMonitor(

@@ -20,7 +20,7 @@ import pytest
 from qwen3vl_agent.executor.plan import ButtonDown, ButtonUp, MoveTo
 from qwen3vl_agent.executor.wayland_backend import MutterBackend
 from qwen3vl_agent.screen.capture import ScreenCapturer
-from qwen3vl_agent.wayland.frames import grab_frame
+from qwen3vl_agent.wayland.frames import FrameStream
 from qwen3vl_agent.wayland.portal import ScreenCastPortal, load_restore_token, save_restore_token
 from tests.support.form_app_fixture import FormApp
 from tests.support.wayland_session import WaylandSession
@@ -104,7 +104,11 @@ def test_handshake_consent_and_restore_token(
         second.select_monitors(load_restore_token())
         streams, new_token = second.start(timeout_s=15)
         assert len(streams) == 1 and new_token
-        frame = grab_frame(streams[0].node_id, pipewire_fd=second.open_pipewire_remote())
+        frames = FrameStream(streams[0].node_id, second.open_pipewire_remote)
+        try:
+            frame = frames.latest()
+        finally:
+            frames.close()
         assert frame.size == wayland.size and frame.getextrema() != ((0, 0), (0, 0), (0, 0))
     finally:
         second.close()
