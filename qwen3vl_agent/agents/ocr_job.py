@@ -18,7 +18,7 @@ import asyncio
 import functools
 import os
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -373,32 +373,46 @@ class OcrJob:
 
     # ------------------------------------------------------------ Qwen3-VL through the queue
 
-    async def _qwen_page(self, engine: QwenOcrEngine, page: PendingPage) -> None:
-        if self._fallen_back or not self.store.claim(page, self.run_id):
-            return  # left pending for the CPU pass, or another run has it
+    async def _read_page(
+        self, page: PendingPage, engine: str, read: Callable[[], Awaitable[OcrPage | None]]
+    ) -> None:
+        """Read one claimed page with `read` and record what came of it: done, failed with its
+        reason, or a crash (its worker process died: retried alone, then quarantined). `read`
+        returns None where it has already put the page back itself."""
         start = time.monotonic()
-        opts = engine.options
         try:
-            prepared = await self._decode_budgeted(
-                page, page_worker.prepare_for_qwen, opts.budget_tokens, opts.encoding
-            )
-            # transient engine faults (HTTP 5xx, 429, a broken answer) are retried by the engine
-            # client under the one retry policy (engine/retry_policy.py); what still fails here
-            # fails the page with its reason
-            result = await engine.recognise_prepared(prepared)
-        except EngineUnavailableError as exc:
-            self.store.release(page, self.run_id)  # for the CPU pass
-            self._fall_back(str(exc))
-            return
+            result = await read()
         except WorkerCrashedError as exc:
             self._record_crash(page, str(exc))
             return
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._record_failed(page, _reason(exc), engine.name, time.monotonic() - start)
+            self._record_failed(page, _reason(exc), engine, time.monotonic() - start)
             return
-        self._record_done(page, result, time.monotonic() - start)
+        if result is not None:
+            self._record_done(page, result, time.monotonic() - start)
+
+    async def _qwen_page(self, engine: QwenOcrEngine, page: PendingPage) -> None:
+        if self._fallen_back or not self.store.claim(page, self.run_id):
+            return  # left pending for the CPU pass, or another run has it
+        opts = engine.options
+
+        async def read() -> OcrPage | None:
+            try:
+                prepared = await self._decode_budgeted(
+                    page, page_worker.prepare_for_qwen, opts.budget_tokens, opts.encoding
+                )
+                # transient engine faults (HTTP 5xx, 429, a broken answer) are retried by the
+                # engine client under the one retry policy (engine/retry_policy.py); what still
+                # fails here fails the page with its reason
+                return await engine.recognise_prepared(prepared)
+            except EngineUnavailableError as exc:
+                self.store.release(page, self.run_id)  # for the CPU pass
+                self._fall_back(str(exc))
+                return None
+
+        await self._read_page(page, engine.name, read)
 
     async def _run_qwen(self) -> None:
         assert self.service is not None
@@ -419,8 +433,8 @@ class OcrJob:
     async def _cpu_page(self, mode: CpuMode, page: PendingPage) -> None:
         if not self.store.claim(page, self.run_id):
             return
-        start = time.monotonic()
-        try:
+
+        async def read() -> OcrPage:
             await mode.ready()
             data = await self._decode_budgeted(page, self.cpu_page, mode.options())
             if data.get("hand_off") == "paddle":  # Tesseract was unsure: PaddleOCR, in one process
@@ -428,15 +442,9 @@ class OcrJob:
                 data = await self._decode_budgeted(
                     page, cpu_engine.run_page_with_probe, mode.options(), data["probe"]
                 )
-        except WorkerCrashedError as exc:
-            self._record_crash(page, str(exc))
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._record_failed(page, _reason(exc), "cpu", time.monotonic() - start)
-            return
-        self._record_done(page, OcrPage.from_dict(data), time.monotonic() - start)
+            return OcrPage.from_dict(data)
+
+        await self._read_page(page, "cpu", read)
 
     async def _run_cpu(self) -> None:
         if self.options.mode == "json":
