@@ -127,7 +127,15 @@ def test_agent_workload_and_step_overhead(tiny_engine: Any, xvfb: Any) -> None:
     o = report["agent_overhead"]
     assert o["steps"] == 2
     assert o["capture_source"] == "mss screen capture (monitor 1)"
-    for stage in ("before_model_ms", "capture_ms", "after_model_ms", "prep_ms", "parse_ms", "map_ms", "model_ms"):
+    for stage in (
+        "before_model_ms",
+        "capture_ms",
+        "after_model_ms",
+        "prep_ms",
+        "parse_ms",
+        "map_ms",
+        "model_ms",
+    ):
         assert o[stage]["n"] == 2 and o[stage]["p50"] is not None
     assert o["model_ms"]["p50"] > o["after_model_ms"]["p50"]
 
