@@ -108,62 +108,13 @@ FILLER_WORDS = [
     "from",
 ]
 
-DEFAULT_SYSTEM_PROMPT = (
-    "You are a helpful assistant that operates a computer to complete the user's task.\n\n"
-    "# Tools\n\nYou may call one or more functions to assist with the user query."
-)
-FALLBACK_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "computer_use",
-        "description": "Use a mouse and keyboard to interact with a computer. The screen's resolution is 1000x1000.",
-        "parameters": {
-            "type": "object",
-            "required": ["action"],
-            "properties": {
-                "action": {
-                    "type": "string",
-                    "enum": [
-                        "key",
-                        "type",
-                        "mouse_move",
-                        "left_click",
-                        "left_click_drag",
-                        "right_click",
-                        "middle_click",
-                        "double_click",
-                        "triple_click",
-                        "scroll",
-                        "hscroll",
-                        "wait",
-                        "terminate",
-                        "answer",
-                    ],
-                },
-                "keys": {"type": "array", "items": {"type": "string"}},
-                "text": {"type": "string"},
-                "coordinate": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
-                "pixels": {"type": "number"},
-                "time": {"type": "number"},
-                "status": {"type": "string", "enum": ["success", "failure"]},
-            },
-        },
-    },
-}
-
 
 def load_agent_prompt() -> tuple[str, list[dict[str, Any]], str]:
-    """The agent's system prompt and `computer_use` tool from `resources/computer_use/`.
+    """The agent's system prompt and `computer_use` tool from `resources/computer_use/` (the
+    app's own; no copy here that could drift). Returns (system prompt, tools, source)."""
+    from qwen3vl_agent.resources_loader import computer_use_system_prompt, computer_use_tool
 
-    Returns (system prompt, tools, source); falls back to a built-in copy if the resources are
-    missing (the bench still measures the same prompt shape).
-    """
-    try:
-        from qwen3vl_agent.resources_loader import computer_use_system_prompt, computer_use_tool
-
-        return computer_use_system_prompt(), [computer_use_tool()], "resources/computer_use"
-    except (ImportError, OSError, KeyError, ValueError):
-        return DEFAULT_SYSTEM_PROMPT, [FALLBACK_TOOL], "built-in fallback"
+    return computer_use_system_prompt(), [computer_use_tool()], "resources/computer_use"
 
 
 def image_kinds(workload: Workload) -> tuple[ImageKind, ...]:

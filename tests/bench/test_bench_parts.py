@@ -79,6 +79,16 @@ def test_factory_resizes_to_budget_or_sends_full_resolution() -> None:
     assert "computer_use" in str(agent.request.messages[0].content) or agent.request.tools
 
 
+def test_the_agent_workload_sends_the_apps_own_prompt_and_tool() -> None:
+    from qwen3vl_agent.resources_loader import computer_use_system_prompt, computer_use_tool
+
+    factory = RequestFactory(
+        WorkloadConfig(workload=Workload.AGENT), generate_pool([ImageKind.FORM], 1, seed=0)
+    )
+    assert factory.tool_source == "resources/computer_use"
+    assert factory.system == computer_use_system_prompt() and factory.tools == [computer_use_tool()]
+
+
 def test_percentile_interpolates() -> None:
     assert percentile([], 50) is None
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
