@@ -16,42 +16,26 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.process_memory import tree_pss_mb  # noqa: E402
+from benchmarks.process_memory import sampled, tree_pss_mb  # noqa: E402
 from qwen3vl_agent.agents.ocr_job import OcrJob, OcrJobOptions, create_job  # noqa: E402
 from qwen3vl_agent.agents.ocr_job_store import OcrJobStore  # noqa: E402
 from tests.support.ocr_documents import benchmark_pages, cer, write_scanned_pdf  # noqa: E402
-
-
-class PeakSampler(threading.Thread):
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak = 0.0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            self.peak = max(self.peak, tree_pss_mb(os.getpid()))
-            time.sleep(0.05)
 
 
 def run_once(pdf: Path, workers: int, dpi: int, texts: list[str]) -> dict[str, float]:
     store = OcrJobStore()
     job_id = create_job(store, [pdf], OcrJobOptions(engine="cpu", dpi=dpi, workers=workers))
     baseline = tree_pss_mb(os.getpid())  # this script alone (interpreter, libraries, page images)
-    sampler = PeakSampler()
-    sampler.start()
-    start = time.perf_counter()
-    summary = asyncio.run(OcrJob(store, job_id).run())
-    elapsed = time.perf_counter() - start
-    sampler.stop.set()
-    sampler.join()
+    with sampled(interval_s=0.05) as sampler:
+        start = time.perf_counter()
+        summary = asyncio.run(OcrJob(store, job_id).run())
+        elapsed = time.perf_counter() - start
     assert summary.counts.done == len(texts), summary
     doc_id = store.documents(job_id)[0][0]
     doc = store.load_document(doc_id, "text")
@@ -62,7 +46,7 @@ def run_once(pdf: Path, workers: int, dpi: int, texts: list[str]) -> dict[str, f
         "pages": len(texts),
         "seconds": round(elapsed, 2),
         "pages_per_s": round(len(texts) / elapsed, 3),
-        "peak_tree_pss_mb": round(sampler.peak, 1),
+        "peak_tree_pss_mb": round(sampler.peak_pss, 1),
         "of_which_this_script_mb": round(baseline, 1),
         "cer_percent": round(100 * cer(ref, hyp), 3),
     }

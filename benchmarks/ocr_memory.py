@@ -21,7 +21,6 @@ import os
 import resource
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.process_memory import descendants, pss_mb, tree_pss_mb  # noqa: E402  (psutil loads lazily)
+from benchmarks.process_memory import sampled, tree_pss_mb  # noqa: E402  (psutil loads lazily)
 
 if TYPE_CHECKING:
     from tests.support.ocr_documents import GeneratedPage
@@ -39,51 +38,6 @@ if TYPE_CHECKING:
 # top, each worker holds too. With the job, the test pages and pytest imported here, each worker
 # held ≈ 85-120 MB more than the same worker started from the `qwen3vl-agent` command, whose main
 # module imports almost nothing (docs/benchmarks.md, issue 16). The rest is imported in `main`.
-
-
-def _status(pid: int, key: str) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def _cpu_s(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-class TreeSampler(threading.Thread):
-    """Peak tree PSS, each descendant's VmHWM and CPU seconds, sampled until `stop` is set."""
-
-    def __init__(self, interval_s: float = 0.02) -> None:
-        super().__init__(daemon=True)
-        self.interval_s = interval_s
-        self.stop = threading.Event()
-        self.peak_pss = 0.0
-        self.hwm: dict[int, float] = {}
-        self.cpu: dict[int, float] = {}
-
-    def sample(self) -> None:
-        me = os.getpid()
-        pids = descendants(me)
-        self.peak_pss = max(self.peak_pss, pss_mb(me) + sum(pss_mb(p) for p in pids))
-        for pid in pids:
-            self.hwm[pid] = max(self.hwm.get(pid, 0.0), _status(pid, "VmHWM"))
-            self.cpu[pid] = max(self.cpu.get(pid, 0.0), _cpu_s(pid))
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            self.sample()
-            time.sleep(self.interval_s)
 
 
 def _pages(kind: str, count: int) -> tuple[list[GeneratedPage], bool]:
@@ -130,13 +84,10 @@ def main() -> None:
         baseline = tree_pss_mb(os.getpid())
         load_before = os.getloadavg()[0]
         own_cpu = resource.getrusage(resource.RUSAGE_SELF)
-        sampler = TreeSampler()
-        sampler.start()
-        start = time.perf_counter()
-        summary = asyncio.run(OcrJob(store, job_id).run())
-        elapsed = time.perf_counter() - start
-        sampler.stop.set()
-        sampler.join()
+        with sampled() as sampler:
+            start = time.perf_counter()
+            summary = asyncio.run(OcrJob(store, job_id).run())
+            elapsed = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_SELF)
         assert summary.counts.done == len(pages), summary
         texts: list[str] = []
