@@ -74,30 +74,28 @@ def user_file_mode() -> int:
     return 0o666 & ~user_umask()
 
 
-def mkdir_for_user(path: Path) -> None:
-    """`mkdir -p` of a folder the user chose (an export target): new folders get the user's mode."""
+def _mkdir_with_mode(path: Path, mode: int) -> None:
+    """`mkdir -p` of `path`; every folder it creates gets `mode` exactly (whatever the umask),
+    the folders that were there are left as they are."""
     missing: list[Path] = []
     p = Path(path)
     while not p.exists() and p != p.parent:
         missing.append(p)
         p = p.parent
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=mode)
     for folder in reversed(missing):
         with contextlib.suppress(OSError):
-            os.chmod(folder, 0o777 & ~user_umask())
+            os.chmod(folder, mode)
+
+
+def mkdir_for_user(path: Path) -> None:
+    """`mkdir -p` of a folder the user chose (an export target): new folders get the user's mode."""
+    _mkdir_with_mode(path, 0o777 & ~user_umask())
 
 
 def private_mkdir(path: Path) -> Path:
     """`mkdir -p` with 0700 for every folder it creates (whatever the umask)."""
-    missing: list[Path] = []
-    p = Path(path)
-    while not p.exists() and p != p.parent:
-        missing.append(p)
-        p = p.parent
-    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
-    for folder in reversed(missing):
-        with contextlib.suppress(OSError):
-            os.chmod(folder, PRIVATE_DIR_MODE)
+    _mkdir_with_mode(path, PRIVATE_DIR_MODE)
     return path
 
 
