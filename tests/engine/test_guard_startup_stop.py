@@ -19,6 +19,7 @@ from pathlib import Path
 from qwen3vl_agent.config import EngineSettings
 from qwen3vl_agent.engine.managed import ManagedEngine
 from qwen3vl_agent.engine.processes import group_members
+from tests.support.standin_server import POLITE_SERVER
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,24 +28,6 @@ DEAF_LOADER = (
     "import signal, subprocess, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
     "subprocess.Popen(['sleep', '600']); time.sleep(600)"
 )
-
-# Answers /health; on SIGTERM says so and exits cleanly.
-POLITE_SERVER = """
-import http.server, signal, sys, threading, time
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers()
-        self.wfile.write(b"ok")
-    def log_message(self, *a): pass
-def bye(*_):
-    print("server: got SIGTERM, shutting down", flush=True)
-    sys.exit(0)
-signal.signal(signal.SIGTERM, bye)
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
-threading.Thread(target=srv.serve_forever, daemon=True).start()
-while True:
-    time.sleep(0.1)
-"""
 
 APP = """
 import asyncio, sys

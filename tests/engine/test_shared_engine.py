@@ -20,19 +20,7 @@ from qwen3vl_agent.engine.shared import SharedEngine
 from qwen3vl_agent.engine.state_file import read_record
 from qwen3vl_agent.engine.status import EngineState
 from qwen3vl_agent.log_names import instance_log_name
-
-SERVER = """
-import http.server, sys, threading, time
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers()
-        self.wfile.write(b"ok")
-    def log_message(self, *a): pass
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
-threading.Thread(target=srv.serve_forever, daemon=True).start()
-while True:
-    time.sleep(0.1)
-"""
+from tests.support.standin_server import SERVER
 
 
 def _engine(log_dir: Path, *, restart: bool = False) -> SharedEngine:

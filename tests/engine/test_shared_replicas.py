@@ -24,7 +24,7 @@ from qwen3vl_agent.engine.processes import group_members
 from qwen3vl_agent.engine.replicas import EngineReplicas
 from qwen3vl_agent.engine.state_file import read_record
 from qwen3vl_agent.engine.status import EngineState
-from tests.engine.test_shared_engine import SERVER
+from tests.support.standin_server import SERVER
 
 
 def _settings(restart: bool = False) -> EngineSettings:

@@ -17,21 +17,7 @@ from qwen3vl_agent.engine.managed import ManagedEngine
 from qwen3vl_agent.engine.status import EngineState
 from qwen3vl_agent.errors import EngineUnavailableError
 from tests.support.engine_requests import image_request
-
-CRASHING_SERVER = """
-import http.server, sys, threading, time
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers()
-        self.wfile.write(b"ok")
-    def log_message(self, *a): pass
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
-srv.allow_reuse_address = True
-threading.Thread(target=srv.serve_forever, daemon=True).start()
-time.sleep(1.0)
-print("RuntimeError: simulated engine crash", flush=True)
-sys.exit(3)
-"""
+from tests.support.standin_server import CRASHING_SERVER
 
 
 async def test_crashing_server_is_restarted_then_reported_failed(tmp_path: Path) -> None:
