@@ -356,30 +356,37 @@ def wayland_scaled(wayland_scaled_session: WaylandSession, monkeypatch: pytest.M
     return _enter(wayland_scaled_session, monkeypatch)
 
 
-@pytest.fixture(scope="session")
-def wayland_form_session(
-    wayland_session: WaylandSession, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[FormApp]:
-    """The real Qt test form, natively on the Wayland session (QT_QPA_PLATFORM=wayland), full screen."""
-    monitor = MonitorRect(1, 0, 0, *wayland_session.points)
-    app = FormApp(
-        None, monitor, tmp_path_factory.mktemp("wayland-form"), env=wayland_session.env(), platform="wayland"
-    )
+def _form_on(session: WaylandSession, workdir: Path) -> Iterator[FormApp]:
+    """A form fixture's body: the real Qt test form natively on `session`, full screen (its
+    geometry in the session's points), closed afterwards."""
+    monitor = MonitorRect(1, 0, 0, *session.points)
+    app = FormApp(None, monitor, workdir, env=session.env(), platform="wayland")
     try:
         yield app
     finally:
         app.close()
 
 
+def _reset(form: FormApp) -> FormApp:
+    """The session's form for this test (its records since the reset only); a dead form says so."""
+    if form.process.poll() is not None:
+        raise RuntimeError(f"the Wayland form died: {form.log_file.read_text(errors='replace')[-3000:]}")
+    form.reset()
+    return form
+
+
+@pytest.fixture(scope="session")
+def wayland_form_session(
+    wayland_session: WaylandSession, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FormApp]:
+    """The real Qt test form, natively on the Wayland session (QT_QPA_PLATFORM=wayland), full screen."""
+    yield from _form_on(wayland_session, tmp_path_factory.mktemp("wayland-form"))
+
+
 @pytest.fixture
 def wayland_form(wayland_form_session: FormApp, wayland: WaylandSession) -> FormApp:
     """The Wayland form, reset for this test (its records since the reset only)."""
-    if wayland_form_session.process.poll() is not None:
-        raise RuntimeError(
-            f"the Wayland form died: {wayland_form_session.log_file.read_text(errors='replace')[-3000:]}"
-        )
-    wayland_form_session.reset()
-    return wayland_form_session
+    return _reset(wayland_form_session)
 
 
 @pytest.fixture(scope="session")
@@ -387,16 +394,9 @@ def wayland_scaled_form_session(
     wayland_scaled_session: WaylandSession, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FormApp]:
     """The Qt test form natively on the fractionally scaled session (its geometry is in points)."""
-    monitor = MonitorRect(1, 0, 0, *wayland_scaled_session.points)
-    workdir = tmp_path_factory.mktemp("wayland-scaled-form")
-    app = FormApp(None, monitor, workdir, env=wayland_scaled_session.env(), platform="wayland")
-    try:
-        yield app
-    finally:
-        app.close()
+    yield from _form_on(wayland_scaled_session, tmp_path_factory.mktemp("wayland-scaled-form"))
 
 
 @pytest.fixture
 def wayland_scaled_form(wayland_scaled_form_session: FormApp, wayland_scaled: WaylandSession) -> FormApp:
-    wayland_scaled_form_session.reset()
-    return wayland_scaled_form_session
+    return _reset(wayland_scaled_form_session)
