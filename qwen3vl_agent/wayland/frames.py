@@ -2,14 +2,17 @@
 
 `FrameStream` runs
 
-    gst-launch-1.0 -v pipewiresrc path=NODE [fd=FD] ! queue leaky=downstream max-size-buffers=1
-        ! videoconvert ! video/x-raw,format=BGRx ! fdsink fd=W
+    gst-launch-1.0 -v pipewiresrc path=NODE [fd=FD] ! identity drop-buffer-flags=corrupted
+        ! queue leaky=downstream max-size-buffers=1 ! videoconvert ! video/x-raw,format=BGRx ! fdsink fd=W
 
 as a child for as long as the stream is used (a capture session's life). A reader thread drains
 the pipe `W` and keeps the newest complete frame only (the leaky queue drops older ones inside
 GStreamer if the reader falls behind); `latest()` returns it as an RGB image. Compositors send
 a frame only when the screen changes (PipeWire streams on damage; KWin sends none at all of a
-still screen), so the last frame received IS the screen: a grab returns at once. Only the first
+still screen), so the last frame received IS the screen: a grab returns at once. Buffers that
+carry no picture are dropped before they could pass for one: KWin sends a pointer move as an
+empty buffer flagged "corrupted" (cursor metadata only), which videoconvert would turn into an
+all-black frame. Only the first
 frame is waited for, a bounded time, then `NoFrameError`. A pipeline that ends (the stream
 errored, EOS, or its format changed) is started again once; a second end in a row is
 `FramePipelineError`, with GStreamer's last words.
@@ -76,7 +79,8 @@ class _Pipeline:
         data_r, data_w = os.pipe()
         with contextlib.suppress(OSError):
             fcntl.fcntl(data_w, _F_SETPIPE_SZ, _PIPE_SIZE)
-        argv = [exe, "-v", *source, "!", "queue", "leaky=downstream", "max-size-buffers=1", "!",
+        argv = [exe, "-v", *source, "!", "identity", "drop-buffer-flags=corrupted", "!",
+                "queue", "leaky=downstream", "max-size-buffers=1", "!",
                 "videoconvert", "!", "video/x-raw,format=BGRx", "!", "fdsink", f"fd={data_w}", "sync=false"]  # fmt: skip
         try:
             self.process = subprocess.Popen(

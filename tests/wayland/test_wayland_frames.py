@@ -60,6 +60,25 @@ def _grab_until(
     raise AssertionError("the change never showed in a grab")
 
 
+UNMAP_ANIMATION_S = 0.5
+
+
+def _hidden(form: FormApp, grab: Callable[[], Image.Image]) -> None:
+    """Hide the form, wait until a grab no longer shows its pad, then let Mutter finish the
+    window's unmap animation: Mutter 43 loses a window that is shown again while it runs (seen
+    here: "Clutter-CRITICAL: clutter_actor_insert_child_at_index: assertion ... failed", the form
+    invisible until it is hidden and shown once more; a fresh screen-cast session saw the same)."""
+    form.send("hide")
+    left, top, w, h = form.widget_rect("drag_pad")
+    for _ in range(100):
+        if not _near(grab().getpixel((left + w // 2, top + h // 2)), DRAG_PAD_RGB):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the hidden form still shows")
+    time.sleep(UNMAP_ANIMATION_S)
+
+
 def test_a_change_on_screen_shows_in_the_next_grabs(wayland_form: FormApp, grabber: WaylandGrabber) -> None:
     """The form is hidden and shown again: each change appears in a grab, the grabs after it
     show the new state too (not an older queued frame), and ONE GStreamer child served them all."""
@@ -75,8 +94,7 @@ def test_a_change_on_screen_shows_in_the_next_grabs(wayland_form: FormApp, grabb
     (frames,) = grabber._frames.values()
     pid = frames.pid
     for _ in range(2):
-        wayland_form.send("hide")
-        _grab_until(grabber, geometry, lambda image: not pad_shown(image))
+        _hidden(wayland_form, lambda: grabber.grab(geometry))
         assert not any(pad_shown(grabber.grab(geometry)) for _ in range(2))
         wayland_form.reset()  # shown again
         _grab_until(grabber, geometry, pad_shown)
@@ -87,18 +105,18 @@ def test_a_change_on_screen_shows_in_the_next_grabs(wayland_form: FormApp, grabb
 def test_a_still_screen_answers_with_the_last_frame(wayland_form: FormApp, wayland: WaylandSession) -> None:
     """Mutter streams on damage only: once a frame came, a grab of a screen where nothing moves
     needs no new one (`latest(timeout_s=0)` answers from the frame kept, no wait, no error)."""
-    wayland_form.send("hide")  # a bare desktop: no blinking text cursor
     session = MutterSession(remote_desktop=False)
     frames = FrameStream(session.streams[0].node_id)
     try:
         assert frames.size() == wayland.size
+        _hidden(wayland_form, frames.latest)  # a bare desktop: no blinking text cursor
         first = frames.latest()
         again = [frames.latest(timeout_s=0) for _ in range(3)]
     finally:
         frames.close()
         session.close()
     assert first.size == wayland.size
-    assert all(image.size == first.size for image in again)
+    assert all(image.tobytes() == first.tobytes() for image in again)
 
 
 def test_closing_leaves_no_child_thread_or_fd(wayland_form: FormApp, wayland: WaylandSession) -> None:

@@ -1,16 +1,18 @@
 """On a real headless KDE Plasma compositor (KWin 5.27 `--virtual`, xdg-desktop-portal-kde): the
 app picks the portal route by itself, as there is no GNOME API on the bus.
 
-Covered: the route picked, an exact click and typing through KDE's RemoteDesktop portal. Not covered:
-capture. The app's ScreenCast portal session is refused here (its consent dialog does not load
-in this minimal install: its QML needs plasma-workspace, ~550 MB more; and nothing in a
-headless KWin could answer it), and the frames KWin's `--virtual` backend streams came out
-all black (software rendering; GL and QPainter compositing alike), see docs/desktop-app.md,
-"KDE Plasma here".
+Covered: the route picked, an exact click and typing through KDE's RemoteDesktop portal, and
+that KWin's empty cursor buffers never pass for frames. Not covered: capture of a picture: the
+app's ScreenCast portal session is refused here (its consent dialog does not load in this
+minimal install: its QML needs plasma-workspace, ~550 MB more; and nothing in a headless KWin
+could answer it), and KWin's `--virtual` backend streams no picture at all, only empty cursor
+buffers (GL and QPainter compositing alike), see docs/desktop-app.md, "KDE Plasma here".
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,9 @@ from qwen3vl_agent.executor.plan import ButtonDown, ButtonUp, MoveTo, WriteText
 from qwen3vl_agent.executor.wayland_backend import PortalBackend
 from qwen3vl_agent.screen.session import current_session, live_desktop_route
 from qwen3vl_agent.wayland.bus import Bus
+from qwen3vl_agent.wayland.frames import FrameStream, NoFrameError
 from qwen3vl_agent.wayland.portal import REMOTE_DESKTOP, SCREENCAST, portal_version
+from qwen3vl_agent.wayland.portal_session import PortalSession
 from qwen3vl_agent.wayland.probe import pick_route
 from tests.support.form_app_fixture import FormApp
 from tests.support.wayland_session import WaylandSession
@@ -84,3 +88,38 @@ def test_a_click_through_kde_portal(kde_form: FormApp) -> None:
         kde_form.wait_for(lambda s: s["name"] == "Ada Lovelace-1815!")
     finally:
         backend.close()
+
+
+def test_kde_pointer_moves_are_not_taken_for_frames(kde_form: FormApp) -> None:
+    """What KWin 5.27 `--virtual` streams here: pointer moves only, each as an EMPTY buffer flagged
+    "corrupted" (cursor metadata; seen by a plain GStreamer observer on the same stream), never a
+    picture (see docs/desktop-app.md, "KDE Plasma here"). The frame pipeline must not turn those
+    into all-black screenshots: no frame, and a `NoFrameError` that says so. (Here KWin offers
+    the BGRx the pipeline asks for, so videoconvert passes them through; where it converts, it
+    would make black frames of them, which the pipeline's `drop-buffer-flags=corrupted` stops.)"""
+    session = PortalSession(remote_desktop=True)
+    frames = FrameStream(session.streams[0].node_id, session.pipewire_remote)
+    fd = session.pipewire_remote()
+    node = session.streams[0].node_id
+    observer = subprocess.Popen(
+        ["gst-launch-1.0", "-v", "pipewiresrc", f"path={node}", f"fd={fd}", "!", "video/x-raw", "!",
+         "fakesink", "silent=false"],
+        pass_fds=(fd,), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    os.close(fd)
+    try:
+        assert frames.size() == (kde_form.monitor.width, kde_form.monitor.height)
+        time.sleep(1.0)  # both consumers connected before the pointer moves
+        for i in range(6):
+            session.move(200 + 40 * i, 300)
+            time.sleep(0.2)
+        with pytest.raises(NoFrameError) as info:
+            frames.latest(timeout_s=3)
+        assert f"PipeWire node {node}" in str(info.value)
+    finally:
+        frames.close()
+        observer.terminate()
+        seen = observer.communicate(timeout=10)[0]
+        session.close()
+    chains = [line for line in seen.splitlines() if "last-message = chain" in line]
+    assert chains and all("(0 bytes," in line and "corrupted" in line for line in chains), seen[-2000:]
