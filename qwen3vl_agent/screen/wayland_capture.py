@@ -6,6 +6,9 @@ the ScreenCast portal; screen cast only, no input) is kept open with a stream pe
 one GStreamer pipeline per stream (`wayland/frames.py` `FrameStream`, opened on the first grab
 that needs it) keeps that stream's newest frame: a grab composes the newest frames of the
 monitors it covers. Session and pipelines are opened again when the monitor layout changes.
+When the desktop closes the session (the user stopped sharing: PipeWire then simply sends no
+more frames, and a pipeline would go on returning the last one), the next capture says so
+(`CaptureError`) and the one after opens a new session.
 
 Geometry: capture pixels are the streams' pixels. With one scale on every monitor (the usual
 case) a monitor's capture rectangle is its stream, exactly; the desktop is laid out at
@@ -44,11 +47,17 @@ class WaylandGrabber:
     def _open(self) -> RemoteSession:
         if self._session is not None:
             try:
-                if not self._session.layout_changed():
+                ended = self._session.ended()
+                if not ended and not self._session.layout_changed():
                     return self._session
             except WaylandDesktopError:
-                pass  # the compositor or the bus went away: open again (or say why not)
+                ended = False  # the compositor or the bus went away: open again (or say why not)
             self.close()
+            if ended:  # its pipelines would go on returning the last frame: say so once
+                raise CaptureError(
+                    "The desktop stopped sharing the screen (it closed the screen-cast session)",
+                    "capture again to share it again (the desktop may ask)",
+                )
         try:
             self._session = open_session(self.route, remote_desktop=False)
         except WaylandDesktopError as exc:

@@ -121,6 +121,20 @@ class Bus:
             raise WaylandDesktopError(f"The D-Bus connection broke while waiting for {what}: {exc}") from exc
         return str(msg.header.fields.get(1, "")), tuple(msg.body)  # 1: HeaderFields.path
 
+    def arrived(self, queue: deque[Any]) -> bool:
+        """Whether a signal is in `queue` (from `signals`), reading what the bus already has;
+        never waits."""
+        if queue:
+            return True
+        try:
+            msg = self.conn.recv_until_filtered(queue, timeout=0)
+        except TimeoutError:
+            return False
+        except OSError as exc:
+            raise WaylandDesktopError(f"The D-Bus connection broke: {exc}") from exc
+        queue.appendleft(msg)
+        return True
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.conn.close()

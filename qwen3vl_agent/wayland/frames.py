@@ -26,6 +26,7 @@ and closed here. `close()` stops the child, joins the reader thread and closes e
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import os
@@ -34,6 +35,7 @@ import selectors
 import shutil
 import subprocess
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
 
@@ -49,6 +51,19 @@ _F_SETPIPE_SZ = 1031
 _SINK_CAPS = re.compile(r"GstFdSink:[^.]+\.GstPad:sink: caps = (video/x-raw.*)")
 _WIDTH = re.compile(r"width=\(int\)(\d+)")
 _HEIGHT = re.compile(r"height=\(int\)(\d+)")
+
+
+_open_pipelines: weakref.WeakSet[_Pipeline] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_open_pipelines() -> None:
+    """At interpreter exit, stop the children of frame streams nobody closed (an app that exits
+    without closing its capturer): a GStreamer child would otherwise outlive it until the
+    compositor next sends a frame into the closed pipe."""
+    for pipeline in list(_open_pipelines):
+        with contextlib.suppress(Exception):
+            pipeline.close()
 
 
 class NoFrameError(WaylandDesktopError):
@@ -103,8 +118,10 @@ class _Pipeline:
         self.frames = 0
         self.ended = False
         self.log: deque[str] = deque(maxlen=12)
+        self._closed = False
         self._thread = threading.Thread(target=self._read, name=f"pipewire-node-{node_id}", daemon=True)
         self._thread.start()
+        _open_pipelines.add(self)
 
     # -- the reader thread ---------------------------------------------------------------------
     def _read(self) -> None:
@@ -198,6 +215,10 @@ class _Pipeline:
         )
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        _open_pipelines.discard(self)
         if self.process.poll() is None:
             self.process.terminate()
         try:

@@ -92,6 +92,7 @@ class MutterSession(RemoteSession):
         self.serial = -1
         self._stack = contextlib.ExitStack()
         self._transfers: Any = None  # SelectionTransfer signals, once the clipboard is enabled
+        self._closed: Any = None  # the session's Closed signals
         self._offer: bytes | None = None
         try:
             self._open(cursor)
@@ -114,6 +115,7 @@ class MutterSession(RemoteSession):
             session_id = self.bus.get_property(RD, self._rd, RD + ".Session", "SessionId")
             options["remote-desktop-session-id"] = ("s", session_id)
         (self._sc,) = self.bus.call(SC, "/org/gnome/Mutter/ScreenCast", SC, "CreateSession", "a{sv}", options)
+        self._closed = self._stack.enter_context(self.bus.signals(SC + ".Session", "Closed", self._sc))
         paths = []
         for monitor in monitors:
             (path,) = self.bus.call(
@@ -143,6 +145,10 @@ class MutterSession(RemoteSession):
             # the stream's pixel grid is the monitor's points times its scale.
             width, height = round(monitor.width * monitor.scale), round(monitor.height * monitor.scale)
             self.streams.append(Stream(monitor, path, nodes[path], width, height))
+
+    def ended(self) -> bool:
+        """Whether Mutter closed the screen cast (its `Closed` signal: stopped from outside)."""
+        return self._closed is not None and self.bus.arrived(self._closed)
 
     def layout_changed(self) -> bool:
         """Whether monitors came, went or moved since the session opened (streams are stale then)."""
@@ -217,7 +223,7 @@ class MutterSession(RemoteSession):
                 self.bus.call(SC, self._sc, SC + ".Session", "Stop", timeout_s=2)
         self._rd = self._sc = None
         self.streams = []
-        self._transfers = self._offer = None
+        self._transfers = self._offer = self._closed = None
         with contextlib.suppress(Exception):
             self._stack.close()
         self.bus.close()

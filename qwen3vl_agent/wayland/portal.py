@@ -37,6 +37,7 @@ PORTAL_PATH = "/org/freedesktop/portal/desktop"
 SCREENCAST = "org.freedesktop.portal.ScreenCast"
 REMOTE_DESKTOP = "org.freedesktop.portal.RemoteDesktop"
 REQUEST = "org.freedesktop.portal.Request"
+SESSION = "org.freedesktop.portal.Session"
 SOURCE_MONITOR = 1
 DEVICE_KEYBOARD, DEVICE_POINTER = 1, 2
 PERSIST_UNTIL_REVOKED = 2
@@ -193,7 +194,7 @@ class ScreenCastPortal:
     def close(self) -> None:
         if self.session is not None:
             with contextlib.suppress(WaylandDesktopError):
-                self.bus.call(PORTAL, self.session, "org.freedesktop.portal.Session", "Close", timeout_s=2)
+                self.bus.call(PORTAL, self.session, SESSION, "Close", timeout_s=2)
             self.session = None
         self.bus.close()
 

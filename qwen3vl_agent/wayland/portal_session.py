@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import time
+from typing import Any
 
 from qwen3vl_agent.wayland.bus import Bus, WaylandDesktopError
 from qwen3vl_agent.wayland.frames import FrameStream
 from qwen3vl_agent.wayland.portal import (
     DEVICE_KEYBOARD,
     DEVICE_POINTER,
+    SESSION,
     PortalResponseError,
     PortalStream,
     RemoteDesktopPortal,
@@ -56,6 +58,8 @@ class PortalSession(RemoteSession):
     ) -> None:
         self.remote_desktop = remote_desktop
         self.streams = []
+        self._stack = contextlib.ExitStack()
+        self._closed: Any = None  # the portal session's Closed signals
         self.portal: ScreenCastPortal = (RemoteDesktopPortal if remote_desktop else ScreenCastPortal)(bus)
         try:
             self._open(consent_timeout_s)
@@ -76,6 +80,7 @@ class PortalSession(RemoteSession):
                 raise
             time.sleep(1.0)
             portal.create_session()
+        self._closed = self._stack.enter_context(portal.bus.signals(SESSION, "Closed", portal.session))
         token = load_restore_token(kind)
         if isinstance(portal, RemoteDesktopPortal):
             portal.select_devices(token)
@@ -118,6 +123,10 @@ class PortalSession(RemoteSession):
     def pipewire_remote(self) -> int:
         return self.portal.open_pipewire_remote()
 
+    def ended(self) -> bool:
+        """Whether the portal closed the session (`Session.Closed`: the user stopped sharing)."""
+        return self._closed is not None and self.portal.bus.arrived(self._closed)
+
     # -- input (remote_desktop=True) -------------------------------------------------------------
     def _notify(self, method: str, signature: str, *args: object) -> None:
         if not isinstance(self.portal, RemoteDesktopPortal):
@@ -144,5 +153,8 @@ class PortalSession(RemoteSession):
 
     def close(self) -> None:
         self.streams = []
+        self._closed = None
+        with contextlib.suppress(Exception):
+            self._stack.close()
         with contextlib.suppress(Exception):
             self.portal.close()

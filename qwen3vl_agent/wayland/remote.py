@@ -80,6 +80,11 @@ class RemoteSession:
         """Whether monitors came, went or moved since the session opened (streams are stale then)."""
         return False
 
+    def ended(self) -> bool:
+        """Whether the desktop closed the session (the user stopped sharing, the compositor ended
+        it): its streams send nothing more, and a frame kept from them is stale."""
+        return False
+
     def stream_at(self, x: float, y: float) -> Stream | None:
         return next((s for s in self.streams if s.monitor.contains(x, y)), None)
 

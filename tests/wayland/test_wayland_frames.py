@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,10 +16,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from qwen3vl_agent.errors import CaptureError
 from qwen3vl_agent.screen.geometry import CaptureGeometry
 from qwen3vl_agent.screen.wayland_capture import WaylandGrabber
 from qwen3vl_agent.wayland.frames import FramePipelineError, FrameStream, NoFrameError
-from qwen3vl_agent.wayland.mutter import MutterSession
+from qwen3vl_agent.wayland.mutter import SC, MutterSession
 from tests.support.form_app_fixture import FormApp
 from tests.support.wayland_session import WaylandSession
 
@@ -133,6 +136,30 @@ def test_closing_leaves_no_child_thread_or_fd(wayland_form: FormApp, wayland: Wa
     assert _open_fds() == fds_before
 
 
+def test_an_app_that_exits_without_closing_leaves_no_child(wayland: WaylandSession) -> None:
+    """A process that opens a frame stream and exits without closing it: its GStreamer child is
+    stopped at exit, not left running until the compositor next sends a frame."""
+    script = (
+        "from qwen3vl_agent.wayland.mutter import SC, MutterSession\n"
+        "from qwen3vl_agent.wayland.frames import FrameStream\n"
+        "session = MutterSession(remote_desktop=False)\n"
+        "frames = FrameStream(session.streams[0].node_id)\n"
+        "frames.latest()\n"
+        "print(frames.pid, flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=wayland.env(),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    pid = int(done.stdout.split()[-1])
+    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
 def _kill(frames: FrameStream) -> int:
     pid = frames.pid
     assert pid is not None
@@ -177,3 +204,25 @@ def test_a_stream_that_sends_nothing_is_a_clear_error(wayland: WaylandSession) -
     finally:
         frames.close()
     assert "No frame came from the screen-cast stream (PipeWire node 987654) within 3s" in str(info.value)
+
+
+def test_a_session_the_desktop_closed_is_not_read_as_a_still_screen(
+    wayland_form: FormApp, grabber: WaylandGrabber
+) -> None:
+    """The compositor ends the screen cast (what the user's "stop sharing" does; here Mutter's
+    own Stop, sent on the session's connection, and Mutter's real `Closed` signal): PipeWire
+    sends nothing more and the pipeline alone would go on returning the last frame. The next
+    capture refuses, saying so; the one after opens a new session and reads the screen again."""
+    monitor = grabber.monitors()[1]
+    geometry = CaptureGeometry(monitor.rect, monitor.scale, 0, 0, monitor_index=1)
+    assert grabber.grab(geometry).size == (monitor.rect.width, monitor.rect.height)
+    session = grabber._session
+    assert isinstance(session, MutterSession) and session._sc is not None
+    session.bus.call(SC, session._sc, SC + ".Session", "Stop")
+    with pytest.raises(CaptureError) as info:
+        grabber.monitors()
+    assert "stopped sharing the screen" in str(info.value)
+    assert grabber._session is None and grabber._frames == {}
+    monitor = grabber.monitors()[1]
+    assert grabber.grab(geometry).size == (monitor.rect.width, monitor.rect.height)
+    assert grabber._session is not session
