@@ -6,8 +6,10 @@ agent loop's `RunControl` keeps its stop in one too. Whoever must act on a stop 
 the token (`subscribe`): the callback runs once per stop on the thread that stopped it, so a
 stop travels up from the executor (hotkey, fail-safe corner) to the run without a poller.
 
-The hotkey is a pynput `GlobalHotKeys` listener (X11 RECORD, Windows hooks, macOS event taps):
-it sees the keys even while the agent holds the mouse and another window has the focus. Every
+The hotkey is a pynput `GlobalHotKeys` listener (X11 RECORD, Windows hooks, macOS event taps),
+or on a KDE Plasma Wayland session a shortcut of KDE's own shortcut service
+(`wayland/kglobalaccel.py`; no app may read other apps' keys on Wayland): it sees the keys even
+while the agent holds the mouse and another window has the focus. Every
 `StopHotkey` on the same keys shares ONE listener (the first `start` installs it, the last
 `stop` removes it), so an executor, a batch of workspaces and the UI never race two listeners
 for one key press.
@@ -113,7 +115,11 @@ def _fan_out(hotkey: str) -> None:
 
 
 def _install(hotkey: str) -> Any:
-    """Start pynput's listener for `hotkey` (raises `StopHotkeyError`)."""
+    """Start the listener for `hotkey` (raises `StopHotkeyError`): KDE's shortcut service on a
+    Plasma Wayland session, else pynput's."""
+    kde = _install_kde(hotkey)
+    if kde is not None:
+        return kde
     try:
         from pynput import keyboard
     except Exception as exc:  # pynput picks its backend at import: no display -> ImportError
@@ -138,6 +144,36 @@ def _install(hotkey: str) -> Any:
     except Exception as exc:
         raise StopHotkeyError(f"The stop hotkey could not be installed: {exc}") from exc
     _wait_ready(listener)
+    return listener
+
+
+def _install_kde(hotkey: str) -> Any:
+    """On a Wayland session with KDE's shortcut service (Plasma): a shortcut registered there
+    (`wayland/kglobalaccel.py`); None elsewhere. pynput's X11 listener would hear only XWayland
+    apps' keys there, or nothing."""
+    if os.environ.get("XDG_SESSION_TYPE") != "wayland" and not os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    from qwen3vl_agent.wayland import kglobalaccel
+    from qwen3vl_agent.wayland.bus import Bus, WaylandDesktopError
+
+    try:
+        bus = Bus(timeout_s=2)
+    except WaylandDesktopError:
+        return None  # no session bus: not Plasma's session either
+    try:
+        if not kglobalaccel.available(bus):
+            return None
+    except WaylandDesktopError:
+        return None
+    finally:
+        bus.close()
+    try:
+        listener = kglobalaccel.KdeStopHotkey(hotkey, lambda: _fan_out(hotkey))
+        listener.start_and_wait(READY_TIMEOUT_S)
+    except ValueError as exc:
+        raise StopHotkeyError(f"The stop hotkey {hotkey!r} is not valid here: {exc}") from exc
+    except WaylandDesktopError as exc:
+        raise StopHotkeyError(f"The stop hotkey is unavailable: {exc.message}", exc.hint) from exc
     return listener
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +22,12 @@ import pytest
 
 from qwen3vl_agent.executor.live_backend import live_desktop_backend
 from qwen3vl_agent.executor.plan import ButtonDown, ButtonUp, MoveTo, WriteText
+from qwen3vl_agent.executor.stop import hotkey_listener_count, start_stop_hotkey
 from qwen3vl_agent.executor.wayland_backend import PortalBackend
 from qwen3vl_agent.screen.session import current_session, live_desktop_route
 from qwen3vl_agent.wayland.bus import Bus
 from qwen3vl_agent.wayland.frames import FrameStream, NoFrameError
+from qwen3vl_agent.wayland.kglobalaccel import qt_keys
 from qwen3vl_agent.wayland.portal import REMOTE_DESKTOP, SCREENCAST, portal_version
 from qwen3vl_agent.wayland.portal_session import PortalSession
 from qwen3vl_agent.wayland.probe import pick_route
@@ -123,3 +126,34 @@ def test_kde_pointer_moves_are_not_taken_for_frames(kde_form: FormApp) -> None:
         session.close()
     chains = [line for line in seen.splitlines() if "last-message = chain" in line]
     assert chains and all("(0 bytes," in line and "corrupted" in line for line in chains), seen[-2000:]
+
+
+def test_kde_stop_hotkey_through_kdes_shortcut_service(kde: WaylandSession) -> None:
+    """The stop hotkey on Plasma's Wayland session: registered with KDE's own shortcut service
+    (org.kde.kglobalaccel, inside KWin), pressed through KWin's input (the RemoteDesktop
+    portal's keys, as a person's keyboard would), heard by the app; after stop the keys are
+    KDE's again and no listener is left."""
+    pressed = threading.Event()
+    listener, why = start_stop_hotkey("<ctrl>+<alt>+<esc>", pressed.set, "the Stop button still works")
+    assert listener is not None, why
+    session = PortalSession(remote_desktop=True)
+    try:
+        assert listener.running and hotkey_listener_count() == 1
+        combo = (0xFFE3, 0xFFE9, 0xFF1B)  # Control_L, Alt_L, Escape
+        for keysym in combo:
+            session.keysym(keysym, True)
+        for keysym in reversed(combo):
+            session.keysym(keysym, False)
+        assert pressed.wait(10), "the stop hotkey was not heard"
+    finally:
+        session.close()
+        listener.stop()
+    assert hotkey_listener_count() == 0
+    assert not any(t.name == "kde-stop-hotkey" for t in threading.enumerate())
+
+
+def test_kde_stop_hotkey_refusals_say_why(kde: WaylandSession) -> None:
+    listener, why = start_stop_hotkey("<ctrl>+<alt>+<esc>+<f1>", lambda: None, "the Stop button still works")
+    assert listener is None and why is not None and "more than one key" in why
+    assert qt_keys("<ctrl>+<alt>+<esc>") == 0x0C000000 | 0x01000000
+    assert qt_keys("<cmd>+<shift>+s") == 0x12000000 | ord("S")
