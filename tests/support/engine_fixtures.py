@@ -14,7 +14,8 @@ Fixtures (registered in tests/conftest.py):
       (e.g. `metric("vllm:request_success_total")` to count requests that reached the engine).
   Its settings: max_model_len 4096, 2 images per prompt, 16 sequences, float32, --enforce-eager,
   xgrammar structured outputs without free whitespace (random weights would otherwise pad JSON
-  with whitespace until max_tokens). Do not stop or kill it: use `start_tiny_engine` for that.
+  with whitespace until max_tokens), requests logged (--enable-log-requests) and a step-size
+  bucket at 15 tokens (see `tiny_engine_settings`). Do not stop or kill it: use `start_tiny_engine` for that.
 * `start_tiny_engine` (session): a factory `start(**engine_settings_overrides) -> TinyEngine`
   for tests that need their own engine (to kill it, or a second server for fail-over). Call
   `.stop()` when done; whatever is left is stopped at the end of the session.
@@ -56,6 +57,7 @@ TINY_MODEL_DIR = CACHE / "tiny-qwen3vl"
 RUN_DIR = CACHE / "engine-run"
 SERVED_NAME = "tiny-qwen3vl"
 START_TIMEOUT_S = 420.0
+ITERATION_TOKENS_BUCKETS = [1, 8, 15, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]
 
 T = TypeVar("T")
 
@@ -81,6 +83,14 @@ def tiny_engine_settings(model_dir: Path, **overrides: Any) -> EngineSettings:
             "--enforce-eager",
             "--structured-outputs-config",
             json.dumps({"backend": "xgrammar", "disable_any_whitespace": True}),
+            # "Added request X." / "Aborted request(s) X." in the log: the moments a request
+            # reached the core and an abort was sent to it, which tests/support/engine_pause.py
+            # waits for while the core is stopped (its own metrics stand still then)
+            "--enable-log-requests",
+            # vLLM's step-size buckets with 15 added: le=16 minus le=15 counts the steps that
+            # processed exactly 16 tokens (16 sequences decoded together)
+            "--custom-histogram-buckets",
+            json.dumps({"iteration_tokens": ITERATION_TOKENS_BUCKETS}),
         ],
         "env": {
             "VLLM_CPU_KVCACHE_SPACE": "1",
