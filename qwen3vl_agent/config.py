@@ -269,6 +269,13 @@ class ScreenSettings(BaseModel):
         "own API, no dialog), portal (xdg-desktop-portal: KDE Plasma, wlroots, any desktop; asks the "
         "user) or auto (mutter where GNOME offers it, else the portal)",
     )
+    wayland_capture: Literal["auto", "screencast", "screenshot"] = Field(
+        default="auto",
+        description="On a Wayland session, where captures come from: screencast (the route's "
+        "PipeWire streams, kept open: ~1 ms a capture), screenshot (xdg-desktop-portal's Screenshot "
+        "portal, one call a capture, no stream) or auto (the streams; the Screenshot portal where they "
+        "cannot be opened or send no frame, never after the user refused to share the screen)",
+    )
 
 
 class PrivacySettings(BaseModel):

@@ -6,7 +6,8 @@
 # manager (agent workspaces shown as a window / apps that need a WM),
 # Noto CJK (the tests render Chinese and Japanese pages with it), and a headless GNOME Wayland session
 # for the Wayland capture/input tests (mutter, PipeWire, the portals, GStreamer's PipeWire source),
-# and a headless KDE one (KWin's --virtual backend, KDE's portal, Qt 5's Wayland plugin: ~190 MB);
+# and a headless KDE one (KWin's --virtual backend, KDE's portal, Qt 5's Wayland plugin: ~190 MB;
+# the QML modules its screenshot dialog loads even when not shown: 10 packages, ~12 MB);
 # the app itself needs on a Wayland desktop only PipeWire's GStreamer source (--app-only list).
 # Installs only what is missing; needs root or sudo.
 set -euo pipefail
@@ -18,6 +19,7 @@ PKGS=(xvfb xauth xclip xdotool x11-utils tesseract-ocr tesseract-ocr-eng tessera
       mutter xdg-desktop-portal xdg-desktop-portal-gnome pipewire wireplumber dbus-daemon dbus-bin
       gstreamer1.0-pipewire gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
       kwin-wayland xdg-desktop-portal-kde qtwayland5
+      qml-module-qtquick-layouts qml-module-qtquick-controls2 qml-module-org-kde-kirigami2
       chromium)  # a real headless browser: the OCR HTML export must run no script
 [ "${1:-}" = "--app-only" ] && PKGS=(xclip tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra fonts-noto-cjk
       libxkbcommon-x11-0 libxcb-xinerama0 libxcb-icccm4 libxcb-keysyms1 libxcb-xkb1 libxcb-cursor0

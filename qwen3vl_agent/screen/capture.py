@@ -37,10 +37,9 @@ from qwen3vl_agent.screen.masks import WindowFinder, apply_masks, privacy_rects
 from qwen3vl_agent.screen.session import (
     WaylandRoute,
     current_session,
-    live_desktop_route,
     require_x11_live_desktop,
 )
-from qwen3vl_agent.screen.wayland_capture import WaylandGrabber
+from qwen3vl_agent.screen.wayland_capture import CaptureMode, WaylandGrabber, new_wayland_grabber
 from qwen3vl_agent.screen.windows import find_windows
 
 TargetKind = Literal["desktop", "monitor", "region", "window"]
@@ -154,6 +153,7 @@ class ScreenCapturer:
         display: str | None = None,
         allow_xwayland: bool = False,
         wayland_route: WaylandRoute = "auto",
+        wayland_capture: CaptureMode = "auto",
     ) -> None:
         """
         privacy: masked rectangles and window titles (settings.privacy).
@@ -164,6 +164,8 @@ class ScreenCapturer:
         display: an X display to capture (":N", an agent workspace) instead of $DISPLAY.
         allow_xwayland: capture XWayland's root on a Wayland session (settings.screen.allow_xwayland).
         wayland_route: on a Wayland session, Mutter's API or the portal (settings.screen.wayland_route).
+        wayland_capture: on a Wayland session, screen-cast streams, the Screenshot portal or the
+            streams with the portal as fallback (settings.screen.wayland_capture).
         """
         self.privacy = privacy
         self.input_scale = input_scale
@@ -173,6 +175,7 @@ class ScreenCapturer:
         self.display = display
         self.allow_xwayland = allow_xwayland
         self.wayland_route = wayland_route
+        self.wayland_capture: CaptureMode = wayland_capture
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screen-capture")
         self._local = threading.local()
         self._closed = False
@@ -201,6 +204,7 @@ class ScreenCapturer:
             around_grab=around_grab if settings.privacy.exclude_own_windows else None,
             allow_xwayland=settings.screen.allow_xwayland,
             wayland_route=settings.screen.wayland_route,
+            wayland_capture=settings.screen.wayland_capture,
         )
 
     # -------------------------------------------------------------- public API
@@ -270,14 +274,12 @@ class ScreenCapturer:
             return None
         grabber: WaylandGrabber | None = getattr(self._local, "wayland", None)
         if grabber is None:
-            route = live_desktop_route(
-                "capture the screen",
+            grabber = self._local.wayland = new_wayland_grabber(
+                session,
                 allow_xwayland=self.allow_xwayland,
-                need_input=False,
-                session=session,
                 wayland_route=self.wayland_route,
+                wayland_capture=self.wayland_capture,
             )
-            grabber = self._local.wayland = WaylandGrabber("portal" if route == "portal" else "mutter")
         return grabber
 
     def _drop_mss(self) -> None:

@@ -10,6 +10,13 @@ When the desktop closes the session (the user stopped sharing: PipeWire then sim
 more frames, and a pipeline would go on returning the last one), the next capture says so
 (`CaptureError`) and the one after opens a new session.
 
+Still frames (`wayland_still.py`, the Screenshot portal) instead, by `screen.wayland_capture`:
+"screencast" never uses them, "screenshot" uses nothing else (no stream is opened; each capture
+is one portal call), "auto" (the default) falls back to them for good when the screen-cast route
+is not there or cannot be opened, or when its streams send no first frame (KWin without a GPU).
+A person who refused to share the screen in the desktop's dialog, or stopped sharing, is never
+answered with a screenshot instead: that refusal stands.
+
 Geometry: capture pixels are the streams' pixels. With one scale on every monitor (the usual
 case) a monitor's capture rectangle is its stream, exactly; the desktop is laid out at
 `scale` pixels per point (the largest monitor scale), and a monitor of a smaller scale is
@@ -20,15 +27,53 @@ input backend moves the pointer in.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from typing import Literal
 
 from PIL import Image
 
 from qwen3vl_agent.errors import CaptureError
 from qwen3vl_agent.screen.geometry import CaptureGeometry, MonitorGeometry, Rect
+from qwen3vl_agent.screen.session import DesktopSession, WaylandRoute, WaylandSessionError, live_desktop_route
+from qwen3vl_agent.screen.wayland_still import StillGrabber
 from qwen3vl_agent.wayland.bus import WaylandDesktopError
-from qwen3vl_agent.wayland.frames import FIRST_FRAME_S, FrameStream
+from qwen3vl_agent.wayland.frames import FIRST_FRAME_S, FrameStream, NoFrameError
+from qwen3vl_agent.wayland.portal import PortalResponseError
 from qwen3vl_agent.wayland.probe import open_session
-from qwen3vl_agent.wayland.remote import RemoteSession, Route, Stream
+from qwen3vl_agent.wayland.remote import RemoteSession, Route, Stream, WaylandMonitor
+from qwen3vl_agent.wayland.screenshot import screenshot_problem
+
+CaptureMode = Literal["auto", "screencast", "screenshot"]
+USER_REFUSED = 1  # a portal Response code: the user cancelled the dialog
+
+
+def new_wayland_grabber(
+    session: DesktopSession,
+    *,
+    allow_xwayland: bool,
+    wayland_route: WaylandRoute,
+    wayland_capture: CaptureMode,
+) -> WaylandGrabber:
+    """The grabber `wayland_capture` asks for on this Wayland session; where it cannot capture,
+    `WaylandSessionError` names what is missing."""
+    if wayland_capture == "screenshot":
+        problem = screenshot_problem()
+        if problem is not None:
+            raise WaylandSessionError(session, "capture the screen", problem)
+        return WaylandGrabber(None, "screenshot")
+    try:
+        route = live_desktop_route(
+            "capture the screen",
+            allow_xwayland=allow_xwayland,
+            need_input=False,
+            session=session,
+            wayland_route=wayland_route,
+        )
+    except WaylandSessionError:
+        if wayland_capture != "auto" or screenshot_problem() is not None:
+            raise
+        return WaylandGrabber(None, "auto")  # no screen-cast route here: still frames
+    return WaylandGrabber("portal" if route == "portal" else "mutter", wayland_capture)
 
 
 def _capture_error(exc: WaylandDesktopError) -> CaptureError:
@@ -38,11 +83,34 @@ def _capture_error(exc: WaylandDesktopError) -> CaptureError:
 class WaylandGrabber:
     """The capture thread's view of a Wayland desktop. Not thread-safe: one thread only."""
 
-    def __init__(self, route: Route = "mutter") -> None:
+    def __init__(
+        self,
+        route: Route | None = "mutter",
+        mode: CaptureMode = "screencast",
+        *,
+        opener: Callable[[Route], RemoteSession] | None = None,
+    ) -> None:
+        """route: the screen-cast route (None: there is none here; still frames only).
+        opener: opens a capture session on the route (default: `open_session`, screen cast only)."""
         self.route = route
+        self.mode: CaptureMode = mode
+        self._opener = opener or (lambda r: open_session(r, remote_desktop=False))
         self._session: RemoteSession | None = None
         self._layout: list[tuple[MonitorGeometry, Stream]] = []
         self._frames: dict[int, FrameStream] = {}  # by PipeWire node
+        self._still: StillGrabber | None = StillGrabber() if mode == "screenshot" or route is None else None
+        self.fell_back: str | None = None  # why still frames are used instead of the streams
+
+    @property
+    def still(self) -> bool:
+        """Whether captures come from the Screenshot portal (by the setting or a fallback)."""
+        return self._still is not None
+
+    def _fall_back(self, why: str, layout: list[WaylandMonitor] | None) -> StillGrabber:
+        self.close()
+        self.fell_back = why
+        self._still = StillGrabber(layout)
+        return self._still
 
     def _open(self) -> RemoteSession:
         if self._session is not None:
@@ -58,15 +126,22 @@ class WaylandGrabber:
                     "The desktop stopped sharing the screen (it closed the screen-cast session)",
                     "capture again to share it again (the desktop may ask)",
                 )
-        try:
-            self._session = open_session(self.route, remote_desktop=False)
-        except WaylandDesktopError as exc:
-            raise _capture_error(exc) from exc
+        if self.route is None:
+            raise CaptureError("There is no screen-cast route on this desktop")
+        self._session = self._opener(self.route)
         return self._session
 
     def monitors(self) -> list[MonitorGeometry]:
         """[0] = the whole desktop, then one per monitor (primary first), as `ScreenCapturer` lists them."""
-        session = self._open()
+        if self._still is not None:
+            return self._still.monitors()
+        try:
+            session = self._open()
+        except WaylandDesktopError as exc:
+            refused = isinstance(exc, PortalResponseError) and exc.code == USER_REFUSED
+            if self.mode != "auto" or refused:  # a person said no: no picture behind their back
+                raise _capture_error(exc) from exc
+            return self._fall_back(f"the screen cast could not be opened: {exc.message}", None).monitors()
         streams = session.streams
         scale = max(s.width / s.monitor.width for s in streams)
         self._layout = []
@@ -87,6 +162,8 @@ class WaylandGrabber:
 
     def grab(self, geometry: CaptureGeometry) -> Image.Image:
         """The pixels of `geometry.rect` (capture pixels), composed from the monitors it covers."""
+        if self._still is not None:
+            return self._still.grab(geometry)
         if not self._layout:
             self.monitors()
         area = geometry.rect
@@ -97,6 +174,14 @@ class WaylandGrabber:
                 continue
             try:
                 frame = self._frame(stream)
+            except NoFrameError as exc:
+                if self.mode != "auto":
+                    self.close()
+                    raise _capture_error(exc) from exc
+                layout = [s.monitor for _g, s in self._layout]
+                still = self._fall_back(f"the screen cast sent no frame: {exc.message}", layout)
+                still.monitors()
+                return still.grab(geometry)
             except WaylandDesktopError as exc:
                 self.close()
                 raise _capture_error(exc) from exc

@@ -27,6 +27,10 @@ class WaylandDesktopError(UserFacingError):
     """The Wayland desktop cannot be captured or driven (no bus, no API, refused, stream lost)."""
 
 
+class SignalTimeoutError(WaylandDesktopError):
+    """A signal waited for (`Bus.wait`) did not arrive in time."""
+
+
 class Bus:
     """A session-bus connection with blocking calls and signal waits."""
 
@@ -116,7 +120,7 @@ class Bus:
         try:
             msg = self.conn.recv_until_filtered(queue, timeout=timeout_s or self.timeout_s)
         except TimeoutError as exc:
-            raise WaylandDesktopError(f"No answer from the desktop: {what} did not arrive in time") from exc
+            raise SignalTimeoutError(f"No answer from the desktop: {what} did not arrive in time") from exc
         except OSError as exc:
             raise WaylandDesktopError(f"The D-Bus connection broke while waiting for {what}: {exc}") from exc
         return str(msg.header.fields.get(1, "")), tuple(msg.body)  # 1: HeaderFields.path

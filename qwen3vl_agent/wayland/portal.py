@@ -36,6 +36,7 @@ PORTAL = "org.freedesktop.portal.Desktop"
 PORTAL_PATH = "/org/freedesktop/portal/desktop"
 SCREENCAST = "org.freedesktop.portal.ScreenCast"
 REMOTE_DESKTOP = "org.freedesktop.portal.RemoteDesktop"
+SCREENSHOT = "org.freedesktop.portal.Screenshot"
 REQUEST = "org.freedesktop.portal.Request"
 SESSION = "org.freedesktop.portal.Session"
 SOURCE_MONITOR = 1
@@ -99,6 +100,37 @@ def portal_version(bus: Bus, interface: str) -> int:
         ) from exc
 
 
+def portal_request(
+    bus: Bus,
+    interface: str,
+    method: str,
+    signature: str,
+    *args: Any,
+    options: dict[str, Any],
+    timeout_s: float,
+    what: str,
+) -> dict[str, Any]:
+    """Call a portal method whose answer comes as a Request's `Response` signal and wait for it
+    (up to `timeout_s`, then the request is closed and `WaylandDesktopError` says so); returns
+    the results of code 0, `PortalResponseError` for the others."""
+    token = f"qwen3vl{os.getpid()}_{next(_tokens)}"
+    options = {**options, "handle_token": ("s", token)}
+    sender = bus.unique_name.lstrip(":").replace(".", "_")
+    path = f"/org/freedesktop/portal/desktop/request/{sender}/{token}"
+    with bus.signals(REQUEST, "Response", path) as responses:
+        bus.call(PORTAL, PORTAL_PATH, interface, method, signature + "a{sv}", *args, options)
+        try:
+            _path, (code, results) = bus.wait(responses, f"the portal's answer to {method}", timeout_s)
+        except WaylandDesktopError:
+            with contextlib.suppress(WaylandDesktopError):
+                bus.call(PORTAL, path, REQUEST, "Close", timeout_s=2)  # give the request up
+            raise
+    if code != 0:
+        why = "the user cancelled" if code == 1 else "it failed"
+        raise PortalResponseError(f"The {what} portal refused {method}: {why}", int(code))
+    return {key: value[1] for key, value in results.items()}
+
+
 class ScreenCastPortal:
     """One portal screen-cast session on its own bus connection (one thread)."""
 
@@ -116,10 +148,6 @@ class ScreenCastPortal:
         self.session: str | None = None
         self.granted: dict[str, Any] = {}  # Start's results
 
-    def _request_path(self, token: str) -> str:
-        sender = self.bus.unique_name.lstrip(":").replace(".", "_")
-        return f"/org/freedesktop/portal/desktop/request/{sender}/{token}"
-
     def request(
         self,
         method: str,
@@ -131,24 +159,16 @@ class ScreenCastPortal:
     ) -> dict[str, Any]:
         """Call a portal method (of `interface`, default this session's) and wait for its
         Response; returns the results (code 0)."""
-        token = f"qwen3vl{os.getpid()}_{next(_tokens)}"
-        options = {**options, "handle_token": ("s", token)}
-        path = self._request_path(token)
-        with self.bus.signals(REQUEST, "Response", path) as responses:
-            self.bus.call(
-                PORTAL, PORTAL_PATH, interface or self.interface, method, signature + "a{sv}", *args, options
-            )
-            try:
-                _path, (code, results) = self.bus.wait(
-                    responses, f"the portal's answer to {method}", timeout_s
-                )
-            except WaylandDesktopError:
-                self.bus.call(PORTAL, path, REQUEST, "Close", timeout_s=2)  # give the request up
-                raise
-        if code != 0:
-            what = "the user cancelled" if code == 1 else "it failed"
-            raise PortalResponseError(f"The {self.what} portal refused {method}: {what}", int(code))
-        return {key: value[1] for key, value in results.items()}
+        return portal_request(
+            self.bus,
+            interface or self.interface,
+            method,
+            signature,
+            *args,
+            options=options,
+            timeout_s=timeout_s,
+            what=self.what,
+        )
 
     def create_session(self) -> str:
         token = f"qwen3vls{os.getpid()}_{next(_tokens)}"

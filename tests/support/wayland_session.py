@@ -52,6 +52,13 @@ KDE_PROGRAMS = (
     "/usr/lib/x86_64-linux-gnu/qt5/plugins/platforms/libqwayland-generic.so",  # qtwayland5
 )
 KDE_PORTAL = "org.freedesktop.impl.portal.desktop.kde"
+KDE_QML = Path(__file__).with_name("kde_qml")  # a stand-in for plasma-workspace's dialog frame
+PLASMA_DIALOGS = Path("/usr/lib/x86_64-linux-gnu/qt5/qml/org/kde/plasma/workspace/dialogs")
+KDE_SCREENSHOT_QML = (  # what xdg-desktop-portal-kde 5.27's screenshot dialog imports
+    "/usr/lib/x86_64-linux-gnu/qt5/qml/QtQuick/Layouts",
+    "/usr/lib/x86_64-linux-gnu/qt5/qml/QtQuick/Controls.2",
+    "/usr/lib/x86_64-linux-gnu/qt5/qml/org/kde/kirigami.2",
+)
 
 
 def missing_programs() -> list[str]:
@@ -261,11 +268,23 @@ def start_kwin(workdir: Path, size: tuple[int, int] = MONITOR_SIZE) -> WaylandSe
     `kwin_wayland --virtual`, xdg-desktop-portal-kde, xdg-desktop-portal. The packaged
     kwin_wayland carries a file capability (cap_sys_resource) that a container may refuse to
     exec ("Operation not permitted"): a plain copy in `workdir` is run instead. The caller must
-    `stop_wayland` it (also when this raises)."""
+    `stop_wayland` it (also when this raises).
+
+    For the Screenshot portal: xdg-desktop-portal-kde saves its pictures in the user's Pictures
+    folder (here a private one, named in `config/user-dirs.dirs`: without the folder the save
+    fails and the portal answers "cancelled"), and it builds its screenshot dialog (QML) even
+    for a non-interactive picture, crashing where that cannot load: the dialog's frame comes from
+    plasma-workspace, which a stand-in replaces where it is missing (`kde_qml/`)."""
     kwin = workdir / "kwin_wayland"
     shutil.copyfile(KDE_PROGRAMS[0], kwin)
     kwin.chmod(0o755)
-    extra = {"QT_QPA_PLATFORM": "wayland", "XDG_CONFIG_HOME": str(workdir / "config")}
+    config, pictures = workdir / "config", workdir / "pictures"
+    config.mkdir(exist_ok=True)
+    pictures.mkdir(exist_ok=True)
+    (config / "user-dirs.dirs").write_text(f'XDG_PICTURES_DIR="{pictures}"\n')
+    extra = {"QT_QPA_PLATFORM": "wayland", "XDG_CONFIG_HOME": str(config)}
+    if not PLASMA_DIALOGS.exists():
+        extra["QML2_IMPORT_PATH"] = str(KDE_QML)
     session = _new_session(workdir, "wayland-kde-0", size, extra_env=extra, desktop="KDE")
     with _stopped_on_failure(session):
         _start_bus_and_pipewire(session)
