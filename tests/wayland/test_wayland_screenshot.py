@@ -54,7 +54,9 @@ def kde_form(kde: WaylandSession, tmp_path: Path) -> Iterator[FormApp]:
     """The Qt test form natively on KWin, full screen; skipped without the portal dialog's QML."""
     missing = [p for p in KDE_SCREENSHOT_QML if not os.path.exists(p)]
     if missing:
-        pytest.skip(f"xdg-desktop-portal-kde's screenshot dialog needs {missing} (scripts/install-system-deps.sh)")
+        pytest.skip(
+            f"xdg-desktop-portal-kde's screenshot dialog needs {missing} (scripts/install-system-deps.sh)"
+        )
     app = FormApp(None, MonitorRect(1, 0, 0, *kde.points), tmp_path, env=kde.env(), platform="wayland")
     try:
         app.reset()
@@ -102,9 +104,9 @@ def test_auto_uses_still_frames_where_there_is_no_screen_cast_route(kde_form: Fo
     and "auto" captures from the Screenshot portal instead of refusing."""
     with ScreenCapturer(wayland_route="mutter", wayland_capture="auto") as capturer:
         _shows_the_form(capturer.capture(CaptureTarget.monitor(1)).image, kde_form)
-    with ScreenCapturer(wayland_route="mutter", wayland_capture="screencast") as capturer:
-        with pytest.raises(WaylandSessionError, match="only GNOME's Mutter"):
-            capturer.capture(CaptureTarget.monitor(1))
+    capturer = ScreenCapturer(wayland_route="mutter", wayland_capture="screencast")
+    with capturer, pytest.raises(WaylandSessionError, match="only GNOME's Mutter"):
+        capturer.capture(CaptureTarget.monitor(1))
 
 
 def test_a_refused_screen_share_is_not_answered_with_a_screenshot(kde_form: FormApp) -> None:
@@ -112,9 +114,9 @@ def test_a_refused_screen_share_is_not_answered_with_a_screenshot(kde_form: Form
     the other portal behind the person's back. (Here the refusal is real but not a person's:
     xdg-desktop-portal-kde answers a capture-only session so when its chooser dialog cannot load
     without plasma-workspace.)"""
-    with ScreenCapturer(wayland_route="portal", wayland_capture="auto") as capturer:
-        with pytest.raises(CaptureError, match="the user cancelled"):
-            capturer.capture(CaptureTarget.monitor(1))
+    capturer = ScreenCapturer(wayland_route="portal", wayland_capture="auto")
+    with capturer, pytest.raises(CaptureError, match="the user cancelled"):
+        capturer.capture(CaptureTarget.monitor(1))
 
 
 def test_kde_agent_round_trip_on_still_frames(kde_form: FormApp, kde: WaylandSession) -> None:
@@ -135,7 +137,9 @@ def test_kde_agent_round_trip_on_still_frames(kde_form: FormApp, kde: WaylandSes
         assert [m.rect for m in after] == [Rect(0, 0, *kde.size)] * 2 and after[1].name == "portal-1"
         left, top, w, h = kde_form.widget_rect("name")
         field = (left + 4, top + 4, left + w // 2, top + h - 4)
-        assert grabber.grab(CaptureGeometry.of_monitor(after[1])).crop(field).convert("L").getextrema()[0] > 150
+        assert (
+            grabber.grab(CaptureGeometry.of_monitor(after[1])).crop(field).convert("L").getextrema()[0] > 150
+        )
         backend.perform(MoveTo(left + w // 2, top + h // 2))
         backend.perform(ButtonDown("left"))
         backend.perform(ButtonUp("left"))
@@ -188,7 +192,10 @@ def test_still_layout_maps_the_desktop_picture_onto_the_monitors() -> None:
     """The portal's picture is the whole desktop at the largest scale: monitors known in points
     (two, the second at 1.5 and right of the first) land at their pixel places; without a layout
     the picture is one monitor at scale 1; a picture that does not fit the layout is taken as one."""
-    layout = [WaylandMonitor("DP-1", 0, 0, 1280, 800, 1.5, True), WaylandMonitor("DP-2", 1280, 0, 1024, 768, 1.5)]
+    layout = [
+        WaylandMonitor("DP-1", 0, 0, 1280, 800, 1.5, True),
+        WaylandMonitor("DP-2", 1280, 0, 1024, 768, 1.5),
+    ]
     desktop, first, second = still_layout((3456, 1200), layout)
     assert desktop.rect == Rect(0, 0, 3456, 1200) and desktop.scale == 1.5
     assert first.rect == Rect(0, 0, 1920, 1200) and first.name == "DP-1" and first.is_primary
