@@ -3,7 +3,8 @@
 Used by `WaylandGrabber` (`wayland_capture.py`) when `screen.wayland_capture` asks for it
 ("screenshot"), or ("auto") when the screen-cast route cannot be used or its streams send no
 frame (KWin without a GPU: see docs/desktop-app.md). `monitors()` takes the picture and keeps it
-for the `grab()` of the same capture, so one capture is one portal call.
+for the `grab()` of the same capture, so one capture is one portal call (listing the monitors
+alone takes a picture too: the picture is what tells the layout's pixels).
 
 Geometry: the portal's picture is the whole desktop at physical pixels (the bounding box of every
 monitor at the largest scale). Where the monitor layout in points is known (a screen-cast or
