@@ -50,7 +50,9 @@ stop_server() {
 }
 server() { # NAME: make this configuration the running engine, every replica healthy and warmed up
   local name=$1; read -r reps flags <<< "${SRV[$name]}"
-  if [ "$(cat /root/server.name 2>/dev/null)" != "$name" ] || ! all_healthy; then
+  if [ "$(cat /root/server.name 2>/dev/null)" = "$name" ] && kill -0 "$(cat /root/starter.pid 2>/dev/null)" 2>/dev/null; then
+    echo "[$(el)s] $name is still starting (started by an earlier call): waiting for it"
+  elif [ "$(cat /root/server.name 2>/dev/null)" != "$name" ] || ! all_healthy; then
     [ "$(left)" -lt 200 ] && { echo "[$(el)s] no time to start $name"; return 1; }
     stop_server
     echo "[$(el)s] starting $name: replicas $reps, flags: ${flags:-none}"
@@ -59,6 +61,7 @@ server() { # NAME: make this configuration the running engine, every replica hea
       > /root/start_$name.log 2>&1 < /dev/null &
     echo $! > /root/starter.pid; echo "$name" > /root/server.name; date +%s > /root/server.t0
   fi
+  [ "${NO_WAIT:-0}" = 1 ] && return 0
   until all_healthy; do
     if [ "$(left)" -lt 60 ]; then echo "[$(el)s] $name still starting"; return 1; fi
     if ! kill -0 "$(cat /root/starter.pid)" 2>/dev/null && ! all_healthy; then
@@ -125,6 +128,12 @@ if [ -d $REPO/.gpu/app ] && [ ! -f /root/appsite/.done ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --target /root/appsite $REPO/.gpu/app/*.whl && touch /root/appsite/.done
 fi
 [ "${1:-}" = "install-only" ] && exit 0
+if [ "${1:-}" = "start-only" ]; then
+  # launch the engine configuration ${2:-r3} (setsid: it goes on starting after this call ends, while
+  # the machine stays warm) and return at once, so its cold start overlaps the next call's set-up
+  NO_WAIT=1 server "${2:-r3}"; echo "[$(el)s] start-only: $(cat /root/server.name 2>/dev/null) launched"
+  exit 0
+fi
 
 if [ "${SITTING:-1}" = D ]; then
   # issue 17 row D (benchmarks/h200/run_row_d.sh): N workspaces, each step through the app's path
@@ -133,6 +142,8 @@ if [ "${SITTING:-1}" = D ]; then
   step d_w1   100 $SRV_D wd --counts 1  --rows-per-workspace ${ROWS_D1:-6} --forward-max-tokens 64
   step d_w8   110 $SRV_D wd --counts 8  --rows-per-workspace ${ROWS_D8:-3} --forward-max-tokens 64
   step d_w32  150 $SRV_D wd --counts 32 --rows-per-workspace ${ROWS_D32:-2} --forward-max-tokens 64
+  # lever 5 when time is left: the agent step outside the model, one user
+  step r5_$SRV_D 60 $SRV_D ab --no-cache --workload agent --users 1 --count 24 --seed 117 --agent-overhead 24
 elif [ "${SITTING:-1}" = 1 ]; then
   step b_r1     60 r1 bs --runs 4 --steps 8 --slide-block 0 --slide-block 1 --seed 1
   step a_r1     80 r1 ab --no-cache --budget 1024 --users 120 --count 600 --seed 2
