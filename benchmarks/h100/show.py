@@ -1,13 +1,25 @@
-"""One line per result file: QPS, TTFT and end-to-end p50/p99 (vllm bench serve or qwen3vl-agent bench)."""
+"""One line per result file: QPS, TTFT and end-to-end p50/p99 (vllm bench serve or qwen3vl-agent bench);
+rows/min and req/s per workspace count for benchmarks/workspaces.py's lists (row D)."""
 
 import json
 import sys
+
+
+def workspace_line(name, r):
+    """One setting of benchmarks/workspaces.py (row D): a list of these per result file."""
+    fwd = f"  fwd p50/p90 {r.get('forward_ms_p50')} / {r.get('forward_ms_p90')} ms  fwd errors {r.get('forward_errors')}"
+    return (
+        f"{name:<22} N={r['workspaces']:<3} rows {r['done']}/{r['rows']} {r['rows_per_min']:7.1f} rows/min"
+        f" {r['requests_per_s']:6.2f} req/s  once {r['submitted_once']}  start {r['start_s']} s{fwd if 'forwarded' in r else ''}"
+    )
 
 
 def line(path):
     with open(path) as f:
         d = json.load(f)
     name = path.rsplit("/", 1)[-1][:-5]
+    if isinstance(d, list):
+        return "\n".join(workspace_line(name, r) for r in d)
     if "summary" in d:
         s = d["summary"]
         hit = f" hit {s['hit_rate']:.0%}" if s["hits"] else ""

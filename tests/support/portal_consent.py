@@ -7,7 +7,7 @@ there to answer them, so `ConsentPerson` does, from a thread: it watches the scr
 GNOME's own screen cast and clicks through GNOME's own remote desktop (the Mutter route, which
 needs no dialog), at the places where that portal puts them on a 1280x800 monitor (checked on
 screenshots). The dialogs it saw are in `seen` (as soon as seen), those it answered and saw go
-away in `answered`, in order.
+away (or give way to the other kind) in `answered`, in order.
 """
 
 from __future__ import annotations
@@ -115,7 +115,9 @@ class ConsentPerson:
                 if not _wait(lambda: _blue(pixel(ready)), 10):
                     return
         _click(hands, SHARE)
-        if _wait(lambda: dialog_kind(capturer.capture().image) is None, 10):
+        # gone = this kind of dialog no longer shown: the other kind may follow at once (the
+        # screen-cast and remote-desktop requests of one agent session come back to back)
+        if _wait(lambda: dialog_kind(capturer.capture().image) != kind, 20):
             self.answered.append(kind)
 
 
