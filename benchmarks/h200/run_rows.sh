@@ -13,10 +13,15 @@ T0=$(date +%s); LIMIT=${LIMIT:-570}
 el() { echo $(( $(date +%s) - T0 )); }
 left() { echo $(( LIMIT - $(el) )); }
 REPO=$(pwd); C=$REPO/.gpu/common; R=/root/res; mkdir -p $R /root/apphome
-# the app's code as committed (a `git archive` snapshot carried in .gpu/appcode, HEAD file inside),
-# copied once: every row of the sitting runs the same code
+# the app's code as committed, copied once: every row of the sitting runs the same code. Either a
+# `git archive` snapshot carried in .gpu/appcode (HEAD file inside) or, where none is carried, the
+# carried working tree itself (commit everything first; APP_HEAD=<commit> names it) -- that saves
+# ~4 MiB of every call's 64
 if [ ! -d /root/appcode/qwen3vl_agent ]; then
-  mkdir -p /root/appcode && cp -r $REPO/.gpu/appcode/. /root/appcode/
+  mkdir -p /root/appcode/tests
+  if [ -d $REPO/.gpu/appcode/qwen3vl_agent ]; then cp -r $REPO/.gpu/appcode/. /root/appcode/
+  else cp -r $REPO/qwen3vl_agent $REPO/benchmarks /root/appcode/ && cp -r $REPO/tests/support /root/appcode/tests/
+       echo "${APP_HEAD:-working tree}" > /root/appcode/HEAD; fi
   echo "app code: $(cat /root/appcode/HEAD 2>/dev/null)"
 fi
 APPROOT=/root/appcode; H=$APPROOT/benchmarks/h100
