@@ -138,7 +138,7 @@ class MutterSession(RemoteSession):
                 msg_path, (node,) = self.bus.wait(added, "the screen cast's PipeWire stream")
                 nodes[msg_path] = int(node)
         if self._rd is not None:
-            self.warm_up_keyboard()
+            self.warm_up_input()
         for monitor, path in paths:
             # Measured on Mutter 43 at scale 1.25: the stream's "size" parameter says 1280x800 (the
             # points) while its frames are 1600x1000, and pointer motion is divided by the scale:
@@ -163,6 +163,9 @@ class MutterSession(RemoteSession):
 
     def _motion(self, stream: Stream, x: float, y: float) -> None:
         self._notify("NotifyPointerMotionAbsolute", "sdd", stream.path, x, y)
+
+    def _nudge_pointer(self) -> None:
+        self._notify("NotifyPointerMotionRelative", "dd", 0.0, 0.0)
 
     def button(self, code: int, pressed: bool) -> None:
         self._notify("NotifyPointerButton", "ib", code, pressed)

@@ -101,7 +101,7 @@ class PortalSession(RemoteSession):
         self.streams = [self._stream(i, s) for i, s in enumerate(found)]
         self.streams.sort(key=lambda s: (not s.monitor.primary, s.monitor.left, s.monitor.top))
         if self.remote_desktop:
-            self.warm_up_keyboard()  # GNOME's portal is Mutter underneath
+            self.warm_up_input()  # GNOME's portal is Mutter underneath
 
     def _stream(self, index: int, found: PortalStream) -> Stream:
         frames = FrameStream(found.node_id, self.pipewire_remote)
@@ -135,6 +135,9 @@ class PortalSession(RemoteSession):
 
     def _motion(self, stream: Stream, x: float, y: float) -> None:
         self._notify("NotifyPointerMotionAbsolute", "udd", stream.node_id, x, y)
+
+    def _nudge_pointer(self) -> None:
+        self._notify("NotifyPointerMotion", "dd", 0.0, 0.0)
 
     def button(self, code: int, pressed: bool) -> None:
         self._notify("NotifyPointerButton", "iu", code, int(pressed))
