@@ -145,11 +145,12 @@ if [ "${SITTING:-1}" = D ]; then
   # issue 17 row D (benchmarks/h200/run_row_d.sh): N workspaces, each step through the app's path
   # and the GPU (64 tokens decoded per step); rows per workspace so that each N takes <= ~90 s
   SRV_D=${ROW_D_SERVER:-r3}
-  step d_w1   100 $SRV_D wd --counts 1  --rows-per-workspace ${ROWS_D1:-6} --forward-max-tokens 64
-  step d_w8   110 $SRV_D wd --counts 8  --rows-per-workspace ${ROWS_D8:-3} --forward-max-tokens 64
-  step d_w32  150 $SRV_D wd --counts 32 --rows-per-workspace ${ROWS_D32:-2} --forward-max-tokens 64
+  # D_TAG=_x: a lever run of N = 32 only on ROW_D_SERVER (d_w32_x), next to the three above
+  [ -z "${D_TAG:-}" ] && step d_w1   100 $SRV_D wd --counts 1  --rows-per-workspace ${ROWS_D1:-6} --forward-max-tokens 64
+  [ -z "${D_TAG:-}" ] && step d_w8   110 $SRV_D wd --counts 8  --rows-per-workspace ${ROWS_D8:-3} --forward-max-tokens 64
+  step d_w32${D_TAG:-}  150 $SRV_D wd --counts 32 --rows-per-workspace ${ROWS_D32:-2} --forward-max-tokens 64
   # lever 5 when time is left: the agent step outside the model, one user
-  step r5_$SRV_D 60 $SRV_D ab --no-cache --workload agent --users 1 --count 24 --seed 117 --agent-overhead 24
+  [ -z "${D_TAG:-}" ] && step r5_$SRV_D 60 $SRV_D ab --no-cache --workload agent --users 1 --count 24 --seed 117 --agent-overhead 24
 elif [ "${SITTING:-1}" = 1 ]; then
   step b_r1     60 r1 bs --runs 4 --steps 8 --slide-block 0 --slide-block 1 --seed 1
   step a_r1     80 r1 ab --no-cache --budget 1024 --users 120 --count 600 --seed 2
