@@ -9,6 +9,9 @@
 # Installs the payload into /root/xroot + /root/dsite once, then runs run_rows.sh with SITTING=D:
 # steps d_w1, d_w8, d_w32 on the engine ROW_D_SERVER (default r3 = replicas auto), each writing
 # /root/res/d_wN.json (+ .sys.json: GPU utilisation and process CPU each second). Re-runnable.
+# A lever at N = 32 next to them: ROW_D_SERVER=<configuration> D_TAG=_<name> (d_w32_<name>); the
+# next sitting's, after the one-replica sitting of 2026-12-06 (docs/benchmarks.md, row D):
+#     ROW_D_SERVER=r3 D_TAG=_r3 ...   then   ROW_D_SERVER=r1_api4 D_TAG=_api4 ...
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 PAYLOAD=${1:-.gpu/d1}

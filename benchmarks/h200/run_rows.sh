@@ -42,6 +42,7 @@ declare -A SRV=(
   [r1_fp8]="1 --quantization fp8"
   [r1_fast]="1 --mm-processor-kwargs {\"use_fast\":true}"
   [r1_seqs]="1 --max-num-seqs 512 --max-num-batched-tokens 32768"
+  [r1_api4]="1 --api-server-count 4"  # row D's next lever: the one front end was full (h100_row_d)
 )
 EPS=http://127.0.0.1:8000/v1
 AB() { "${APP_ENV[@]}" python3 $H/appbench.py --endpoint "$EPS" --model qwen3vl4b --api-key bench-key "$@"; }
