@@ -22,7 +22,13 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
-from qwen3vl_agent.storage.database import Migration, migrate, register_migrations, sqlite_failure
+from qwen3vl_agent.storage.database import (
+    Migration,
+    enable_wal,
+    migrate,
+    register_migrations,
+    sqlite_failure,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -158,7 +164,7 @@ class ResultStore:
         conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout_ms / 1000, isolation_level=None)
         try:
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode=WAL")
+            enable_wal(conn, self.busy_timeout_ms)
             conn.execute("PRAGMA synchronous=NORMAL")
             db = sqlite_utils.Database(conn)
             self._create(db)

@@ -41,6 +41,33 @@ def test_migrations_run_once_and_in_order(tmp_path: Path) -> None:
     assert again.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_connections_opening_fresh_files_at_once_all_get_wal(tmp_path: Path) -> None:
+    """Switching a fresh file to WAL is answered SQLITE_BUSY at once (no busy handler) when two
+    connections race for it: it failed a thread now and then (CI: "locked by another program")."""
+    errors: list[BaseException] = []
+    modes: list[str] = []
+    for i in range(60):
+        path = tmp_path / f"fresh-{i}.sqlite3"
+        start = threading.Barrier(4)
+
+        def open_it(path: Path = path, start: threading.Barrier = start) -> None:
+            start.wait()
+            try:
+                db = open_database(path)
+                modes.append(db.execute("PRAGMA journal_mode").fetchone()[0])
+                db.conn.close()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert modes == ["wal"] * 240
+
+
 def test_two_threads_opening_a_fresh_database_migrate_it_once(tmp_path: Path) -> None:
     path = tmp_path / "fresh.sqlite3"
     errors: list[BaseException] = []
