@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,26 @@ def test_migrations_run_once_and_in_order(tmp_path: Path) -> None:
     assert again.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def _at_once(n: int, body: Callable[[], object]) -> list[BaseException]:
+    """Run `body` in `n` threads released together by a barrier; what they raised."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(n)
+
+    def run() -> None:
+        start.wait()
+        try:
+            body()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
 def test_connections_opening_fresh_files_at_once_all_get_wal(tmp_path: Path) -> None:
     """Switching a fresh file to WAL is answered SQLITE_BUSY at once (no busy handler) when two
     connections race for it: it failed a thread now and then (CI: "locked by another program")."""
@@ -48,41 +69,20 @@ def test_connections_opening_fresh_files_at_once_all_get_wal(tmp_path: Path) -> 
     modes: list[str] = []
     for i in range(60):
         path = tmp_path / f"fresh-{i}.sqlite3"
-        start = threading.Barrier(4)
 
-        def open_it(path: Path = path, start: threading.Barrier = start) -> None:
-            start.wait()
-            try:
-                db = open_database(path)
-                modes.append(db.execute("PRAGMA journal_mode").fetchone()[0])
-                db.conn.close()
-            except BaseException as exc:
-                errors.append(exc)
+        def open_it(path: Path = path) -> None:
+            db = open_database(path)
+            modes.append(db.execute("PRAGMA journal_mode").fetchone()[0])
+            db.conn.close()
 
-        threads = [threading.Thread(target=open_it) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        errors += _at_once(4, open_it)
     assert errors == []
     assert modes == ["wal"] * 240
 
 
 def test_two_threads_opening_a_fresh_database_migrate_it_once(tmp_path: Path) -> None:
     path = tmp_path / "fresh.sqlite3"
-    errors: list[BaseException] = []
-
-    def open_it() -> None:
-        try:
-            Database(path, components=["test_widgets"]).connection()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_it) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = _at_once(3, lambda: Database(path, components=["test_widgets"]).connection())
     assert errors == []
     check = sqlite3.connect(path)
     assert check.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 2

@@ -36,11 +36,16 @@ def geometry(wayland: WaylandSession) -> CaptureGeometry:
         return capturer.capture(CaptureTarget.monitor(1)).geometry
 
 
-@pytest.fixture
-def executor(wayland_form: FormApp) -> Iterator[ActionExecutor]:
-    ex = ActionExecutor(
+def mutter_executor() -> ActionExecutor:
+    """An auto-mode executor on a new Mutter remote-desktop session (opened on its first action)."""
+    return ActionExecutor(
         SafetySettings(mode="auto"), ExecutorSettings(stop_hotkey_enabled=False), backend=MutterBackend()
     )
+
+
+@pytest.fixture
+def executor(wayland_form: FormApp) -> Iterator[ActionExecutor]:
+    ex = mutter_executor()
     yield ex
     ex.close()
 
@@ -134,9 +139,7 @@ def test_the_first_click_of_a_new_session_lands_on_a_starved_compositor(
     assert mutter, "the session runs no mutter process"
     for attempt in range(3):
         wayland_form.reset()
-        ex = ActionExecutor(
-            SafetySettings(mode="auto"), ExecutorSettings(stop_hotkey_enabled=False), backend=MutterBackend()
-        )
+        ex = mutter_executor()
         try:
             ex.execute_sync(ResolvedAction(Action(A.KEY, keys=["shift"])))  # opens the session
             with cpu_capped(mutter, 0.05) as capped:
