@@ -90,6 +90,20 @@ server() { # NAME: make this configuration the running engine, every replica hea
     echo "[$(el)s] warm-up on $name done"
   fi
 }
+profile() { # NAME: with PYSPY=1, py-spy (carried in .gpu/app) samples the first two API-server
+  # processes and the first engine core for 20 s, 25 s into the step (lever 1: where the front
+  # end's CPU goes); collapsed stacks in NAME.pyspy_PID.txt, which process is which in NAME.pyspy_ps.txt
+  local name=$1 spy=/root/appsite/bin/py-spy
+  { [ "${PYSPY:-0}" = 1 ] && [ -x $spy ]; } || return 0
+  sleep "${PYSPY_DELAY:-25}"
+  local pids; pids="$(pgrep -f 'vllm.entrypoints.openai.api_server|APIServer' | head -2) $(pgrep -f EngineCore | head -1)"
+  ps -o pid,pcpu,args -p "$(echo $pids | tr ' ' ',')" | cut -c1-200 > $R/$name.pyspy_ps.txt
+  for pid in $pids; do
+    timeout 45 $spy record --nonblocking -r 97 -d 20 -f raw -o $R/$name.pyspy_$pid.txt -p "$pid" \
+      > $R/$name.pyspy_$pid.log 2>&1 &
+  done
+  wait
+}
 step() { # NAME NEED_S SERVER KIND(ab|bs) ARGS...
   local name=$1 need=$2 srv=$3 kind=$4; shift 4
   [ -f $R/$name.json ] && return 0
@@ -97,6 +111,7 @@ step() { # NAME NEED_S SERVER KIND(ab|bs) ARGS...
   server "$srv" || { echo "[$(el)s] SKIP $name: server $srv not ready"; return 0; }
   [ "$(left)" -lt "$need" ] && { echo "[$(el)s] SKIP $name: needs ${need}s, $(left)s left"; return 0; }
   python3 $H/sampler.py $R/$name.sys.json & local smp=$!
+  profile "$name" & local spy=$!
   echo "[$(el)s] >> $name"
   local cmd
   case $kind in
@@ -114,7 +129,7 @@ step() { # NAME NEED_S SERVER KIND(ab|bs) ARGS...
   esac
   echo "   endpoints: $EPS" > $R/$name.log
   timeout $(( $(left) - 8 )) "${cmd[@]}" >> $R/$name.log 2>&1; local rc=$?
-  kill $smp; wait $smp 2>/dev/null
+  kill $smp; wait $smp 2>/dev/null; wait $spy 2>/dev/null
   [ $rc -ne 0 ] && { echo "   $name rc=$rc"; tail -4 $R/$name.log; }
   case $kind in ab) [ -f $R/$name.json ] && python3 $H/show.py $R/$name.json ;; bs|wd) tail -2 $R/$name.log ;; esac
   python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('   sys:', json.dumps(d)[:300])" $R/$name.sys.json 2>/dev/null
@@ -152,6 +167,14 @@ if [ "${SITTING:-1}" = D ]; then
   step d_w32${D_TAG:-}  150 $SRV_D wd --counts 32 --rows-per-workspace ${ROWS_D32:-2} --forward-max-tokens 64
   # lever 5 when time is left: the agent step outside the model, one user
   [ -z "${D_TAG:-}" ] && step r5_$SRV_D 60 $SRV_D ab --no-cache --workload agent --users 1 --count 24 --seed 117 --agent-overhead 24
+elif [ "${SITTING:-1}" = L ]; then
+  # levers at one replica, each against the plain r1 of the same sitting (2026-12-06): FP8 (lever 3;
+  # compressed-tensors + loguru carried in .gpu/app), then --max-num-seqs / --max-num-batched-tokens (lever 4)
+  step b_r1     50 r1 bs --runs 4 --steps 8 --slide-block 0 --seed 1
+  step a_r1     80 r1 ab --no-cache --budget 1024 --users 120 --count 600 --seed 2
+  step b_r1fp8  50 r1_fp8 bs --runs 4 --steps 8 --slide-block 0 --seed 41
+  step a_r1fp8  80 r1_fp8 ab --no-cache --budget 1024 --users 120 --count 600 --seed 42
+  step a_r1seqs 80 r1_seqs ab --no-cache --budget 1024 --users 120 --count 600 --seed 62
 elif [ "${SITTING:-1}" = 1 ]; then
   step b_r1     60 r1 bs --runs 4 --steps 8 --slide-block 0 --slide-block 1 --seed 1
   step a_r1     80 r1 ab --no-cache --budget 1024 --users 120 --count 600 --seed 2
