@@ -90,13 +90,18 @@ server() { # NAME: make this configuration the running engine, every replica hea
     echo "[$(el)s] warm-up on $name done"
   fi
 }
-profile() { # NAME: with PYSPY=1, py-spy (carried in .gpu/app) samples the first two API-server
-  # processes and the first engine core for 20 s, 25 s into the step (lever 1: where the front
-  # end's CPU goes); collapsed stacks in NAME.pyspy_PID.txt, which process is which in NAME.pyspy_ps.txt
-  local name=$1 spy=/root/appsite/bin/py-spy
-  { [ "${PYSPY:-0}" = 1 ] && [ -x $spy ]; } || return 0
+profile() { # NAME: with PYSPY=1, py-spy (carried in .gpu/spy) samples the first two API-server
+  # processes, the first engine core and the app's (client's) process for 20 s, 25 s into the step
+  # (lever 1: where the CPU goes); collapsed stacks in NAME.pyspy_PID.txt, which is which in
+  # NAME.pyspy_ps.txt; summary: benchmarks/h200/pyspy_summary.py
+  local name=$1 spy=/root/spysite/bin/py-spy
+  [ "${PYSPY:-0}" = 1 ] || return 0
+  # said, not skipped in silence: the sitting of 2026-12-06 lost its profiles to a py-spy that pip
+  # had not installed (--target into an existing bin/ without --upgrade keeps the old bin/)
+  [ -x $spy ] || { echo "   PYSPY=1 but no $spy: carry .gpu/spy (the py-spy wheel)" | tee $R/$name.pyspy_missing.txt; return 0; }
   sleep "${PYSPY_DELAY:-25}"
   local pids; pids="$(pgrep -f 'vllm.entrypoints.openai.api_server|APIServer' | head -2) $(pgrep -f EngineCore | head -1)"
+  pids="$pids $(pgrep -f 'benchmarks/workspaces.py|h100/appbench.py' | head -1)"  # the app's process too
   ps -o pid,pcpu,args -p "$(echo $pids | tr ' ' ',')" | cut -c1-200 > $R/$name.pyspy_ps.txt
   for pid in $pids; do
     timeout 45 $spy record --nonblocking -r 97 -d 20 -f raw -o $R/$name.pyspy_$pid.txt -p "$pid" \
@@ -148,6 +153,10 @@ bash $C/install.sh || exit 1
 # the app's light dependencies the device image lacks (pydantic-settings, platformdirs, sqlite-utils, …)
 if [ -d $REPO/.gpu/app ] && [ ! -f /root/appsite/.done ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --target /root/appsite $REPO/.gpu/app/*.whl && touch /root/appsite/.done
+fi
+# py-spy for PYSPY=1 (lever 1), in a folder of its own so its bin/ is not dropped
+if [ -d $REPO/.gpu/spy ] && [ ! -x /root/spysite/bin/py-spy ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /root/spysite $REPO/.gpu/spy/*.whl
 fi
 [ "${1:-}" = "install-only" ] && exit 0
 if [ "${1:-}" = "start-only" ]; then
