@@ -13,7 +13,12 @@ input, mss capture of each display). Reported per N:
     response -> action executed (XTest events with the configured pause);
   * memory per workspace: RSS of its processes (X server + the form app, guards included) and the
     growth of this process per workspace (capture thread, executor thread, connections);
-  * a check that every row was submitted exactly once (read from each form's own record).
+  * a check that every row was submitted exactly once (read from each form's own record);
+  * the app's own CPU: milliseconds per step and cores used over the batch (this process only).
+
+The scripted server runs in a process of its own (`tests/support/policy_process.py`), like a real
+engine: in this process its per-request work shared the app's GIL and slowed the app it measures
+(row D of 2026-12-06). `--policy-in-process` runs it here, as before, for comparison.
 
 Through a real GPU model (issue 17, row D): `--forward URL --forward-model M [--forward-api-key K]
 [--forward-max-tokens 64]` makes the scripted server send every request first to that engine
@@ -38,6 +43,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -56,8 +62,9 @@ from qwen3vl_agent.percentile import percentile_or_nan
 from qwen3vl_agent.runtime import build_runtime
 from qwen3vl_agent.storage.trajectories import TrajectoryStore
 from qwen3vl_agent.workspace import WorkspaceSpec
-from tests.support.policy_server import PolicyServer, form_planner
-from tests.support.workspace_forms import geometry_reader, launch_command, submissions
+from tests.support.policy_process import PolicyProcess, PolicyStats
+from tests.support.policy_server import PolicyServer
+from tests.support.workspace_forms import form_planner_for, launch_command, submissions
 
 SIZE = (1100, 820)
 NAMES = ["Ada Lovelace", "Jürgen Groß", "Kenji Sato", "Zoë Ñúñez", "Chloé Dubois", "Łukasz Żółw", "Søren Ærø"]
@@ -73,6 +80,12 @@ def rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def cpu_s() -> float:
+    """This process's user + system CPU seconds (all its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def write_rows(path: Path, count: int) -> None:
@@ -92,13 +105,18 @@ async def one_setting(
     work: Path,
     forward: dict[str, Any] | None = None,
     prompt: dict[str, Any] | None = None,
+    policy_in_process: bool = False,
 ) -> dict[str, Any]:
     state_dir = work / f"forms-{count}-{delay}"
     state_dir.mkdir()
     data = work / f"rows-{count}-{delay}.csv"
     write_rows(data, rows)
-    server = PolicyServer(delay_s=delay, **(forward or {})).start()
-    server.planner = form_planner(geometry_reader(state_dir), (0, 0, *SIZE))
+    server: PolicyServer | PolicyProcess
+    if policy_in_process:
+        server = PolicyServer(delay_s=delay, **(forward or {})).start()
+        server.planner = form_planner_for(state_dir, (0, 0, *SIZE))
+    else:
+        server = PolicyProcess(form_planner_for, (state_dir, (0, 0, *SIZE)), delay_s=delay, **(forward or {}))
     overrides = server.settings_overrides()
     if forward:
         overrides["engine"]["request_timeout_s"] = 300.0  # many workspaces queue on one GPU
@@ -129,24 +147,28 @@ async def one_setting(
             server_rss = [sum(rss_kib(p) for p in r.get("server", [])) for r in roles]
             app_rss = [sum(rss_kib(p) for p in r.get("app", [])) for r in roles]
             me_after = rss_kib(os.getpid())
-            t1 = time.perf_counter()
+            t1, cpu1 = time.perf_counter(), cpu_s()
             summary = await run_parallel_batch(BatchOptions("Register this person", data), store, pool.lanes)
-            batch_s = time.perf_counter() - t1
+            batch_s, app_cpu_s = time.perf_counter() - t1, cpu_s() - cpu1
     finally:
         await runtime.close()
         store.close()
-        server.stop()
+        if isinstance(server, PolicyServer):
+            server.stop()
+            stats = PolicyStats.of(server)
+        else:
+            stats = server.stop()
     subs = [json.dumps(v, sort_keys=True) for _, v in submissions(state_dir)]
     observe = [t["observe_s"] * 1000 for t in timings if "observe_s" in t]
     act = [t["act_s"] * 1000 for t in timings if "act_s" in t]
-    fwd = [t * 1000 for t in server.forward_times]
+    fwd = [t * 1000 for t in stats.forward_times]
     forwarded: dict[str, Any] = {}
     if forward:
         forwarded = {
             "forward_to": forward["forward_to"],
-            "forward_max_tokens": server.forward_max_tokens,
+            "forward_max_tokens": stats.forward_max_tokens,
             "forwarded": len(fwd),
-            "forward_errors": server.forward_errors,
+            "forward_errors": stats.forward_errors,
             "forward_ms_p50": round(statistics.median(fwd), 1) if fwd else None,
             "forward_ms_p90": round(percentile_or_nan(fwd, 90), 1),
         }
@@ -161,8 +183,14 @@ async def one_setting(
         "rows_per_min": round(rows / batch_s * 60, 1),
         "steps": len(timings),
         "steps_per_s": round(len(timings) / batch_s, 2),
-        "requests": server.chat_requests,
-        "requests_per_s": round(server.chat_requests / batch_s, 2),
+        "requests": stats.chat_requests,
+        "requests_per_s": round(stats.chat_requests / batch_s, 2),
+        # the app's process alone (its lanes, queue, client; not the X servers and forms, which are
+        # child processes): CPU per step, and cores used while the batch ran
+        "policy_in_process": policy_in_process,
+        "app_cpu_ms_per_step": round(app_cpu_s * 1000 / max(1, len(timings)), 1),
+        "app_cpu_cores": round(app_cpu_s / batch_s, 2),
+        "policy_cpu_cores": round(stats.cpu_s / batch_s, 2) if not policy_in_process else None,
         "observe_ms_p50": round(statistics.median(observe), 1) if observe else None,
         "observe_ms_p90": round(percentile_or_nan(observe, 90), 1),
         "act_ms_p50": round(statistics.median(act), 1) if act else None,
@@ -203,7 +231,13 @@ async def run_settings(
         for delay in [float(d) for d in args.delay.split(",")]:
             for count in [int(c) for c in args.counts.split(",")]:
                 result = await one_setting(
-                    count, count * args.rows_per_workspace, delay, Path(tmp), forward, prompt
+                    count,
+                    count * args.rows_per_workspace,
+                    delay,
+                    Path(tmp),
+                    forward,
+                    prompt,
+                    args.policy_in_process,
                 )
                 if prompt:
                     result["prompt_settings"] = prompt
@@ -230,6 +264,11 @@ def main() -> int:
     )
     parser.add_argument("--tiny-budget", type=int, default=512, help="screenshot tokens with --tiny-engine")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
+    parser.add_argument(
+        "--policy-in-process",
+        action="store_true",
+        help="run the scripted server in this process (as before 2026-12-06; it then shares the app's GIL)",
+    )
     args = parser.parse_args()
     if args.tiny_engine and args.forward:
         parser.error("--tiny-engine starts its own engine: leave out --forward")
