@@ -20,17 +20,18 @@ from pathlib import Path
 # decode), the generic machinery (asyncio, HTTP) last.
 BUCKETS: list[tuple[str, str]] = [
     ("HF image processor", r"image_processing|image_processor|smart_resize|processing_qwen|torchvision"),
+    ("app: screenshot prep (resize, hash, PNG)", r"imaging/prep|fast_png|model_input"),
     ("image decode (PIL, base64)", r"PIL/|ImageFile|base64|pybase64|load_image|_load_image|media/image"),
     ("tokenizer", r"tokenization|tokenizers|_tokenize|encode_batch|convert_tokens"),
     ("chat template", r"jinja2|chat_template|apply_hf_chat_template|render_chat"),
     ("multimodal hashing / cache", r"multimodal/hash|blake3|MultiModalHasher|processing/caching|mm_cache"),
     ("multimodal processing (other)", r"multimodal/|processing\.py|inputs/preprocess|input_processor"),
     ("detokenize / output", r"detokeniz|output_processor|incremental|logprobs"),
-    ("serialise / IPC (zmq, msgspec, pickle)", r"zmq|msgspec|serial_utils|pickle|encode_|decode_"),
+    ("serialise / IPC (zmq, msgspec, pickle)", r"zmq|msgspec|serial_utils|pickle"),
     ("scheduler / engine core", r"v1/core/|scheduler|kv_cache_manager|engine/core"),
-    ("model forward / GPU launch", r"model_executor|gpu_model_runner|worker|torch/|cuda"),
-    ("HTTP, JSON, pydantic", r"uvicorn|starlette|fastapi|h11|httptools|pydantic|json"),
-    ("asyncio / event loop", r"asyncio|uvloop|selectors|threading"),
+    ("model forward / GPU launch", r"model_executor|gpu_model_runner|v1/worker|torch/|cuda"),
+    ("HTTP, JSON, pydantic", r"uvicorn|starlette|fastapi|h11|httptools|httpx|httpcore|pydantic|json"),
+    ("asyncio / event loop", r"asyncio|uvloop|selectors|threading|futures/thread"),
 ]
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
 

@@ -101,12 +101,15 @@ profile() { # NAME: with PYSPY=1, py-spy (carried in .gpu/spy) samples the first
   [ -x $spy ] || { echo "   PYSPY=1 but no $spy: carry .gpu/spy (the py-spy wheel)" | tee $R/$name.pyspy_missing.txt; return 0; }
   sleep "${PYSPY_DELAY:-25}"
   local pids; pids="$(pgrep -f 'vllm.entrypoints.openai.api_server|APIServer' | head -2) $(pgrep -f EngineCore | head -1)"
-  pids="$pids $(pgrep -f 'benchmarks/workspaces.py|h100/appbench.py' | head -1)"  # the app's process too
-  ps -o pid,pcpu,args -p "$(echo $pids | tr ' ' ',')" | cut -c1-200 > $R/$name.pyspy_ps.txt
+  local app; app=$(pgrep -f 'benchmarks/workspaces.py|h100/appbench.py' | head -1)
+  ps -o pid,pcpu,args -p "$(echo $pids $app | tr ' ' ',')" | cut -c1-200 > $R/$name.pyspy_ps.txt
   for pid in $pids; do
     timeout 45 $spy record --nonblocking -r 97 -d 20 -f raw -o $R/$name.pyspy_$pid.txt -p "$pid" \
       > $R/$name.pyspy_$pid.log 2>&1 &
   done
+  # the app's process: only what holds its GIL (--gil), the one resource its lanes share
+  [ -n "$app" ] && timeout 45 $spy record --gil --nonblocking -r 97 -d 20 -f raw \
+    -o $R/$name.pyspy_app_gil_$app.txt -p "$app" > $R/$name.pyspy_app_$app.log 2>&1 &
   wait
 }
 step() { # NAME NEED_S SERVER KIND(ab|bs) ARGS...
