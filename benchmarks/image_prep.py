@@ -1,5 +1,6 @@
 """Image preparation: time of prepare_image for a 1920x1080 screenshot at a 1024-token budget,
-and PNG vs WebP vs JPEG (size, time, and what each does to small text).
+PNG vs WebP vs JPEG (size, time, and what each does to small text), and what each costs the
+engine's front end to decode.
 
     .venv/bin/python benchmarks/image_prep.py [--runs 40] [--no-ocr]
 
@@ -17,6 +18,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +104,48 @@ def psnr(a: Image.Image, b: Image.Image) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
+def server_decode_costs(runs: int) -> None:
+    """What the engine's front end pays per image before its processor runs (issue 17, lever 1):
+    base64 decode of the data URL, then Pillow's open + load + RGB, for each way the app could
+    encode the same prepared screenshot. The client's encode time is beside it."""
+    import base64
+
+    encoders: list[tuple[str, Callable[[Image.Image], bytes]]] = [
+        ("PNG, own writer (unfiltered, zlib 1): the default", lambda im: encode(im, "png")),
+        (
+            "PNG, Pillow compress_level 1 (adaptive filters)",
+            lambda im: pil_bytes(im, "PNG", compress_level=1),
+        ),
+        ("PNG, Pillow compress_level 6", lambda im: pil_bytes(im, "PNG", compress_level=6)),
+        ("WebP lossless, method 0", lambda im: pil_bytes(im, "WEBP", lossless=True, method=0)),
+        ("WebP lossless, method 4", lambda im: pil_bytes(im, "WEBP", lossless=True, method=4)),
+        ("WebP q90 (lossy)", lambda im: encode(im, "webp")),
+        ("JPEG q90 4:4:4 (lossy)", lambda im: encode(im, "jpeg")),
+    ]
+    print(f"\n## Server-side decode per image (base64 + Pillow open/load/RGB), ms over {runs} runs\n")
+    print("| screen | encoding | KiB | client encode ms | server decode ms (wall median / CPU median) |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for kind in (ImageKind.DESKTOP, ImageKind.FORM, ImageKind.DOCUMENT):
+        resized = resize_to_budget(render(kind, 1), BUDGET)
+        for name, enc in encoders:
+            data = enc(resized)
+            url = base64.b64encode(data)
+            enc_ms = timed(lambda: enc(resized), max(5, runs // 4))[0]  # noqa: B023
+            wall, _, _, cpu = timed(
+                lambda: Image.open(io.BytesIO(base64.b64decode(url))).convert("RGB"),  # noqa: B023
+                runs,
+            )
+            print(
+                f"| {kind.value} | {name} | {len(data) / 1024:.0f} | {enc_ms:.1f} | {wall:.1f} / {cpu:.1f} |"
+            )
+
+
+def pil_bytes(image: Image.Image, fmt: str, **params: object) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, fmt, **params)
+    return buf.getvalue()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=40)
@@ -146,6 +190,7 @@ def main() -> None:
         wall, _, _, cpu = timed(fn, args.runs)
         print(f"- {name}: {wall:.1f} / {cpu:.1f}")
 
+    server_decode_costs(args.runs)
     if args.no_ocr:
         return
     screen, blocks = small_text_screen()
