@@ -52,7 +52,7 @@ def procs():
         ):
             continue
         name = cmd.split()[0] if cmd.startswith(("VLLM", "APIServer", "EngineCore")) else cmd[:60]
-        if "vllm.entrypoints.openai.api_server" in cmd:
+        if "vllm.entrypoints.openai.api_server" in cmd or "bin/vllm serve" in cmd:
             name = "api_server (main)"
         elif "bench serve" in cmd:
             name = "client: vllm bench serve"

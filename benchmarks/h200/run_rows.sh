@@ -42,7 +42,7 @@ declare -A SRV=(
   [r1_fp8]="1 --quantization fp8"
   [r1_fast]="1 --mm-processor-kwargs {\"use_fast\":true}"
   [r1_seqs]="1 --max-num-seqs 512 --max-num-batched-tokens 32768"
-  [r1_api4]="1 --api-server-count 4"  # row D's next lever: the one front end was full (h100_row_d)
+  [r1_api4]="1 --api-server-count 4"  # row D's lever (its 2026-12-06 try ran one server: see server())
 )
 EPS=http://127.0.0.1:8000/v1
 AB() { "${APP_ENV[@]}" python3 $H/appbench.py --endpoint "$EPS" --model qwen3vl4b --api-key bench-key "$@"; }
@@ -64,7 +64,14 @@ server() { # NAME: make this configuration the running engine, every replica hea
     stop_server
     echo "[$(el)s] starting $name: replicas $reps, flags: ${flags:-none}"
     local extra=(); for a in $flags; do extra+=("--extra-arg=$a"); done
-    setsid nohup "${ENGINE[@]}" start --detach --port 8000 --replicas "$reps" --timeout 1500 "${extra[@]}" \
+    local eng=("${ENGINE[@]}")
+    if [[ " $flags" == *" --api-server-count"* ]]; then
+      # a `vllm serve`-only flag: the module launcher refuses it (it would run one API server), so
+      # this configuration starts through the vllm script pip put in /root/site/bin
+      eng=("${eng[@]/QWEN3VL_AGENT_ENGINE__LAUNCHER=python-module/QWEN3VL_AGENT_ENGINE__LAUNCHER=vllm-serve}")
+      eng=("${eng[@]/QWEN3VL_AGENT_ENGINE__PYTHON_EXECUTABLE=python3/QWEN3VL_AGENT_ENGINE__VLLM_EXECUTABLE=/root/site/bin/vllm}")
+    fi
+    setsid nohup "${eng[@]}" start --detach --port 8000 --replicas "$reps" --timeout 1500 "${extra[@]}" \
       > /root/start_$name.log 2>&1 < /dev/null &
     echo $! > /root/starter.pid; echo "$name" > /root/server.name; date +%s > /root/server.t0
   fi
@@ -100,7 +107,7 @@ profile() { # NAME: with PYSPY=1, py-spy (carried in .gpu/spy) samples the first
   # had not installed (--target into an existing bin/ without --upgrade keeps the old bin/)
   [ -x $spy ] || { echo "   PYSPY=1 but no $spy: carry .gpu/spy (the py-spy wheel)" | tee $R/$name.pyspy_missing.txt; return 0; }
   sleep "${PYSPY_DELAY:-25}"
-  local pids; pids="$(pgrep -f 'vllm.entrypoints.openai.api_server|APIServer' | head -2) $(pgrep -f EngineCore | head -1)"
+  local pids; pids="$(pgrep -f 'vllm.entrypoints.openai.api_server|bin/vllm serve|APIServer' | head -2) $(pgrep -f EngineCore | head -1)"
   local app; app=$(pgrep -f 'benchmarks/workspaces.py|h100/appbench.py' | head -1)
   ps -o pid,pcpu,args -p "$(echo $pids $app | tr ' ' ',')" | cut -c1-200 > $R/$name.pyspy_ps.txt
   for pid in $pids; do

