@@ -67,7 +67,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
             if "EngineCore" in " ".join(p.cmdline())
         ]
         bench = [
-            sys.executable, "-m", "qwen3vl_agent.cli.main", "bench", "--endpoint", engine.base_url,
+            sys.executable, "-m", "qwen3vl_agent", "bench", "--endpoint", engine.base_url,
             "--model", engine.served_model_name, "--users", str(args.users), "--duration",
             str(args.seconds + 15), "--no-cache", "--budget", "1024", "--max-tokens", str(args.max_tokens),
             "--out", str(out / "load.json"),
@@ -75,8 +75,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
         if engine.api_key:
             bench += ["--api-key", engine.api_key]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        load = await asyncio.create_subprocess_exec(*bench, env=env, stdout=asyncio.subprocess.DEVNULL)
+        with (out / "load.log").open("wb") as load_log:
+            load = await asyncio.create_subprocess_exec(*bench, env=env, stdout=load_log, stderr=load_log)
         await asyncio.sleep(10)  # past the first requests (compile paths, connections)
+        if load.returncode is not None:
+            sys.exit(f"the load generator stopped at once: {(out / 'load.log').read_text()[-1500:]}")
         spies = {"api_server": record(api_pid, args.seconds, out / "api_server.txt")}
         spies["api_server_gil"] = record(api_pid, args.seconds, out / "api_server_gil.txt", gil=True)
         if core:
