@@ -161,6 +161,12 @@ async def one_setting(
     subs = [json.dumps(v, sort_keys=True) for _, v in submissions(state_dir)]
     observe = [t["observe_s"] * 1000 for t in timings if "observe_s" in t]
     act = [t["act_s"] * 1000 for t in timings if "act_s" in t]
+    model = [t["model_s"] * 1000 for t in timings if "model_s" in t]  # request ready -> answer, app side
+    queued = [t["queue_wait_s"] * 1000 for t in timings if "queue_wait_s" in t]
+    # a workspace's wall time per step, and the part of it in none of the measured phases (with
+    # the scripted server in this process, or anything else sharing the app's GIL, it grows: row D)
+    step_ms = count / (len(timings) / batch_s) * 1000 if timings else float("nan")
+    parts = [statistics.mean(x) for x in (observe, model, act) if x]
     fwd = [t * 1000 for t in stats.forward_times]
     forwarded: dict[str, Any] = {}
     if forward:
@@ -195,6 +201,11 @@ async def one_setting(
         "observe_ms_p90": round(percentile_or_nan(observe, 90), 1),
         "act_ms_p50": round(statistics.median(act), 1) if act else None,
         "act_ms_p90": round(percentile_or_nan(act, 90), 1),
+        "model_ms_p50": round(statistics.median(model), 1) if model else None,
+        "model_ms_p90": round(percentile_or_nan(model, 90), 1),
+        "queue_wait_ms_p50": round(statistics.median(queued), 1) if queued else None,
+        "step_ms": round(step_ms, 1),
+        "step_unaccounted_ms": round(step_ms - sum(parts), 1) if len(parts) == 3 else None,
         "server_rss_mib": round(statistics.mean(server_rss) / 1024, 1),
         "app_rss_mib": round(statistics.mean(app_rss) / 1024, 1),
         "app_growth_per_workspace_mib": round((me_after - me_before) / 1024 / count, 1),
@@ -288,12 +299,16 @@ def main() -> int:
             f"| {'yes' if r['submitted_once'] else 'NO'} |"
         )
     if args.forward or args.tiny_engine:
-        print("\n| N | rows | rows/min | requests/s | forward p50 / p90 ms | forward errors | once |")
-        print("| ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        print(
+            "\n| N | rows | rows/min | requests/s | forward p50 / p90 ms | app-side model p50 ms "
+            "| step ms (unaccounted) | app CPU ms/step | forward errors | once |"
+        )
+        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
         for r in results:
             print(
                 f"| {r['workspaces']} | {r['rows']} | {r['rows_per_min']} | {r['requests_per_s']} "
-                f"| {r['forward_ms_p50']} / {r['forward_ms_p90']} | {r['forward_errors']} "
+                f"| {r['forward_ms_p50']} / {r['forward_ms_p90']} | {r['model_ms_p50']} "
+                f"| {r['step_ms']} ({r['step_unaccounted_ms']}) | {r['app_cpu_ms_per_step']} | {r['forward_errors']} "
                 f"| {'yes' if r['submitted_once'] else 'NO'} |"
             )
     return 0 if all(r["submitted_once"] for r in results) else 1
