@@ -43,7 +43,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -62,7 +61,7 @@ from qwen3vl_agent.percentile import percentile_or_nan
 from qwen3vl_agent.runtime import build_runtime
 from qwen3vl_agent.storage.trajectories import TrajectoryStore
 from qwen3vl_agent.workspace import WorkspaceSpec
-from tests.support.policy_process import PolicyProcess, PolicyStats
+from tests.support.policy_process import PolicyProcess, PolicyStats, process_cpu_s
 from tests.support.policy_server import PolicyServer
 from tests.support.workspace_forms import form_planner_for, launch_command, submissions
 
@@ -80,12 +79,6 @@ def rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def cpu_s() -> float:
-    """This process's user + system CPU seconds (all its threads)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def write_rows(path: Path, count: int) -> None:
@@ -147,9 +140,9 @@ async def one_setting(
             server_rss = [sum(rss_kib(p) for p in r.get("server", [])) for r in roles]
             app_rss = [sum(rss_kib(p) for p in r.get("app", [])) for r in roles]
             me_after = rss_kib(os.getpid())
-            t1, cpu1 = time.perf_counter(), cpu_s()
+            t1, cpu1 = time.perf_counter(), process_cpu_s()
             summary = await run_parallel_batch(BatchOptions("Register this person", data), store, pool.lanes)
-            batch_s, app_cpu_s = time.perf_counter() - t1, cpu_s() - cpu1
+            batch_s, app_cpu_s = time.perf_counter() - t1, process_cpu_s() - cpu1
     finally:
         await runtime.close()
         store.close()

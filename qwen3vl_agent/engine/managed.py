@@ -261,10 +261,12 @@ class ManagedEngine:
     def _preflight(self) -> None:
         s = self._settings
         if s.launcher == "python-module":
-            ignored = [a for a in s.extra_args if a.split("=", 1)[0] in SERVE_ONLY_FLAGS]
+            ignored = [
+                flag for flag in (a.split("=", 1)[0] for a in s.extra_args) if flag in SERVE_ONLY_FLAGS
+            ]
             if ignored:
                 raise EngineStartError(
-                    f"{ignored[0].split('=', 1)[0]} needs `vllm serve`: the python-module launcher runs "
+                    f"{ignored[0]} needs `vllm serve`: the python-module launcher runs "
                     f"{API_SERVER_MODULE}, which would ignore it",
                     "set engine.launcher = vllm-serve (engine.vllm_executable: the vllm command), "
                     "or leave the flag out",

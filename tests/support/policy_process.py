@@ -47,6 +47,12 @@ class PolicyStats:
         )
 
 
+def process_cpu_s() -> float:
+    """This process's user + system CPU seconds (all its threads; not its children)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _serve(
     conn: Connection,
     planner_factory: Callable[..., Planner],
@@ -59,8 +65,7 @@ def _serve(
     conn.send((server.url, server.settings_overrides()))
     conn.recv()  # anything: stop
     server.stop()
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    conn.send(PolicyStats.of(server, usage.ru_utime + usage.ru_stime))
+    conn.send(PolicyStats.of(server, process_cpu_s()))
     conn.close()
 
 
