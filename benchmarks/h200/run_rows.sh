@@ -43,6 +43,9 @@ declare -A SRV=(
   [r1_fast]="1 --mm-processor-kwargs {\"use_fast\":true}"
   [r1_seqs]="1 --max-num-seqs 512 --max-num-batched-tokens 32768"
   [r1_api4]="1 --api-server-count 4"  # row D's lever (its 2026-12-06 try ran one server: see server())
+  # lever 4: CUDA graphs for the vision encoder (vLLM's EncoderCudaGraphManager, off by default):
+  # the encoder's kernel launches are host work, the kind row B's one-user TTFT is made of
+  [r1_encg]="1 --compilation-config {\"cudagraph_mm_encoder\":true}"
 )
 EPS=http://127.0.0.1:8000/v1
 AB() { "${APP_ENV[@]}" python3 $H/appbench.py --endpoint "$EPS" --model qwen3vl4b --api-key bench-key "$@"; }
@@ -69,7 +72,12 @@ server() { # NAME: make this configuration the running engine, every replica hea
       # a `vllm serve`-only flag: the module launcher refuses it (it would run one API server), so
       # this configuration starts through the vllm script pip put in /root/site/bin
       eng=("${eng[@]/QWEN3VL_AGENT_ENGINE__LAUNCHER=python-module/QWEN3VL_AGENT_ENGINE__LAUNCHER=vllm-serve}")
-      eng=("${eng[@]/QWEN3VL_AGENT_ENGINE__PYTHON_EXECUTABLE=python3/QWEN3VL_AGENT_ENGINE__VLLM_EXECUTABLE=/root/site/bin/vllm}")
+      local cli=/root/site/bin/vllm
+      if [ ! -x $cli ]; then  # pip --target drops a wheel's scripts when bin/ already exists
+        cli=/root/vllm-cli; printf '#!/bin/sh\nexec python3 -c "import sys; from vllm.entrypoints.cli.main import main; sys.argv[0] = \\"vllm\\"; sys.exit(main())" "$@"\n' > $cli
+        chmod +x $cli; echo "   no /root/site/bin/vllm: using $cli"
+      fi
+      eng=("${eng[@]/QWEN3VL_AGENT_ENGINE__PYTHON_EXECUTABLE=python3/QWEN3VL_AGENT_ENGINE__VLLM_EXECUTABLE=$cli}")
     fi
     setsid nohup "${eng[@]}" start --detach --port 8000 --replicas "$reps" --timeout 1500 "${extra[@]}" \
       > /root/start_$name.log 2>&1 < /dev/null &
@@ -194,6 +202,13 @@ elif [ "${SITTING:-1}" = L ]; then
   step b_r1fp8  50 r1_fp8 bs --runs 4 --steps 8 --slide-block 0 --seed 41
   step a_r1fp8  80 r1_fp8 ab --no-cache --budget 1024 --users 120 --count 600 --seed 42
   step a_r1seqs 80 r1_seqs ab --no-cache --budget 1024 --users 120 --count 600 --seed 62
+elif [ "${SITTING:-1}" = G ]; then
+  # lever 4's last item (2026-12-06, third sitting): encoder CUDA graphs at one replica against the
+  # plain r1 of the same call; row B (one user: launch overhead shows most) first, then row A
+  step b_r1     50 r1 bs --runs 4 --steps 8 --slide-block 0 --seed 1
+  step b_r1encg 50 r1_encg bs --runs 4 --steps 8 --slide-block 0 --seed 71
+  step a_r1encg 80 r1_encg ab --no-cache --budget 1024 --users 120 --count 600 --seed 72
+  step a_r1     80 r1 ab --no-cache --budget 1024 --users 120 --count 600 --seed 2
 elif [ "${SITTING:-1}" = 1 ]; then
   step b_r1     60 r1 bs --runs 4 --steps 8 --slide-block 0 --slide-block 1 --seed 1
   step a_r1     80 r1 ab --no-cache --budget 1024 --users 120 --count 600 --seed 2
