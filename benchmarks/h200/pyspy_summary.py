@@ -27,9 +27,11 @@ BUCKETS: list[tuple[str, str]] = [
     ("multimodal hashing / cache", r"multimodal/hash|blake3|MultiModalHasher|processing/caching|mm_cache"),
     ("multimodal processing (other)", r"multimodal/|processing\.py|inputs/preprocess|input_processor"),
     ("detokenize / output", r"detokeniz|output_processor|incremental|logprobs"),
-    ("serialise / IPC (zmq, msgspec, pickle)", r"zmq|msgspec|serial_utils|pickle"),
+    # Not serial_utils as a whole: its run_method is the executor's call into the worker (the forward).
+    ("serialise / IPC (zmq, msgspec, pickle)", r"zmq|msgspec|Msgpack|pickle|_encode_|_decode_"),
+    # The forward before the engine core's loop, which is on every one of its stacks.
+    ("model forward / GPU launch", r"model_executor|gpu_model_runner|v1/worker|worker/|model_runner|torch/|cuda"),
     ("scheduler / engine core", r"v1/core/|scheduler|kv_cache_manager|engine/core"),
-    ("model forward / GPU launch", r"model_executor|gpu_model_runner|v1/worker|torch/|cuda"),
     ("HTTP, JSON, pydantic", r"uvicorn|starlette|fastapi|h11|httptools|httpx|httpcore|pydantic|json"),
     ("asyncio / event loop", r"asyncio|uvloop|selectors|threading|futures/thread"),
 ]
