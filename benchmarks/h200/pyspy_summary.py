@@ -1,6 +1,6 @@
 """Summarise py-spy's collapsed stacks of a vLLM process (issue 17, lever 1: where the CPU goes).
 
-Usage: python benchmarks/h200/pyspy_summary.py FILE.txt [FILE.txt ...] [--top 20] [--json OUT]
+Usage: python benchmarks/h200/pyspy_summary.py FILE.txt[.gz] [FILE.txt[.gz] ...] [--top 20] [--json OUT]
 
 Each input is `py-spy record -f raw` output: one line per distinct stack, frames joined by ';'
 (outermost first), then a space and the sample count. Every stack is put in the first bucket of
@@ -11,6 +11,7 @@ samples; the top self (leaf) and inclusive functions are listed as well.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import re
 from collections import Counter
@@ -30,7 +31,10 @@ BUCKETS: list[tuple[str, str]] = [
     # Not serial_utils as a whole: its run_method is the executor's call into the worker (the forward).
     ("serialise / IPC (zmq, msgspec, pickle)", r"zmq|msgspec|Msgpack|pickle|_encode_|_decode_"),
     # The forward before the engine core's loop, which is on every one of its stacks.
-    ("model forward / GPU launch", r"model_executor|gpu_model_runner|v1/worker|worker/|model_runner|torch/|cuda"),
+    (
+        "model forward / GPU launch",
+        r"model_executor|gpu_model_runner|v1/worker|worker/|model_runner|torch/|cuda",
+    ),
     ("scheduler / engine core", r"v1/core/|scheduler|kv_cache_manager|engine/core"),
     ("HTTP, JSON, pydantic", r"uvicorn|starlette|fastapi|h11|httptools|httpx|httpcore|pydantic|json"),
     ("asyncio / event loop", r"asyncio|uvloop|selectors|threading|futures/thread"),
@@ -39,9 +43,10 @@ _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
 
 
 def parse(path: Path) -> list[tuple[list[str], int]]:
-    """The stacks of one raw file as (frames outermost first, samples)."""
+    """The stacks of one raw file (or its .gz, as committed) as (frames outermost first, samples)."""
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     stacks = []
-    for line in path.read_text(errors="replace").splitlines():
+    for line in raw.decode(errors="replace").splitlines():
         head, _, count = line.rpartition(" ")
         if head and count.isdigit():
             stacks.append((head.split(";"), int(count)))
