@@ -208,13 +208,15 @@ async def one_setting(
 
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     if not args.tiny_engine:
-        return await run_settings(args)
+        history = {"agent": {"history_images": args.history_images}} if args.history_images else None
+        return await run_settings(args, history)
     from tests.support.engine_fixtures import running_tiny_engine
 
     async with running_tiny_engine() as engine:
         args.forward, args.forward_model = engine.base_url, engine.served_model_name
         args.forward_api_key = engine.api_key
-        prompt = {"agent": {"history_images": 2}, "images": {"agent_budget_tokens": args.tiny_budget}}
+        images = args.history_images or 2
+        prompt = {"agent": {"history_images": images}, "images": {"agent_budget_tokens": args.tiny_budget}}
         return await run_settings(args, prompt)
 
 
@@ -267,6 +269,12 @@ def main() -> int:
         "--tiny-engine", action="store_true", help="start the tiny CPU vLLM engine and forward to it"
     )
     parser.add_argument("--tiny-budget", type=int, default=512, help="screenshot tokens with --tiny-engine")
+    parser.add_argument(
+        "--history-images",
+        type=int,
+        default=None,
+        help="agent.history_images for the runs (screenshots per prompt; default: the app's own)",
+    )
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     parser.add_argument(
         "--policy-in-process",

@@ -189,6 +189,16 @@ if [ "${SITTING:-1}" = D ]; then
   # and the GPU (64 tokens decoded per step); rows per workspace so that each N takes <= ~90 s
   SRV_D=${ROW_D_SERVER:-r3}
   # D_TAG=_x: a lever run of N = 32 only on ROW_D_SERVER (d_w32_x), next to the three above
+  # D_SWEEP=1: N = 1, 2, 4, 8, 16, 32 in one sitting (where the scaling bends: the GPU's limit), then
+  # the lighter step (one screenshot a prompt, agent.history_images = 1) at N = 8 and 32
+  if [ "${D_SWEEP:-0}" = 1 ]; then
+    for n in 1 2 4 8 16 32; do
+      case $n in 1) rows=${ROWS_D1:-4} ;; 2|4|8) rows=3 ;; *) rows=2 ;; esac
+      step d_w$n 100 $SRV_D wd --counts $n --rows-per-workspace $rows --forward-max-tokens 64
+    done
+    step d_w8_h1  80 $SRV_D wd --counts 8  --rows-per-workspace 3 --forward-max-tokens 64 --history-images 1
+    step d_w32_h1 90 $SRV_D wd --counts 32 --rows-per-workspace 2 --forward-max-tokens 64 --history-images 1
+  fi
   [ -z "${D_TAG:-}" ] && step d_w1   100 $SRV_D wd --counts 1  --rows-per-workspace ${ROWS_D1:-6} --forward-max-tokens 64
   [ -z "${D_TAG:-}" ] && step d_w8   110 $SRV_D wd --counts 8  --rows-per-workspace ${ROWS_D8:-3} --forward-max-tokens 64
   step d_w32${D_TAG:-}  150 $SRV_D wd --counts 32 --rows-per-workspace ${ROWS_D32:-2} --forward-max-tokens 64
