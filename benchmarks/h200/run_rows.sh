@@ -42,6 +42,7 @@ declare -A SRV=(
   [r1_fp8]="1 --quantization fp8"
   [r1_fast]="1 --mm-processor-kwargs {\"use_fast\":true}"
   [r1_seqs]="1 --max-num-seqs 512 --max-num-batched-tokens 32768"
+  [r3_api2]="auto --api-server-count 2"  # row A: the default replicas, two API servers each
   [r1_api4]="1 --api-server-count 4"  # row D's lever (its 2026-12-06 try ran one server: see server())
   # lever 4: CUDA graphs for the vision encoder (vLLM's EncoderCudaGraphManager, off by default):
   # the encoder's kernel launches are host work, the kind row B's one-user TTFT is made of
@@ -198,6 +199,11 @@ if [ "${SITTING:-1}" = D ]; then
     done
     step d_w8_h1  80 $SRV_D wd --counts 8  --rows-per-workspace 3 --forward-max-tokens 64 --history-images 1
     step d_w32_h1 90 $SRV_D wd --counts 32 --rows-per-workspace 2 --forward-max-tokens 64 --history-images 1
+    # row A's lever the third sitting left: more API servers where row A's one is pegged (~110 %)
+    step a_r3       80 r3 ab --no-cache --budget 1024 --users 120 --count 900 --seed 12
+    step a_r1api4   80 r1_api4 ab --no-cache --budget 1024 --users 120 --count 600 --seed 82
+    step a_r1       80 r1 ab --no-cache --budget 1024 --users 120 --count 600 --seed 2
+    step a_r3api2   80 r3_api2 ab --no-cache --budget 1024 --users 120 --count 900 --seed 92
   fi
   [ -z "${D_TAG:-}" ] && step d_w1   100 $SRV_D wd --counts 1  --rows-per-workspace ${ROWS_D1:-6} --forward-max-tokens 64
   [ -z "${D_TAG:-}" ] && step d_w8   110 $SRV_D wd --counts 8  --rows-per-workspace ${ROWS_D8:-3} --forward-max-tokens 64
