@@ -439,6 +439,7 @@ def fill_cmd(
     **ws_options: Any,
 ) -> None:
     """Run the TASK once per row of a CSV/JSON file; resumes an interrupted batch."""
+    from qwen3vl_agent.agents.batch_rate import BatchRate
     from qwen3vl_agent.agents.data_rows import DataFileError, check_columns, open_data, secret_columns
     from qwen3vl_agent.agents.form_fill import BatchNotice, BatchOptions, RowFinished, RowStarted, run_batch
     from qwen3vl_agent.cli.agent_workspaces import build_spec, fill_in_workspaces
@@ -500,13 +501,15 @@ def fill_cmd(
                 holder["loop"] = loop
                 return await loop.run()
 
+            rate = BatchRate()
+
             def on_batch(event: Any) -> None:
                 if isinstance(event, BatchNotice):
                     _echo(f"note: {event.message}")
                 elif isinstance(event, RowStarted):
                     _echo(f"row {event.row_index + 1}: {json.dumps(event.values, ensure_ascii=False)}")
                 elif isinstance(event, RowFinished):
-                    _echo(f"row {event.row_index + 1}: {event.status} - {event.message}")
+                    _echo(f"row {event.row_index + 1}: {event.status} - {event.message} {rate.row_ended()}")
 
             checker = _read_back(session, fields) if read_back else None
             reset = None
@@ -523,8 +526,7 @@ def fill_cmd(
                 on_event=on_batch,
                 should_stop=lambda: session.stopping,
             )
-            counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items())) or "nothing ran"
-            _echo(f"batch {summary.batch_id}: {counts}" + (" (stopped)" if summary.stopped else ""))
+            _echo(rate.summary_line(summary))
             all_done = not summary.stopped and set(summary.counts) <= {"done"}
             return 0 if all_done else 1
 

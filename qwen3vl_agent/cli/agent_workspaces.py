@@ -111,6 +111,7 @@ async def fill_in_workspaces(
     With `read_back`, each row is read back from its own workspace's display (before Submit, and
     after the row), as `--read-back` does on the desktop.
     """
+    from qwen3vl_agent.agents.batch_rate import BatchRate
     from qwen3vl_agent.agents.form_fill import BatchNotice, RowFinished, RowStarted
     from qwen3vl_agent.agents.parallel_batch import OnLane, run_parallel_batch
     from qwen3vl_agent.agents.workspace_lanes import ReadBackSpec, WorkspacePool, lane_read_back
@@ -132,6 +133,7 @@ async def fill_in_workspaces(
         read_back=ReadBackSpec(fields) if read_back else None,
     )
     session.extra_stops.append(pool.stop)
+    rate = BatchRate()
 
     def on_batch(event: Any) -> None:
         lane = ""
@@ -144,7 +146,7 @@ async def fill_in_workspaces(
         elif isinstance(event, RowFinished):
             waiting = event.message.startswith("waiting for you")
             status = "WAITING FOR YOU" if waiting else event.status
-            _echo(f"{lane}row {event.row_index + 1}: {status} - {event.message}")
+            _echo(f"{lane}row {event.row_index + 1}: {status} - {event.message} {rate.row_ended()}")
 
     _echo(f"starting {count} workspace(s) of {spec.width}x{spec.height}: {spec.launch}")
     async with pool:
@@ -158,8 +160,7 @@ async def fill_in_workspaces(
             on_event=on_batch,
             should_stop=lambda: session.stopping or pool.stopped,
         )
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items())) or "nothing ran"
-    _echo(f"batch {summary.batch_id}: {counts}" + (" (stopped)" if summary.stopped else ""))
+    _echo(rate.summary_line(summary))
     return 0 if not summary.stopped and set(summary.counts) <= {"done"} else 1
 
 

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from qwen3vl_agent.agents import events as ev
+from qwen3vl_agent.agents.batch_rate import BatchRate
 from qwen3vl_agent.executor.plan_text import visible_text
 from qwen3vl_agent.ui import capture, icons
 from qwen3vl_agent.ui.action_view import ActionView
@@ -168,6 +169,7 @@ class AgentPane(QWidget):
         self.batch_progress = QProgressBar()
         self.batch_progress.setObjectName("batchProgress")
         self.batch_progress.setFormat("%v / %m rows")
+        self._batch_rate: BatchRate | None = None
         self.batch_progress.hide()  # shown when a data file's rows run
         self.rows_hint = QLabel(
             "Choose a data file to run the task once per row; each row's progress shows here."
@@ -491,6 +493,10 @@ class AgentPane(QWidget):
                 and item.text() in ("done", "failed", "needs-attention")
             )
             self.batch_progress.setValue(done)
+            if self._batch_rate is not None:
+                self._batch_rate.row_ended()
+                pace = self._batch_rate.per_minute()
+                self.batch_progress.setFormat(f"%v / %m rows — {pace:.1f} rows/min")
         elif name == "BatchNotice":
             self.ctx.bridge.notice.emit("info", event.message)
         elif name == "BatchPlanned":
@@ -500,6 +506,8 @@ class AgentPane(QWidget):
             self._row_items.clear()
             self.batch_progress.setRange(0, event.total)
             self.batch_progress.setValue(event.done)
+            self.batch_progress.setFormat("%v / %m rows")
+            self._batch_rate = BatchRate()  # this run's pace: rows already done on resume not counted
 
     def _row(self, index: int) -> int:
         if index not in self._row_items:

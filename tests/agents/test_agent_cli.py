@@ -76,6 +76,7 @@ def test_fill_cli_submits_every_row_then_reports(
     done = agent_cli(*fill_args(data, form_app), env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "done 3" in done.stdout
+    assert "[3 ended, " in done.stdout and "rows/min this run)" in done.stdout  # the batch's pace
     assert submitted(form_app) == [expected(r) for r in ROWS]
 
     # a second run of the same command finds the finished batch and submits nothing again

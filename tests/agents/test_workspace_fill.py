@@ -141,6 +141,7 @@ def test_fill_in_three_workspaces_submits_every_row_once(setup, form_app: FormAp
     done, pid = run_cli(fill_argv(data, state_dir), env)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
     assert "done 9" in done.stdout
+    assert "[9 ended, " in done.stdout  # the last row's line carries the batch's pace
     subs = submissions(state_dir)
     assert sorted(json.dumps(v, sort_keys=True) for _, v in subs) == sorted(
         json.dumps(expected(r), sort_keys=True) for r in ROWS

@@ -128,6 +128,7 @@ def test_form_fill_batch_shows_per_row_progress(
     assert [pane.rows.item(r, 1).text() for r in range(2)] == ["done", "done"]
     assert pane.batch_progress.isVisible() or not pane.isVisible()
     assert pane.batch_progress.value() == pane.batch_progress.maximum() == 2
+    assert pane.batch_progress.format().endswith(" rows/min")  # this run's pace beside the count
 
 
 @pytest.mark.xvfb
