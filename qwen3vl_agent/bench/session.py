@@ -75,6 +75,7 @@ def build_factory(opts: BenchOptions, settings: Settings, pool: ImagePool) -> Re
         prompt_words=opts.prompt_words,
         stream=opts.stream,
         images=settings.images,
+        remember_prepared=opts.mix.hit_share > 0,
     )
     return RequestFactory(cfg, pool)
 

@@ -25,6 +25,7 @@ from qwen3vl_agent.bench.images import REALISTIC_SCREEN_KINDS, ImageKind, ImageP
 from qwen3vl_agent.bench.plan import RequestSpec
 from qwen3vl_agent.config import ImageSettings
 from qwen3vl_agent.imaging.prep import MIME, encode, pixel_hash, prepare_image
+from qwen3vl_agent.imaging.prep_memo import PreparedMemo
 from qwen3vl_agent.inference.request import (
     CachePolicy,
     ImagePart,
@@ -132,6 +133,8 @@ class WorkloadConfig:
     prompt_words: int = 180  # chat filler: with the question about 256 text tokens
     stream: bool = True  # False: one JSON answer (no TTFT on the client; the server's is in `server`)
     images: ImageSettings = field(default_factory=ImageSettings)
+    # a repeat mix sends the same screenshot again: remember prepared images, as the chat does
+    remember_prepared: bool = False
 
     def effective_budget(self) -> int:
         if self.budget_tokens is not None:
@@ -152,11 +155,12 @@ class BuiltRequest:
 
 
 class RequestFactory:
-    """Builds requests for one workload over one image pool (thread-safe: no shared mutation)."""
+    """Builds requests for one workload over one image pool (thread-safe: the memo locks itself)."""
 
     def __init__(self, config: WorkloadConfig, pool: ImagePool) -> None:
         self.config = config
         self.pool = pool
+        self.memo = PreparedMemo() if config.remember_prepared else None
         self.system, self.tools, self.tool_source = load_agent_prompt()
         self.questions: tuple[str, ...] = {
             Workload.CHAT: CHAT_QUESTIONS,
@@ -191,9 +195,8 @@ class RequestFactory:
                 source_height=image.height,
                 pixel_hash=pixel_hash(image, salt),
             )
-        return prepare_image(
-            image, cfg.effective_budget(), cfg.images.encoding, quality=cfg.images.jpeg_quality
-        )
+        prepare = self.memo.prepare if self.memo is not None else prepare_image
+        return prepare(image, cfg.effective_budget(), cfg.images.encoding, quality=cfg.images.jpeg_quality)
 
     def build(self, spec: RequestSpec) -> BuiltRequest:
         """Stamp, prepare and wrap one request (CPU work: run it in a worker thread)."""

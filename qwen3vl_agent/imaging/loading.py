@@ -20,6 +20,7 @@ DEFAULT_MAX_INPUT_PIXELS = 200_000_000
 DEFAULT_MAX_INPUT_BYTES = 512 * 1024 * 1024
 
 ImageSource = Path | str | bytes | bytearray | memoryview | Image.Image
+EXIF_ORIENTATION = 0x0112  # the EXIF tag that says how a photo is turned
 
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError)
 
@@ -72,7 +73,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 def _upright(image: Image.Image) -> Image.Image:
     """Apply the EXIF orientation; images without one (screenshots) pass through uncopied."""
-    if image.getexif().get(0x0112, 1) == 1:
+    if image.getexif().get(EXIF_ORIENTATION, 1) == 1:
         return image
     return ImageOps.exif_transpose(image)
 

@@ -29,7 +29,7 @@ from typing import Any
 from PIL import Image
 
 from qwen3vl_agent.errors import UserFacingError
-from qwen3vl_agent.imaging.loading import to_rgb
+from qwen3vl_agent.imaging.loading import EXIF_ORIENTATION, to_rgb
 from qwen3vl_agent.ocr.model import Box, OcrLine
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
@@ -499,7 +499,7 @@ def _load_image_page(ref: PageRef, options: LoadOptions) -> PageInput:
         image.load()
         w, h = image.size
         factor = math.ceil(1 / _decode_scale(w * h, options.max_decode_pixels))
-        orientation = image.getexif().get(0x0112, 1)
+        orientation = image.getexif().get(EXIF_ORIENTATION, 1)
         rgb = _downscaled_rgb(image, factor) if factor > 1 else to_rgb(image)
         if rgb is image and getattr(image, "n_frames", 1) > 1:
             rgb = image.copy()  # a frame of a multi-page file: the file is closed below

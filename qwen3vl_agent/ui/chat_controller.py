@@ -32,6 +32,7 @@ from qwen3vl_agent.ui.tasks import TaskTracker, describe_error
 
 if TYPE_CHECKING:
     from qwen3vl_agent.config import Settings
+    from qwen3vl_agent.imaging.prep_memo import MemoStats, PreparedMemo
     from qwen3vl_agent.inference.service import InferenceService
     from qwen3vl_agent.storage.conversations import ChatMessage
 
@@ -136,6 +137,8 @@ class ChatController:
         self.streaming: dict[int, str] = {}  # assistant message id -> text so far
         self.stream_msg_id: int | None = None
         self.view: ChatView | None = None
+        # every turn sends the conversation's images again: each is prepared once, not per turn
+        self._prepared: PreparedMemo | None = None
 
     # ---- the answer's pieces -----------------------------------------------------------------
     def add_delta(self, message_id: int, delta: str) -> None:
@@ -244,16 +247,22 @@ class ChatController:
 
         await asyncio.shield(asyncio.ensure_future(store()))
 
+    def prepared_stats(self) -> MemoStats | None:
+        """How often a turn's images came from memory (None before the first turn with images)."""
+        return self._prepared.stats() if self._prepared is not None else None
+
     async def request(self, history: list[ChatMessage]) -> InferenceRequest:
         """The conversation as a request: its newest images prepared to the chat budget."""
-        from qwen3vl_agent.imaging.prep import prepare_image
+        from qwen3vl_agent.imaging.prep_memo import PreparedMemo  # numpy and the encoder: on first use
 
+        if self._prepared is None:
+            self._prepared = PreparedMemo()
         s = self.settings()
         prepared: dict[int, Any] = {}
         wanted = [a for m in reversed(history) for a in m.attachments if a.id is not None]
         for att in wanted[: s.engine.limit_mm_images]:
             assert att.id is not None
             prepared[att.id] = await self.tasks.run_io(
-                prepare_image, att.data, s.images.chat_budget_tokens, s.images.encoding
+                self._prepared.prepare, att.data, s.images.chat_budget_tokens, s.images.encoding
             )
         return build_request(history, prepared, s.engine.limit_mm_images, self.sampling)

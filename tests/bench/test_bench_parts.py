@@ -79,6 +79,23 @@ def test_factory_resizes_to_budget_or_sends_full_resolution() -> None:
     assert "computer_use" in str(agent.request.messages[0].content) or agent.request.tools
 
 
+def test_a_repeat_mix_prepares_a_repeated_screenshot_once() -> None:
+    from qwen3vl_agent.bench.session import BenchOptions, build_factory
+    from qwen3vl_agent.config import Settings
+
+    pool = generate_pool([ImageKind.FORM], 2, seed=0)
+    plain = build_factory(BenchOptions(), Settings(), pool)
+    assert plain.memo is None  # fresh screenshots only: hashing them would be pure cost
+    repeats = build_factory(BenchOptions(mix=RepeatMix(0.68, 0.22)), Settings(), pool)
+    assert repeats.memo is not None
+    spec = RequestPlan(RepeatMix(), len(pool), 8, seed=0).next()
+    first, again = repeats.build(spec), repeats.build(spec)  # a session repeat: the same spec
+    assert again.image is first.image  # the same object: not prepared again
+    other = repeats.build(RequestPlan(RepeatMix(), len(pool), 8, seed=1).next())
+    assert other.image.pixel_hash != first.image.pixel_hash  # its own nonce: its own pixels
+    assert (repeats.memo.stats().hits, repeats.memo.stats().misses) == (1, 2)
+
+
 def test_the_agent_workload_sends_the_apps_own_prompt_and_tool() -> None:
     from qwen3vl_agent.resources_loader import computer_use_system_prompt, computer_use_tool
 

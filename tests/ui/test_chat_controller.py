@@ -130,3 +130,47 @@ async def test_another_conversation_opened_mid_answer_shows_none_of_it(
         )
     finally:
         store.close()
+
+
+class Shot:
+    """An attached screenshot, as the pane's PendingImage gives it."""
+
+    def __init__(self, image: Any, label: str = "screen") -> None:
+        self.image, self.label = image, label
+
+    def png(self) -> bytes:
+        import io
+
+        out = io.BytesIO()
+        self.image.save(out, format="PNG")
+        return out.getvalue()
+
+
+async def test_each_turn_resends_earlier_images_prepared_once(
+    policy_server: PolicyServer, tmp_path: Path
+) -> None:
+    from tests.imaging.test_image_prep import screenshot
+
+    sent: list[list[str]] = []
+
+    def answer(ctx: Any) -> str:
+        urls = [
+            part["image_url"]["url"]
+            for message in ctx.body["messages"]
+            if isinstance(message["content"], list)
+            for part in message["content"]
+            if part.get("type") == "image_url"
+        ]
+        sent.append(urls)
+        return "Seen."
+
+    policy_server.planner = answer
+    async with chat_session(policy_server, tmp_path) as controller:
+        await controller.send("What is on the screen?", [Shot(screenshot())])
+        await controller.send("And the total?", [])
+        await controller.send("Compare with this one.", [Shot(screenshot(text="Total: 99.00"))])
+        stats = controller.prepared_stats()
+    assert [len(urls) for urls in sent] == [1, 1, 2]
+    assert sent[1][0] == sent[0][0]  # the same bytes on the wire, from memory
+    assert sent[0][0] in sent[2] and len(set(sent[2])) == 2  # the first again, and the new one
+    assert (stats.misses, stats.hits) == (2, 2)
