@@ -146,6 +146,8 @@ async def _app_run(
             "answered": sum(1 for s in warm if s.ok),
             "failed": sum(1 for s in warm if not s.ok),
         }
+        if factory.memo is not None:
+            factory.memo.clear()  # the earlier session was another process: its memo is gone
     runtime = await build_runtime(settings, cache_path=cache_path)
     try:
         extra["model"] = runtime.model_name

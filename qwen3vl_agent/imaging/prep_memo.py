@@ -113,6 +113,12 @@ class PreparedMemo:
                 _, evicted = self._entries.popitem(last=False)
                 self._bytes -= len(evicted.data)
 
+    def clear(self) -> None:
+        """Forget every prepared image (the counters stay)."""
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
     def stats(self) -> MemoStats:
         with self._lock:
             return MemoStats(self._hits, self._misses, self._unkeyed, len(self._entries), self._bytes)

@@ -101,6 +101,10 @@ def test_memory_is_bounded_by_encoded_bytes_least_recently_used_first() -> None:
     assert memo.stats().hits == hits + 1  # kept
     memo.prepare(shots[1], 256)
     assert memo.stats().hits == hits + 1  # evicted: prepared again
+    memo.clear()
+    assert (memo.stats().entries, memo.stats().bytes) == (0, 0)
+    memo.prepare(shots[0], 256)
+    assert memo.stats().hits == hits + 1  # forgotten
 
 
 def test_threads_preparing_the_same_image_agree() -> None:
