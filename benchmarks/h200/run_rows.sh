@@ -201,6 +201,8 @@ if [ "${SITTING:-1}" = D ]; then
     step d_w32_h1 90 $SRV_D wd --counts 32 --rows-per-workspace 2 --forward-max-tokens 64 --history-images 1
     # row A's lever the third sitting left: more API servers where row A's one is pegged (~110 %)
     step a_r3       80 r3 ab --no-cache --budget 1024 --users 120 --count 900 --seed 12
+    # row C again, now that repeated screenshots are prepared once (imaging/prep_memo.py)
+    step c_r3       70 r3 ab --budget 1024 --repeat-mix 0.68,0.22 --users 120 --count 1200 --seed 13
     step a_r1api4   80 r1_api4 ab --no-cache --budget 1024 --users 120 --count 600 --seed 82
     step a_r1       80 r1 ab --no-cache --budget 1024 --users 120 --count 600 --seed 2
     step a_r3api2   80 r3_api2 ab --no-cache --budget 1024 --users 120 --count 900 --seed 92
