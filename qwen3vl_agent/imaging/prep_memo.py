@@ -38,6 +38,8 @@ class MemoStats:
 
 def source_digest(source: ImageSource) -> str | None:
     """An exact key for what `source` decodes to, or None where there is no cheap exact one."""
+    if isinstance(source, memoryview) and not source.c_contiguous:
+        return None  # a strided view: hashing would need a copy first
     if isinstance(source, bytes | bytearray | memoryview):
         return "b:" + hashlib.sha1(source, usedforsecurity=False).hexdigest()
     if isinstance(source, Image.Image) and source.mode == "RGB":

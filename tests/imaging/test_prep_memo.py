@@ -50,6 +50,8 @@ def test_encoded_bytes_are_keyed_by_their_bytes() -> None:
     data = png_bytes(screenshot())
     first = memo.prepare(data, 1024)
     assert memo.prepare(bytearray(data), 1024) is first
+    assert memo.prepare(memoryview(data), 1024) is first
+    assert source_digest(memoryview(data)[::2]) is None  # strided: not keyed, still prepared as before
     assert memo.prepare(png_bytes(screenshot(text="Total: 9999.99")), 1024).pixel_hash != first.pixel_hash
 
 
