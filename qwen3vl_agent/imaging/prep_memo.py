@@ -72,33 +72,25 @@ class PreparedMemo:
     ) -> PreparedImage:
         """`prepare_image` with the same arguments, answered from memory for a source seen before."""
         digest = source_digest(source)
-        if digest is None:
-            with self._lock:
-                self._unkeyed += 1
-            return prepare_image(
-                source, budget_tokens, encoding, want_phash=want_phash, quality=quality,
-                max_input_pixels=max_input_pixels,
-            )  # fmt: skip
-        key = (
-            digest,
-            budget_tokens,
-            encoding,
-            None if encoding == "png" else quality,
-            want_phash,
-            max_input_pixels,
-        )
+        key: tuple[object, ...] | None = None
+        if digest is not None:
+            png = encoding == "png"  # PNG is lossless: the quality setting does not change it
+            key = (digest, budget_tokens, encoding, None if png else quality, want_phash, max_input_pixels)
         with self._lock:
-            found = self._entries.get(key)
-            if found is not None:
+            if key is None:
+                self._unkeyed += 1
+            elif (found := self._entries.get(key)) is not None:
                 self._entries.move_to_end(key)
                 self._hits += 1
                 return found
-            self._misses += 1
+            else:
+                self._misses += 1
         prepared = prepare_image(
             source, budget_tokens, encoding, want_phash=want_phash, quality=quality,
             max_input_pixels=max_input_pixels,
         )  # fmt: skip
-        self._remember(key, prepared)
+        if key is not None:
+            self._remember(key, prepared)
         return prepared
 
     def _remember(self, key: tuple[object, ...], prepared: PreparedImage) -> None:
